@@ -1,0 +1,156 @@
+"""Recompute reported metrics from the per-sample records of lm-eval samples logs.
+
+lm-eval writes one record per document and filter to ``samples_<task>_<ts>.jsonl``; every metric
+returned by the task's ``process_results`` is stored in the record under its name. From those
+values each aggregation named in ``tasks.json`` is recomputed here:
+
+* ``mean``  — mean over the records that carry the metric (lm-eval's own rule: a document that
+  omits a metric does not count for it), booleans as 0/1;
+* ``sum``   — sum (``n_errors``);
+* ``harmonic_mean`` of two other recomputed metrics (``f1_yes_no`` = F1 of ``acc_yes``, ``acc_no``);
+* ``recall_macro`` / ``f1_macro`` — per-sample values are ``[gold, prediction]`` pairs; the classes are
+  the gold labels present (an invalid prediction is just a wrong one); UAR = mean per-class recall,
+  macro-F1 = sklearn ``f1_score(average="macro", labels=gold classes, zero_division=0)``.
+
+Standard errors are taken as reported (bootstrap or clustered estimates depend on run settings) and
+are not recomputed; metrics marked ``"recompute": false`` in the table are listed in the entry's
+``not_recomputed``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from emorealm.errors import DataError
+from emorealm.leaderboard.schema import MetricSpec, canonical_json, sha256_tag
+
+ABS_TOL = 1e-9
+
+
+def read_samples(path: Path) -> list[dict[str, Any]]:
+    """Read a samples log (JSON lines); a clear DataError on a missing or malformed file."""
+    if not path.is_file():
+        raise DataError(f"samples log {path} is missing; submit the results file together with its samples_*.jsonl files "
+                        "(run with --log_samples / emorealm run writes them)")
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(rec, dict) or "doc_id" not in rec:
+                raise DataError(f"{path}:{lineno}: not an lm-eval sample record (no doc_id)")
+            records.append(rec)
+    return records
+
+
+def records_for_filter(records: list[dict[str, Any]], filter_name: str, source: str) -> list[dict[str, Any]]:
+    """The records of one filter, sorted by doc_id; duplicate documents are an error."""
+    chosen = [r for r in records if r.get("filter", "none") == filter_name]
+    seen: set[Any] = set()
+    for r in chosen:
+        key = json.dumps(r["doc_id"], sort_keys=True)
+        if key in seen:
+            raise DataError(f"{source}: doc_id {r['doc_id']!r} appears twice for filter {filter_name!r}")
+        seen.add(key)
+    return sorted(chosen, key=lambda r: json.dumps(r["doc_id"], sort_keys=True))
+
+
+def samples_digest(records: Iterable[dict[str, Any]]) -> str:
+    """Consistency digest of a samples log: order- and whitespace-independent hash of its records."""
+    lines = sorted(canonical_json(r) for r in records)
+    return sha256_tag(b"\n".join(lines))
+
+
+def _number(v: Any, metric: str, source: str) -> float:
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, (int, float)) and math.isfinite(v):
+        return float(v)
+    raise DataError(f"{source}: per-sample value of {metric!r} is {v!r}, not a number; cannot recompute {metric}")
+
+
+def _pair(v: Any, metric: str, source: str) -> tuple[str, str]:
+    if isinstance(v, dict):
+        gold = v.get("gold", v.get("label"))
+        pred = v.get("pred", v.get("prediction"))
+    elif isinstance(v, (list, tuple)) and len(v) == 2:
+        gold, pred = v
+    else:
+        raise DataError(f"{source}: per-sample value of {metric!r} is {v!r}, not a [gold, prediction] pair; "
+                        f"cannot recompute {metric}")
+    if gold is None:
+        raise DataError(f"{source}: a per-sample value of {metric!r} has no gold label")
+    return str(gold), ("<invalid>" if pred is None else str(pred))
+
+
+def recompute_metric(spec: MetricSpec, records: list[dict[str, Any]], done: dict[str, float], source: str) -> float:
+    """Recompute one metric from ``records``; ``done`` holds already recomputed metrics of the task."""
+    if spec.aggregation == "harmonic_mean":
+        missing = [m for m in spec.of if m not in done]
+        if missing:
+            raise DataError(f"{source}: {spec.name} is the F1 of {', '.join(spec.of)}, "
+                            f"but {', '.join(missing)} could not be found")
+        a, b = (done[m] for m in spec.of)
+        return 0.0 if a + b == 0 else 2 * a * b / (a + b)
+    values = [r[spec.name] for r in records if spec.name in r]
+    if not values:
+        raise DataError(f"{source}: no sample record carries a per-sample value for {spec.name!r}; cannot recompute it")
+    if spec.aggregation == "mean":
+        nums = [_number(v, spec.name, source) for v in values]
+        return math.fsum(nums) / len(nums)
+    if spec.aggregation == "sum":
+        return math.fsum(_number(v, spec.name, source) for v in values)
+    pairs = [_pair(v, spec.name, source) for v in values]
+    gold = [g for g, _ in pairs]
+    pred = [p for _, p in pairs]
+    labels = sorted(set(gold))
+    if spec.aggregation == "recall_macro":
+        recalls = []
+        for c in labels:
+            idx = [i for i, g in enumerate(gold) if g == c]
+            recalls.append(sum(pred[i] == c for i in idx) / len(idx))
+        return math.fsum(recalls) / len(recalls)
+    if spec.aggregation == "f1_macro":
+        from sklearn.metrics import f1_score
+
+        return float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0))
+    raise DataError(f"unknown aggregation {spec.aggregation!r} for {spec.name}")
+
+
+def recompute_task(
+    specs: dict[str, MetricSpec], reported: dict[str, float], records: list[dict[str, Any]], source: str
+) -> tuple[list[str], list[str]]:
+    """Check every reported metric against the samples; returns (recomputed, not_recomputed).
+
+    Raises DataError naming each metric whose reported value disagrees with its recomputation.
+    """
+    done: dict[str, float] = {}
+    recomputed, not_recomputed, bad = [], [], []
+    # plain aggregations first, so derived ones (harmonic_mean) find their inputs
+    order = sorted(reported, key=lambda m: specs[m].aggregation == "harmonic_mean")
+    for m in order:
+        spec = specs[m]
+        if not spec.recompute:
+            not_recomputed.append(m)
+            continue
+        if spec.aggregation == "harmonic_mean":
+            for dep in spec.of:
+                if dep not in done and dep in specs:
+                    done[dep] = recompute_metric(specs[dep], records, done, source)
+        value = recompute_metric(spec, records, done, source)
+        done[m] = value
+        recomputed.append(m)
+        if not math.isclose(value, reported[m], rel_tol=1e-9, abs_tol=ABS_TOL):
+            bad.append(f"{m}: reported {reported[m]!r}, the samples log gives {value!r}")
+    if bad:
+        raise DataError(f"{source}: metrics disagree with the samples log (edited or inconsistent results):\n  "
+                        + "\n  ".join(bad))
+    return sorted(recomputed), sorted(not_recomputed)

@@ -1,0 +1,178 @@
+"""The leaderboard's versioned JSON schema, the known-task table, and canonical hashing.
+
+The schema (``schemas/leaderboard-v1.schema.json``) describes the leaderboard file and, under
+``$defs/entry``, one entry; it is checked with ``jsonschema`` (Draft 2020-12). The known-task table
+(``tasks.json``) is data: adding a task to the leaderboard is one line there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from emorealm.errors import DataError
+
+SCHEMA_VERSION = 1
+SCHEMA_NAME = "emorealm-leaderboard"
+_HERE = Path(__file__).resolve().parent
+SCHEMA_FILE = _HERE / "schemas" / f"leaderboard-v{SCHEMA_VERSION}.schema.json"
+TASKS_FILE = _HERE / "tasks.json"
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The one byte serialisation every hash and signature is computed over."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def sha256_tag(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> dict[str, Any]:
+    """The leaderboard JSON schema as a dict."""
+    with open(SCHEMA_FILE, encoding="utf-8") as f:
+        schema = json.load(f)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+def _validator(ref: str | None) -> jsonschema.Draft202012Validator:
+    schema = load_schema()
+    if ref is not None:
+        # a sub-schema that still resolves "#/$defs/..." against the full document
+        schema = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": f"#/$defs/{ref}"}
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def _schema_errors(obj: Any, ref: str | None) -> list[str]:
+    errors = sorted(_validator(ref).iter_errors(obj), key=lambda e: list(e.absolute_path))
+    out = []
+    for e in errors[:10]:
+        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        out.append(f"{where}: {e.message}")
+    if len(errors) > 10:
+        out.append(f"... and {len(errors) - 10} more")
+    return out
+
+
+def validate_leaderboard(obj: Any, source: str = "leaderboard") -> None:
+    """Raise DataError unless ``obj`` is a valid leaderboard file of the supported schema version."""
+    if not isinstance(obj, dict):
+        raise DataError(f"{source}: a leaderboard file must hold a JSON object, found {type(obj).__name__}")
+    if obj.get("schema") != SCHEMA_NAME:
+        raise DataError(f"{source}: not an emorealm leaderboard file (missing \"schema\": \"{SCHEMA_NAME}\")")
+    if obj.get("schema_version") != SCHEMA_VERSION:
+        raise DataError(
+            f"{source}: leaderboard schema version {obj.get('schema_version')!r} is not supported "
+            f"(this emorealm reads version {SCHEMA_VERSION}); upgrade emorealm or convert the file"
+        )
+    errs = _schema_errors(obj, None)
+    if errs:
+        raise DataError(f"{source} does not match the leaderboard schema:\n  " + "\n  ".join(errs))
+
+
+def validate_entry(entry: Any, source: str = "entry") -> None:
+    """Raise DataError unless ``entry`` is a valid leaderboard entry."""
+    if isinstance(entry, dict) and "schema_version" in entry and entry["schema_version"] != SCHEMA_VERSION:
+        raise DataError(
+            f"{source}: entry schema version {entry['schema_version']!r} is not supported "
+            f"(this emorealm writes version {SCHEMA_VERSION})"
+        )
+    errs = _schema_errors(entry, "entry")
+    if errs:
+        raise DataError(f"{source} does not match the entry schema:\n  " + "\n  ".join(errs))
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How one metric is shown and recomputed (see tasks.json and docs/leaderboard.md)."""
+
+    name: str
+    aggregation: str  # mean | sum | harmonic_mean | recall_macro | f1_macro
+    of: tuple[str, ...] = ()
+    scale: str = "fraction"  # fraction | score | count
+    higher_is_better: bool | None = True
+    recompute: bool = True
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    label: str
+    versions: tuple[str, ...]
+    metrics: dict[str, MetricSpec]
+    columns: tuple[str, ...]
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    name: str
+    label: str
+    tasks: tuple[str, ...]
+    metric: str
+    leaderboard_name: str
+
+
+@dataclass(frozen=True)
+class KnownTasks:
+    tasks: dict[str, TaskSpec]
+    groups: dict[str, GroupSpec] = field(default_factory=dict)
+
+
+AGGREGATIONS = ("mean", "sum", "harmonic_mean", "recall_macro", "f1_macro")
+
+
+@lru_cache(maxsize=1)
+def known_tasks() -> KnownTasks:
+    """The known-task table from ``tasks.json``."""
+    with open(TASKS_FILE, encoding="utf-8") as f:
+        raw = json.load(f)
+    sets: dict[str, dict[str, MetricSpec]] = {}
+    for set_name, metrics in raw["metric_sets"].items():
+        specs = {}
+        for m, d in metrics.items():
+            if d["aggregation"] not in AGGREGATIONS:
+                raise DataError(f"{TASKS_FILE}: metric {set_name}.{m} has unknown aggregation {d['aggregation']!r}")
+            specs[m] = MetricSpec(
+                name=m,
+                aggregation=d["aggregation"],
+                of=tuple(d.get("of", ())),
+                scale=d.get("scale", "fraction"),
+                higher_is_better=d.get("higher_is_better", True),
+                recompute=d.get("recompute", True),
+            )
+        sets[set_name] = specs
+    tasks = {
+        name: TaskSpec(
+            name=name,
+            label=d.get("label", name),
+            versions=tuple(normalise_version(v) for v in d["versions"]),
+            metrics=sets[d["metrics"]],
+            columns=tuple(d.get("columns", ())),
+            group=d.get("group"),
+        )
+        for name, d in raw["tasks"].items()
+    }
+    groups = {
+        name: GroupSpec(name, d.get("label", name), tuple(d["tasks"]), d["metric"], d["leaderboard_name"])
+        for name, d in raw["groups"].items()
+    }
+    return KnownTasks(tasks, groups)
+
+
+def normalise_version(v: Any) -> str:
+    """lm-eval writes task versions as numbers or strings; 1, 1.0 and "1.0" are the same version ("1.0")."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    try:
+        return str(float(v))
+    except (TypeError, ValueError):
+        return str(v).strip()

@@ -1,0 +1,208 @@
+"""Results fixtures in lm-eval 0.4.13's exact on-disk layout, plus tests that they are faithful.
+
+``make_run`` writes ``<out>/<model>/results_<ts>.json`` and ``samples_<task>_<ts>.jsonl`` the way
+``EvaluationTracker.save_results_aggregated`` / ``save_results_samples`` do, with aggregates computed
+by lm-eval's own functions (``mean``, ``mean_stderr``, ``unweighted_mean_stderr``) and sklearn
+(``balanced_accuracy_score`` for UAR, ``f1_score`` for macro-F1), and the ``emorealm`` block of
+docs/contracts.md §6. Predictions are drawn from a seeded RNG: these files exercise the
+leaderboard's validation; they are never presented as a model's output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from lm_eval.api.metrics import mean, mean_stderr, unweighted_mean_stderr
+from lm_eval.utils import hash_string
+from sklearn.metrics import balanced_accuracy_score, f1_score
+
+EMOREALM_TASKS = ["reasoning_basic_audio", "reasoning_basic_video", "modality_agreement",
+                  "reasoning_stress_audio", "reasoning_stress_video"]
+YES_NO = {"modality_agreement", "reasoning_stress_audio", "reasoning_stress_video"}
+CLASSES = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
+EMER_SCORES = ["cue_overlap", "emotion_consistency", "emotion_cue_association", "hallucinated_cues"]
+FP = {t: "sha256:" + hash_string(f"data-{t}") for t in [*EMOREALM_TASKS, "dfew", "ravdess", "emer"]}
+
+
+def _doc(task: str, i: int, answer: str, choices: list[str]) -> dict[str, Any]:
+    return {"id": f"{task}-{i}", "clip_id": f"clip{i // 2:04d}", "_task": task,
+            "media": {"video": f"/data/dfew/clips/{i:05d}.mp4", "audio": None, "audio_source": "video"},
+            "question": f"Question {i} about the clip?", "choices": choices, "answer": answer}
+
+
+def _sample(task: str, i: int, doc: dict[str, Any], prompt: str, resp: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    target = doc["answer"]
+    rec = {
+        "doc_id": i, "doc": doc, "target": str(target),
+        "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": {"until": ["\n"], "max_gen_toks": 5, "do_sample": False}}},
+        "resps": [[resp]], "filtered_resps": [resp], "filter": "none", "metrics": list(metrics),
+        "doc_hash": hash_string(json.dumps(doc, indent=2, ensure_ascii=False)),
+        "prompt_hash": hash_string(prompt), "target_hash": hash_string(str(target)),
+    }
+    rec.update(metrics)
+    return rec
+
+
+def _task_samples(task: str, n: int, rng: random.Random, skill: float) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        ok = rng.random() < skill
+        invalid = not ok and rng.random() < 0.2
+        if task in YES_NO:
+            gold = "A" if i % 2 == 0 else "B"
+            pred = gold if ok else (None if invalid else ("B" if gold == "A" else "A"))
+            label = {"A": "yes", "B": "no"}
+            m: dict[str, Any] = {"acc": int(ok), "acc_strict": int(ok and rng.random() < 0.9)}
+            m["acc_yes" if gold == "A" else "acc_no"] = int(ok)
+            m["f1_yes_no"] = [label[gold], label.get(pred, "invalid")]
+            m["yes_rate"] = int(pred == "A")
+            m["invalid_rate"] = int(invalid)
+            m["n_errors"] = 0
+            doc = _doc(task, i, gold, ["(A) Yes", "(B) No"])
+        elif task.startswith("reasoning_basic"):
+            gold = "ABCD"[i % 4]
+            pred = gold if ok else (None if invalid else "ABCD"[(i + 1) % 4])
+            m = {"acc": int(ok), "acc_strict": int(ok), "invalid_rate": int(invalid), "n_errors": int(invalid and i % 5 == 0)}
+            doc = _doc(task, i, gold, ["(A) a", "(B) b", "(C) c", "(D) d"])
+        elif task in ("dfew", "ravdess"):
+            gold = CLASSES[i % 7]
+            pred = gold if ok else (None if invalid else CLASSES[(i + 3) % 7])
+            m = {"acc": int(ok), "war": int(ok), "uar": [gold, pred], "macro_f1": [gold, pred],
+                 "invalid_rate": int(invalid), "n_errors": 0}
+            doc = _doc(task, i, gold, [])
+        else:  # emer
+            gold, pred = "happy", "happy"
+            m = {s: rng.randint(1, 10) for s in EMER_SCORES}
+            m.update({"emotion_f1": round(rng.random(), 3), "invalid_rate": 0, "n_errors": 0})
+            doc = _doc(task, i, gold, [])
+        out.append(_sample(task, i, doc, doc["question"] + " " + " ".join(doc["choices"]), str(pred), m))
+    return out
+
+
+def _aggregate(task: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    block: dict[str, Any] = {"name": task, "alias": task, "sample_len": len(samples)}
+    names = [k for k in samples[0]["metrics"]]
+    names += [k for s in samples for k in s["metrics"] if k not in names]
+    for m in dict.fromkeys(names):
+        vals = [s[m] for s in samples if m in s]
+        if m in ("uar", "macro_f1"):
+            gold = [v[0] for v in vals]
+            pred = [str(v[1]) if v[1] is not None else "<invalid>" for v in vals]
+            if m == "uar":
+                value = balanced_accuracy_score(gold, pred)
+            else:
+                value = f1_score(gold, pred, labels=sorted(set(gold)), average="macro", zero_division=0)
+            block[f"{m},none"], block[f"{m}_stderr,none"] = float(value), "N/A"
+        elif m == "f1_yes_no":
+            a = mean([s["acc_yes"] for s in samples if "acc_yes" in s])
+            b = mean([s["acc_no"] for s in samples if "acc_no" in s])
+            block[f"{m},none"], block[f"{m}_stderr,none"] = (0.0 if a + b == 0 else 2 * a * b / (a + b)), "N/A"
+        elif m == "n_errors":
+            block[f"{m},none"], block[f"{m}_stderr,none"] = sum(vals), "N/A"
+        else:
+            block[f"{m},none"], block[f"{m}_stderr,none"] = mean(vals), mean_stderr(vals)
+    return block
+
+
+def make_run(
+    out: Path,
+    *,
+    model: str = "tiny-omni",
+    model_sha: str | None = None,
+    tasks: list[str] | None = None,
+    n: int = 12,
+    original: int | None = None,
+    seed: int = 0,
+    smoke: bool = True,
+    skill: float = 0.6,
+    version: float = 1.0,
+    timestamp: str | None = None,
+) -> Path:
+    """Write one run's results + samples files; returns the results file path."""
+    tasks = tasks or [*EMOREALM_TASKS, "dfew", "ravdess", "emer"]
+    rng = random.Random(seed)
+    folder = out / model.replace("/", "__")
+    folder.mkdir(parents=True, exist_ok=True)
+    ts = timestamp or dt.datetime(2026, 1, 2, 3, 4, 5, seed % 1000000).isoformat().replace(":", "-")
+    results: dict[str, Any] = {}
+    samples: dict[str, list] = {}
+    for t in tasks:
+        samples[t] = _task_samples(t, n, rng, skill)
+        results[t] = _aggregate(t, samples[t])
+    groups: dict[str, Any] = {}
+    subtasks: dict[str, list[str]] = {}  # 0.4.13 lists groups only
+    if all(t in tasks for t in EMOREALM_TASKS):
+        accs = [results[t]["acc,none"] for t in EMOREALM_TASKS]
+        groups["emorealm"] = {"alias": "emorealm", "name": "emorealm", "sample_len": n * 5,
+                              "acc,none": sum(accs) / 5,
+                              "acc_stderr,none": unweighted_mean_stderr([results[t]["acc_stderr,none"] for t in EMOREALM_TASKS]),
+                              "sample_count": {"acc,none": n * 5}}
+        results["emorealm"] = dict(groups["emorealm"])
+        subtasks["emorealm"] = list(EMOREALM_TASKS)
+    cfg = {t: {"task": t, "tag": None, "dataset_path": "json", "test_split": "test", "output_type": "generate_until",
+               "doc_to_text": "<function doc_to_text>", "doc_to_target": "answer", "metric_list": [],
+               "generation_kwargs": {"until": ["\n"], "max_gen_toks": 5, "do_sample": False},
+               "repeats": 1, "num_fewshot": 0, "metadata": {"version": version}} for t in tasks}
+    sha = model_sha or hash_string(f"weights-{model}-{seed}")
+    doc = {
+        "results": results,
+        **({"groups": groups} if groups else {}),
+        "group_subtasks": subtasks,
+        "configs": dict(sorted(cfg.items())),
+        "versions": {**{t: version for t in sorted(tasks)}, **({"emorealm": 1.0} if groups else {})},
+        "n-shot": {t: 0 for t in tasks},
+        "higher_is_better": {t: {m.split(",")[0]: True for m in results[t] if "," in m} for t in tasks},
+        "n-samples": {t: {"original": original or n, "effective": n} for t in tasks},
+        "config": {"model": "emorealm-hf", "model_args": f"pretrained=/cache/models/{model}", "model_num_parameters": 1234567,
+                   "batch_size": 1, "batch_sizes": [], "device": "cpu", "use_cache": None,
+                   "limit": n if original else None, "bootstrap_iters": 100000, "gen_kwargs": None,
+                   "random_seed": 0, "numpy_seed": 1234, "torch_seed": 1234, "fewshot_seed": 1234},
+        "git_hash": None, "date": 1767322800.0 + seed, "pretty_env_info": "...",
+        "transformers_version": "5.24.0", "lm_eval_version": "0.4.13", "upper_git_hash": None,
+        "task_hashes": {t: hash_string("".join(s["doc_hash"] + s["prompt_hash"] + s["target_hash"] for s in samples[t]))
+                        for t in tasks},
+        "model_source": "emorealm-hf", "model_name": f"/cache/models/{model}", "model_name_sanitized": model.replace("/", "__"),
+        "system_instruction": None, "system_instruction_sha": None, "fewshot_as_multiturn": None,
+        "chat_template": None, "chat_template_sha": None, "start_time": 1.0, "end_time": 2.0,
+        "total_evaluation_time_seconds": "1.0",
+        "emorealm": {"harness_version": "0.1.0", "adapter": "hf", "model": f"/cache/models/{model}",
+                     "model_sha256": sha, "smoke_test": smoke,
+                     "data_fingerprint": {t: FP[t] for t in tasks},
+                     "protocol": {"gen_kwargs": {"max_new_tokens": 5}, "decoding": "greedy", "seed": 0},
+                     "media": {"fps": 2.0, "max_frames": 64, "sample_rate": 16000, "audio_in_video": True},
+                     "packages": {"torch": "2.14.1", "transformers": "5.24.0", "lm_eval": "0.4.13"},
+                     "n_errors": {t: results[t]["n_errors,none"] for t in tasks}},
+    }
+    path = folder / f"results_{ts}.json"
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    for t in tasks:
+        with open(folder / f"samples_{t}_{ts}.jsonl", "w", encoding="utf-8") as f:
+            for s in samples[t]:
+                f.write(json.dumps(s, ensure_ascii=False) + "\n")
+    return path
+
+
+# --- fidelity of the fixtures themselves -------------------------------------------------------
+
+
+def test_fixture_follows_lm_eval_layout(tmp_path):
+    path = make_run(tmp_path, n=10)
+    doc = json.loads(path.read_text())
+    for key in ("results", "groups", "group_subtasks", "configs", "versions", "n-shot", "higher_is_better",
+                "n-samples", "config", "emorealm"):
+        assert key in doc
+    assert doc["results"]["dfew"]["acc,none"] == sum(s["acc"] for s in _read(path, "dfew")) / 10
+    assert doc["groups"]["emorealm"]["acc,none"] == sum(doc["results"][t]["acc,none"] for t in EMOREALM_TASKS) / 5
+    rec = _read(path, "modality_agreement")[0]
+    for key in ("doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter", "metrics",
+                "doc_hash", "prompt_hash", "target_hash", "acc"):
+        assert key in rec
+
+
+def _read(results: Path, task: str) -> list[dict]:
+    ts = results.stem.removeprefix("results_")
+    return [json.loads(x) for x in (results.parent / f"samples_{task}_{ts}.jsonl").read_text().splitlines()]
