@@ -66,8 +66,8 @@ def _metric_value(block: dict[str, Any], name: str) -> float | None:
     v = block.get(f"{name},{FILTER}")
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise DataError(f"metric {name} has value {v!r}, not a finite number")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isinf(v):
+        raise DataError(f"metric {name} has value {v!r}, not a number")
     return float(v)
 
 
@@ -79,11 +79,17 @@ def _stderr(block: dict[str, Any], name: str) -> float | None:
 
 
 def _model_name(meta: dict[str, Any], results: dict[str, Any]) -> str:
+    if meta.get("peft"):
+        return f"{_short(str(meta['peft']))} (adapter on {_short(str(meta.get('model', '?')))})"
     name = meta.get("model_name") or meta.get("model") or results.get("model_name") or results.get("config", {}).get("model")
     if not name:
         raise DataError("results file names no model (emorealm.model)")
-    name = str(name).rstrip("/")
+    return _short(str(name))
+
+
+def _short(name: str) -> str:
     # a local checkpoint path is shown by its folder name; a hub id stays whole
+    name = name.rstrip("/")
     return Path(name).name if name.startswith(("/", "~", ".")) else name
 
 
@@ -168,7 +174,7 @@ def build_entry(
         extra = sorted({k.split(",")[0] for k in block if "," in k and "_stderr," not in k} - set(spec.metrics))
         if extra:
             report.ignored_metrics[task] = extra
-        if not reported:
+        if not any(not math.isnan(v) for v in reported.values()):
             raise DataError(f"{source}: none of the leaderboard's metrics ({', '.join(spec.metrics)}) is reported")
 
         spath = samples_path(results_path, task)
@@ -181,6 +187,12 @@ def build_entry(
             raise DataError(f"{source}: the samples log has {len(records)} records for filter {FILTER!r} "
                             f"but n-samples.effective says {effective}")
         recomputed, not_recomputed = recompute_task(spec.metrics, reported, records, spath.name)
+        # NaN = no applicable sample (e.g. acc_yes when no answer is Yes): checked above, not stored
+        undefined = sorted(m for m, v in reported.items() if math.isnan(v))
+        if undefined:
+            report.notes.append(f"{task}: {', '.join(undefined)} undefined on these samples (no applicable sample)")
+        reported = {m: v for m, v in reported.items() if not math.isnan(v)}
+        recomputed = [m for m in recomputed if m in reported]
         tasks[task] = {
             "version": version,
             "config_hash": sha256_tag(canonical_json(configs[task])),

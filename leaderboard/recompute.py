@@ -4,10 +4,12 @@ lm-eval writes one record per document and filter to ``samples_<task>_<ts>.jsonl
 returned by the task's ``process_results`` is stored in the record under its name. From those
 values each aggregation named in ``tasks.json`` is recomputed here:
 
-* ``mean``  — mean over the records that carry the metric (lm-eval's own rule: a document that
-  omits a metric does not count for it), booleans as 0/1;
+* ``mean``  — mean over the records that carry a value for the metric; a missing key or ``null``
+  means "not applicable to this sample" (e.g. ``acc_yes`` on a No question), as in lm-eval and
+  ``emorealm.metrics.mean_defined``; booleans count as 0/1;
 * ``sum``   — sum (``n_errors``);
-* ``harmonic_mean`` of two other recomputed metrics (``f1_yes_no`` = F1 of ``acc_yes``, ``acc_no``);
+* ``f1_yes_no`` — per-sample ``[gold_is_yes, correct]``: harmonic mean of the accuracy on Yes-answer and
+  on No-answer questions (the released "precision"/"recall" pair; ``emorealm.metrics.f1_yes_no``);
 * ``recall_macro`` / ``f1_macro`` — per-sample values are ``[gold, prediction]`` pairs; the classes are
   the gold labels present (an invalid prediction is just a wrong one); UAR = mean per-class recall,
   macro-F1 = sklearn ``f1_score(average="macro", labels=gold classes, zero_division=0)``.
@@ -91,27 +93,38 @@ def _pair(v: Any, metric: str, source: str) -> tuple[str, str]:
     return str(gold), ("<invalid>" if pred is None else str(pred))
 
 
-def recompute_metric(spec: MetricSpec, records: list[dict[str, Any]], done: dict[str, float], source: str) -> float:
-    """Recompute one metric from ``records``; ``done`` holds already recomputed metrics of the task."""
-    if spec.aggregation == "harmonic_mean":
-        missing = [m for m in spec.of if m not in done]
-        if missing:
-            raise DataError(f"{source}: {spec.name} is the F1 of {', '.join(spec.of)}, "
-                            f"but {', '.join(missing)} could not be found")
-        a, b = (done[m] for m in spec.of)
-        return 0.0 if a + b == 0 else 2 * a * b / (a + b)
-    values = [r[spec.name] for r in records if spec.name in r]
-    if not values:
+def _mean(nums: list[float]) -> float:
+    return math.fsum(nums) / len(nums) if nums else math.nan
+
+
+def _harmonic(a: float, b: float) -> float:
+    if math.isnan(a) or math.isnan(b):
+        return math.nan
+    return 0.0 if a + b == 0 else 2 * a * b / (a + b)
+
+
+def recompute_metric(spec: MetricSpec, records: list[dict[str, Any]], source: str) -> float:
+    """Recompute one metric from ``records`` (NaN when no sample carries an applicable value)."""
+    values = [r[spec.name] for r in records if r.get(spec.name) is not None]
+    if not values and not any(spec.name in r for r in records):
         raise DataError(f"{source}: no sample record carries a per-sample value for {spec.name!r}; cannot recompute it")
     if spec.aggregation == "mean":
-        nums = [_number(v, spec.name, source) for v in values]
-        return math.fsum(nums) / len(nums)
+        return _mean([_number(v, spec.name, source) for v in values])
     if spec.aggregation == "sum":
         return math.fsum(_number(v, spec.name, source) for v in values)
-    pairs = [_pair(v, spec.name, source) for v in values]
-    gold = [g for g, _ in pairs]
-    pred = [p for _, p in pairs]
+    if spec.aggregation == "f1_yes_no":
+        pairs = []
+        for v in values:
+            if not (isinstance(v, (list, tuple)) and len(v) == 2 and isinstance(v[0], bool)):
+                raise DataError(f"{source}: per-sample value of {spec.name!r} is {v!r}, not [gold_is_yes, correct]")
+            pairs.append((v[0], _number(v[1], spec.name, source)))
+        return _harmonic(_mean([c for g, c in pairs if g]), _mean([c for g, c in pairs if not g]))
+    pairs_ = [_pair(v, spec.name, source) for v in values]
+    gold = [g for g, _ in pairs_]
+    pred = [p for _, p in pairs_]
     labels = sorted(set(gold))
+    if not labels:
+        return math.nan
     if spec.aggregation == "recall_macro":
         recalls = []
         for c in labels:
@@ -125,6 +138,13 @@ def recompute_metric(spec: MetricSpec, records: list[dict[str, Any]], done: dict
     raise DataError(f"unknown aggregation {spec.aggregation!r} for {spec.name}")
 
 
+def same_value(a: float, b: float) -> bool:
+    """Equal up to float summation order; NaN (no applicable sample) equals NaN."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=ABS_TOL)
+
+
 def recompute_task(
     specs: dict[str, MetricSpec], reported: dict[str, float], records: list[dict[str, Any]], source: str
 ) -> tuple[list[str], list[str]]:
@@ -132,25 +152,17 @@ def recompute_task(
 
     Raises DataError naming each metric whose reported value disagrees with its recomputation.
     """
-    done: dict[str, float] = {}
     recomputed, not_recomputed, bad = [], [], []
-    # plain aggregations first, so derived ones (harmonic_mean) find their inputs
-    order = sorted(reported, key=lambda m: specs[m].aggregation == "harmonic_mean")
-    for m in order:
+    for m in sorted(reported):
         spec = specs[m]
         if not spec.recompute:
             not_recomputed.append(m)
             continue
-        if spec.aggregation == "harmonic_mean":
-            for dep in spec.of:
-                if dep not in done and dep in specs:
-                    done[dep] = recompute_metric(specs[dep], records, done, source)
-        value = recompute_metric(spec, records, done, source)
-        done[m] = value
+        value = recompute_metric(spec, records, source)
         recomputed.append(m)
-        if not math.isclose(value, reported[m], rel_tol=1e-9, abs_tol=ABS_TOL):
+        if not same_value(value, reported[m]):
             bad.append(f"{m}: reported {reported[m]!r}, the samples log gives {value!r}")
     if bad:
         raise DataError(f"{source}: metrics disagree with the samples log (edited or inconsistent results):\n  "
                         + "\n  ".join(bad))
-    return sorted(recomputed), sorted(not_recomputed)
+    return recomputed, not_recomputed

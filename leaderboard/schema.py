@@ -95,8 +95,7 @@ class MetricSpec:
     """How one metric is shown and recomputed (see tasks.json and docs/leaderboard.md)."""
 
     name: str
-    aggregation: str  # mean | sum | harmonic_mean | recall_macro | f1_macro
-    of: tuple[str, ...] = ()
+    aggregation: str  # one of AGGREGATIONS
     scale: str = "fraction"  # fraction | score | count
     higher_is_better: bool | None = True
     recompute: bool = True
@@ -127,7 +126,7 @@ class KnownTasks:
     groups: dict[str, GroupSpec] = field(default_factory=dict)
 
 
-AGGREGATIONS = ("mean", "sum", "harmonic_mean", "recall_macro", "f1_macro")
+AGGREGATIONS = ("mean", "sum", "f1_yes_no", "recall_macro", "f1_macro")
 
 
 @lru_cache(maxsize=1)
@@ -144,7 +143,6 @@ def known_tasks() -> KnownTasks:
             specs[m] = MetricSpec(
                 name=m,
                 aggregation=d["aggregation"],
-                of=tuple(d.get("of", ())),
                 scale=d.get("scale", "fraction"),
                 higher_is_better=d.get("higher_is_better", True),
                 recompute=d.get("recompute", True),

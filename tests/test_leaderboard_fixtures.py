@@ -55,13 +55,13 @@ def _task_samples(task: str, n: int, rng: random.Random, skill: float) -> list[d
         if task in YES_NO:
             gold = "A" if i % 2 == 0 else "B"
             pred = gold if ok else (None if invalid else ("B" if gold == "A" else "A"))
-            label = {"A": "yes", "B": "no"}
-            m: dict[str, Any] = {"acc": int(ok), "acc_strict": int(ok and rng.random() < 0.9)}
-            m["acc_yes" if gold == "A" else "acc_no"] = int(ok)
-            m["f1_yes_no"] = [label[gold], label.get(pred, "invalid")]
-            m["yes_rate"] = int(pred == "A")
-            m["invalid_rate"] = int(invalid)
-            m["n_errors"] = 0
+            # the encoding of tasks/emorealm/utils.py: None = not applicable to this sample
+            m: dict[str, Any] = {"acc": float(ok), "acc_strict": float(ok and rng.random() < 0.9),
+                                 "invalid_rate": float(invalid), "n_errors": 0.0,
+                                 "acc_yes": float(ok) if gold == "A" else None,
+                                 "acc_no": float(ok) if gold == "B" else None,
+                                 "f1_yes_no": [gold == "A", float(ok)],
+                                 "yes_rate": None if pred is None else float(pred == "A")}
             doc = _doc(task, i, gold, ["(A) Yes", "(B) No"])
         elif task.startswith("reasoning_basic"):
             gold = "ABCD"[i % 4]
@@ -98,9 +98,12 @@ def _aggregate(task: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
                 value = f1_score(gold, pred, labels=sorted(set(gold)), average="macro", zero_division=0)
             block[f"{m},none"], block[f"{m}_stderr,none"] = float(value), "N/A"
         elif m == "f1_yes_no":
-            a = mean([s["acc_yes"] for s in samples if "acc_yes" in s])
-            b = mean([s["acc_no"] for s in samples if "acc_no" in s])
+            a = mean([c for g, c in vals if g])
+            b = mean([c for g, c in vals if not g])
             block[f"{m},none"], block[f"{m}_stderr,none"] = (0.0 if a + b == 0 else 2 * a * b / (a + b)), "N/A"
+        elif m in ("acc_yes", "acc_no", "yes_rate"):
+            defined = [v for v in vals if v is not None]
+            block[f"{m},none"], block[f"{m}_stderr,none"] = mean(defined), "N/A"
         elif m == "n_errors":
             block[f"{m},none"], block[f"{m}_stderr,none"] = sum(vals), "N/A"
         else:

@@ -1,0 +1,128 @@
+"""The leaderboard as rows and columns: ranking, sort keys, and the partial / unofficial-data marks.
+
+Shared by the rich table (``show``) and the static HTML page, so both rank identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from emorealm.errors import ConfigError
+from emorealm.leaderboard.schema import KnownTasks, known_tasks
+
+DEFAULT_SORT = "average_accuracy"
+SHORT = {"acc": "Acc", "uar": "UAR", "war": "WAR", "macro_f1": "F1", "cue_overlap": "cue overlap",
+         "emotion_consistency": "emotion consistency", "emotion_cue_association": "emotion-cue assoc.",
+         "hallucinated_cues": "halluc. cues (↑ fewer)"}
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # "average_accuracy" or "<task>.<metric>" or "<group>.<metric>"
+    label: str
+    scale: str = "fraction"
+    higher_is_better: bool | None = True
+
+
+@dataclass
+class Row:
+    rank: int | None
+    entry: dict[str, Any]
+    values: dict[str, float | None]
+    partial: bool
+    unofficial: list[str] = field(default_factory=list)
+    signer: str | None = None
+
+
+def columns(table: KnownTasks | None = None) -> list[Column]:
+    """Default columns: EmoReAlM average accuracy, its tasks, DFEW/RAVDESS UAR/WAR, EMER scores."""
+    table = table or known_tasks()
+    cols = [Column("average_accuracy", "EmoReAlM avg acc")]
+    for t in table.tasks.values():
+        for m in t.columns:
+            spec = t.metrics[m]
+            label = t.label if len(t.columns) == 1 and t.group else f"{t.label} {SHORT.get(m, m)}"
+            cols.append(Column(f"{t.name}.{m}", label, spec.scale, spec.higher_is_better))
+    return cols
+
+
+def value_of(entry: dict[str, Any], key: str) -> float | None:
+    """The value of ``average_accuracy``, ``invalid_rate``, ``n_errors``, ``<task>.<metric>`` or ``<group>.<metric>``."""
+    if "." not in key:
+        v = entry.get(key)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    scope, metric = key.split(".", 1)
+    if scope in entry["tasks"]:
+        m = entry["tasks"][scope]["metrics"].get(metric)
+    else:
+        m = entry["groups"].get(scope, {}).get(metric)
+    return None if m is None else m["value"]
+
+
+def sort_column(key: str, table: KnownTasks | None = None) -> Column:
+    """Resolve a ``--sort`` key to a column (any metric of a known task, a group metric, or a summary field)."""
+    table = table or known_tasks()
+    for c in columns(table):
+        if c.key == key:
+            return c
+    if key in ("invalid_rate", "n_errors"):
+        return Column(key, key, "fraction" if key == "invalid_rate" else "count", False)
+    scope, _, metric = key.partition(".")
+    if scope in table.tasks and metric in table.tasks[scope].metrics:
+        spec = table.tasks[scope].metrics[metric]
+        return Column(key, f"{table.tasks[scope].label} {metric}", spec.scale, spec.higher_is_better)
+    if scope in table.groups and metric == table.groups[scope].metric:
+        return Column(key, f"{table.groups[scope].label} {metric}")
+    known = ["average_accuracy", "invalid_rate", "n_errors"] + [f"{t}.{m}" for t, s in table.tasks.items() for m in s.metrics]
+    raise ConfigError(f"unknown sort key {key!r}; use one of: {', '.join(known)}")
+
+
+def unofficial_tasks(entry: dict[str, Any], board: dict[str, Any]) -> list[str]:
+    """Tasks of ``entry`` not run on the leaderboard's declared reference data."""
+    out = []
+    for task, d in entry["tasks"].items():
+        ref = board["tasks"].get(task, {}).get("data_fingerprint")
+        if ref is None or ref != d["data_fingerprint"]:
+            out.append(task)
+    return out
+
+
+def ranked_rows(board: dict[str, Any], sort: str = DEFAULT_SORT, ascending: bool | None = None) -> list[Row]:
+    """Entries sorted by ``sort`` (best first by the metric's direction unless ``ascending`` is given).
+
+    Entries without the metric go last, unranked. Ties share a rank.
+    """
+    col = sort_column(sort)
+    asc = ascending if ascending is not None else (col.higher_is_better is False)
+    keys = [c.key for c in columns()]
+    if col.key not in keys:
+        keys.append(col.key)
+    rows = []
+    for e in board["entries"]:
+        sig = e.get("signature")
+        signer = None
+        if sig:
+            signer = next((k["name"] for k in board["trusted_keys"] if k["public_key"] == sig["public_key"]), "untrusted key")
+        rows.append(Row(None, e, {k: value_of(e, k) for k in keys}, e["partial"], unofficial_tasks(e, board), signer))
+    have = [r for r in rows if r.values[col.key] is not None]
+    missing = [r for r in rows if r.values[col.key] is None]
+    have.sort(key=lambda r: (r.values[col.key] if asc else -r.values[col.key], r.entry["model"]["name"]))
+    prev, rank = None, 0
+    for i, r in enumerate(have, 1):
+        if r.values[col.key] != prev:
+            rank, prev = i, r.values[col.key]
+        r.rank = rank
+    missing.sort(key=lambda r: r.entry["model"]["name"])
+    return have + missing
+
+
+def fmt(value: float | None, scale: str) -> str:
+    """Fractions as percentages (one decimal), judge scores with two decimals, counts as integers."""
+    if value is None:
+        return "—"
+    if scale == "fraction":
+        return f"{100 * value:.1f}"
+    if scale == "count":
+        return f"{value:.0f}"
+    return f"{value:.2f}"
