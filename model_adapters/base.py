@@ -92,7 +92,7 @@ class EmorealmLM(LM):
         for req in progress(requests, len(requests), f"{self.adapter_name}: generating"):
             context, gen_kwargs = req.args
             doc = req.doc
-            out.append(self._guard(doc, lambda: self._generate_one(doc, context, dict(gen_kwargs)),
+            out.append(self._guard(doc, lambda d=doc, c=context, g=gen_kwargs: self._generate_one(d, c, dict(g)),
                                    error_response))
         return out
 
