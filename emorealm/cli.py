@@ -20,6 +20,8 @@ COMMANDS = [
     "emorealm.commands.lm_eval_cmd",
     "emorealm.commands.tiny_cmd",
     "emorealm.commands.sample_data_cmd",
+    "emorealm.commands.submit_cmd",
+    "emorealm.commands.leaderboard_cmd",
 ]
 
 
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except EmorealmError as exc:
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        # escaped: messages quote user strings (paths, model names) that may contain [brackets]
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         return 2

@@ -23,8 +23,9 @@ from rich.text import Text
 from emorealm.errors import ConfigError
 from emorealm.leaderboard.entry import now_iso
 from emorealm.leaderboard.schema import known_tasks
-from emorealm.leaderboard.views import DEFAULT_SORT, columns, fmt, ranked_rows, sort_column
+from emorealm.leaderboard.views import DEFAULT_SORT, fmt, ranked_rows, sort_column, used_columns
 
+ABBREV = {"partial": "partial", "unofficial data": "unoff", "smoke test": "smoke"}
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "leaderboard.html"
 
 
@@ -41,29 +42,27 @@ def _flags(row) -> list[str]:
 
 def rich_table(board: dict[str, Any], sort: str = DEFAULT_SORT, ascending: bool | None = None) -> Table:
     """The leaderboard as a rich Table (percentages for fractions)."""
-    cols = columns()
+    cols = used_columns(board, sort)
     sort_col = sort_column(sort)
-    if sort_col.key not in [c.key for c in cols]:
-        cols.append(sort_col)
     table = Table(title=board["title"], caption=f"sorted by {sort_col.label}; values in % except EMER judge scores (1–10)",
                   show_lines=False, header_style="bold")
     table.add_column("#", justify="right")
-    table.add_column("model")
+    table.add_column("model", min_width=12, overflow="fold")
     table.add_column("params", justify="right")
     for c in cols:
-        table.add_column(c.label + (" ▼" if c.key == sort_col.key else ""), justify="right")
-    table.add_column("notes")
+        table.add_column(c.short + (" ▼" if c.key == sort_col.key else ""), justify="right")
+    table.add_column("notes", no_wrap=True)
     for row in ranked_rows(board, sort, ascending):
         m = row.entry["model"]
         params = f"{m['parameters'] / 1e9:.2f}B" if m["parameters"] and m["parameters"] >= 1e8 else (
             f"{m['parameters'] / 1e6:.1f}M" if m["parameters"] else "—")
-        notes = _flags(row) + ([f"signed: {row.signer}"] if row.signer else [])
+        notes = [ABBREV[f] for f in _flags(row)] + (["signed"] if row.signer else [])
         table.add_row(
             str(row.rank) if row.rank is not None else "—",
             Text(m["name"]),  # Text, not markup: a name like "[red]x" prints as it is
             params,
             *[fmt(row.values[c.key], c.scale) for c in cols],
-            Text(", ".join(notes), style="yellow" if row.partial or row.unofficial else ""),
+            Text(" ".join(notes), style="yellow" if row.partial or row.unofficial else ""),
         )
     return table
 
@@ -75,12 +74,14 @@ def print_table(board: dict[str, Any], sort: str = DEFAULT_SORT, ascending: bool
         console.print(Text(f"{board['title']}: no entries yet"))
         return
     console.print(rich_table(board, sort, ascending))
+    console.print(Text("notes: partial = fewer samples than the full split; unoff = not run on the leaderboard's reference "
+                       "data; smoke = smoke-test model; signed = signature by a trusted key", style="dim"))
 
 
 def page_data(board: dict[str, Any], sort: str = DEFAULT_SORT) -> dict[str, Any]:
     """Everything the page's script needs, as plain JSON."""
     table = known_tasks()
-    cols = columns(table)
+    cols = used_columns(board, sort, table)
     rows = []
     for row in ranked_rows(board, sort):
         e = row.entry
@@ -110,7 +111,8 @@ def page_data(board: dict[str, Any], sort: str = DEFAULT_SORT) -> dict[str, Any]
         "title": board["title"],
         "generated_at": now_iso(),
         "sort": sort_column(sort).key,
-        "columns": [{"key": c.key, "label": c.label, "scale": c.scale, "higher_is_better": c.higher_is_better} for c in cols],
+        "columns": [{"key": c.key, "label": c.short, "title": c.label, "scale": c.scale,
+                     "higher_is_better": c.higher_is_better} for c in cols],
         "task_labels": {t: s.label for t, s in table.tasks.items()},
         "rows": rows,
     }

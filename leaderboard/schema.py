@@ -109,6 +109,7 @@ class TaskSpec:
     metrics: dict[str, MetricSpec]
     columns: tuple[str, ...]
     group: str | None = None
+    short: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ def known_tasks() -> KnownTasks:
             metrics=sets[d["metrics"]],
             columns=tuple(d.get("columns", ())),
             group=d.get("group"),
+            short=d.get("short", name),
         )
         for name, d in raw["tasks"].items()
     }

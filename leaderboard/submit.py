@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from emorealm.errors import DataError
-from emorealm.leaderboard.entry import BuildReport, build_entry, entry_key, load_json, verify_entry_against_samples
-from emorealm.leaderboard.schema import known_tasks, validate_entry
+from emorealm.leaderboard.entry import (
+    BuildReport,
+    build_entry,
+    entry_key,
+    load_json,
+    signed_body,
+    verify_entry_against_samples,
+)
+from emorealm.leaderboard.schema import canonical_json, known_tasks, sha256_tag, validate_entry
 from emorealm.leaderboard.signing import load_private_key, sign_entry, verify_signature
 from emorealm.leaderboard.store import LOCK_TIMEOUT_S, update_leaderboard
 
@@ -114,3 +121,20 @@ def submit(results_or_entry: Path, leaderboard: Path, opts: SubmitOptions) -> Su
 
     update_leaderboard(leaderboard, change, timeout=opts.lock_timeout)
     return result
+
+
+def check_file(board: dict[str, Any]) -> None:
+    """Whole-file checks beyond the schema: entry ids, signatures, duplicates (DataError on the first problem)."""
+    seen: dict[tuple[str, str], str] = {}
+    for i, e in enumerate(board["entries"]):
+        where = f"entry {i + 1} ({e['model']['name']})"
+        if e["entry_id"] != sha256_tag(canonical_json(signed_body(e))):
+            raise DataError(f"{where}: entry_id does not match its content (edited after submission)")
+        try:
+            verify_signature(e, board["trusted_keys"])
+        except DataError as exc:
+            raise DataError(f"{where}: {exc}") from None
+        key = entry_key(e)
+        if key in seen:
+            raise DataError(f"{where}: duplicate of {seen[key]} (same model hash and task versions)")
+        seen[key] = where

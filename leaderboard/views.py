@@ -12,15 +12,18 @@ from emorealm.errors import ConfigError
 from emorealm.leaderboard.schema import KnownTasks, known_tasks
 
 DEFAULT_SORT = "average_accuracy"
-SHORT = {"acc": "Acc", "uar": "UAR", "war": "WAR", "macro_f1": "F1", "cue_overlap": "cue overlap",
-         "emotion_consistency": "emotion consistency", "emotion_cue_association": "emotion-cue assoc.",
-         "hallucinated_cues": "halluc. cues (↑ fewer)"}
+LONG = {"acc": "Acc", "uar": "UAR", "war": "WAR", "macro_f1": "F1", "cue_overlap": "cue overlap",
+        "emotion_consistency": "emotion consistency", "emotion_cue_association": "emotion-cue association",
+        "hallucinated_cues": "hallucinated cues (higher = fewer)"}
+SHORT = {"cue_overlap": "cue", "emotion_consistency": "cons.", "emotion_cue_association": "assoc.",
+         "hallucinated_cues": "halluc."}
 
 
 @dataclass(frozen=True)
 class Column:
     key: str  # "average_accuracy" or "<task>.<metric>" or "<group>.<metric>"
     label: str
+    short: str = ""
     scale: str = "fraction"
     higher_is_better: bool | None = True
 
@@ -38,13 +41,25 @@ class Row:
 def columns(table: KnownTasks | None = None) -> list[Column]:
     """Default columns: EmoReAlM average accuracy, its tasks, DFEW/RAVDESS UAR/WAR, EMER scores."""
     table = table or known_tasks()
-    cols = [Column("average_accuracy", "EmoReAlM avg acc")]
+    cols = [Column("average_accuracy", "EmoReAlM average accuracy", "EmoReAlM avg")]
     for t in table.tasks.values():
         for m in t.columns:
             spec = t.metrics[m]
-            label = t.label if len(t.columns) == 1 and t.group else f"{t.label} {SHORT.get(m, m)}"
-            cols.append(Column(f"{t.name}.{m}", label, spec.scale, spec.higher_is_better))
+            one = len(t.columns) == 1 and t.group
+            label = t.label if one else f"{t.label} {LONG.get(m, m)}"
+            short = t.short if one else f"{t.short} {SHORT.get(m, LONG.get(m, m))}"
+            cols.append(Column(f"{t.name}.{m}", label, short, spec.scale, spec.higher_is_better))
     return cols
+
+
+def used_columns(board: dict[str, Any], sort_key: str, table: KnownTasks | None = None) -> list[Column]:
+    """The default columns some entry has a value for (plus the sort column): a board of EmoReAlM-only
+    runs shows no empty DFEW/EMER columns."""
+    cols = columns(table)
+    sort_col = sort_column(sort_key, table)
+    if sort_col.key not in [c.key for c in cols]:
+        cols.append(sort_col)
+    return [c for c in cols if c.key == sort_col.key or any(value_of(e, c.key) is not None for e in board["entries"])]
 
 
 def value_of(entry: dict[str, Any], key: str) -> float | None:
@@ -67,13 +82,14 @@ def sort_column(key: str, table: KnownTasks | None = None) -> Column:
         if c.key == key:
             return c
     if key in ("invalid_rate", "n_errors"):
-        return Column(key, key, "fraction" if key == "invalid_rate" else "count", False)
+        return Column(key, key.replace("_", " "), key.replace("_", " "), "fraction" if key == "invalid_rate" else "count", False)
     scope, _, metric = key.partition(".")
     if scope in table.tasks and metric in table.tasks[scope].metrics:
         spec = table.tasks[scope].metrics[metric]
-        return Column(key, f"{table.tasks[scope].label} {metric}", spec.scale, spec.higher_is_better)
+        return Column(key, f"{table.tasks[scope].label} {metric}", f"{table.tasks[scope].short} {metric}",
+                      spec.scale, spec.higher_is_better)
     if scope in table.groups and metric == table.groups[scope].metric:
-        return Column(key, f"{table.groups[scope].label} {metric}")
+        return Column(key, f"{table.groups[scope].label} {metric}", f"{table.groups[scope].label} {metric}")
     known = ["average_accuracy", "invalid_rate", "n_errors"] + [f"{t}.{m}" for t, s in table.tasks.items() for m in s.metrics]
     raise ConfigError(f"unknown sort key {key!r}; use one of: {', '.join(known)}")
 
