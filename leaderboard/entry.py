@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emorealm.errors import DataError
 from emorealm.leaderboard.recompute import read_samples, recompute_task, records_for_filter, samples_digest
 from emorealm.leaderboard.schema import (
     SCHEMA_VERSION,
@@ -24,6 +23,8 @@ from emorealm.leaderboard.schema import (
     normalise_version,
     sha256_tag,
 )
+
+from emorealm.errors import DataError
 
 FILTER = "none"
 

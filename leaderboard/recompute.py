@@ -27,8 +27,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from emorealm.errors import DataError
 from emorealm.leaderboard.schema import MetricSpec, canonical_json, sha256_tag
+
+from emorealm.errors import DataError
 
 ABS_TOL = 1e-9
 

@@ -16,14 +16,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from emorealm.leaderboard.entry import now_iso
+from emorealm.leaderboard.schema import known_tasks
+from emorealm.leaderboard.views import DEFAULT_SORT, fmt, ranked_rows, sort_column, used_columns
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from emorealm.errors import ConfigError
-from emorealm.leaderboard.entry import now_iso
-from emorealm.leaderboard.schema import known_tasks
-from emorealm.leaderboard.views import DEFAULT_SORT, fmt, ranked_rows, sort_column, used_columns
 
 ABBREV = {"partial": "partial", "unofficial data": "unoff", "smoke test": "smoke"}
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "leaderboard.html"

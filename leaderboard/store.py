@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from emorealm.leaderboard.entry import load_json, now_iso
+from emorealm.leaderboard.schema import SCHEMA_NAME, SCHEMA_VERSION, KnownTasks, known_tasks, validate_leaderboard
 from filelock import FileLock, Timeout
 
 from emorealm.errors import ConfigError
-from emorealm.leaderboard.entry import load_json, now_iso
-from emorealm.leaderboard.schema import SCHEMA_NAME, SCHEMA_VERSION, KnownTasks, known_tasks, validate_leaderboard
 
 LOCK_TIMEOUT_S = 120.0
 
@@ -92,6 +92,11 @@ def update_leaderboard(
         raise ConfigError(f"cannot write leaderboard {path}: folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ConfigError(f"cannot write leaderboard {path}: permission denied (choose a writable --leaderboard path)")
+    try:  # probe: filelock would turn an uncreatable lock file into a silent wait until the timeout
+        os.close(os.open(str(path) + ".lock", os.O_WRONLY | os.O_CREAT, 0o644))
+    except OSError as exc:
+        raise ConfigError(f"cannot write leaderboard {path}: cannot create {path}.lock ({exc.strerror}); "
+                          "choose a writable --leaderboard path") from None
     try:
         with _lock(path, timeout):
             if path.exists():
@@ -108,5 +113,5 @@ def update_leaderboard(
     except Timeout:
         raise ConfigError(f"timed out after {timeout:.0f} s waiting for the lock {path}.lock; "
                           "another submitter holds it (or a stale lock file sits on a network filesystem)") from None
-    except PermissionError as exc:
+    except OSError as exc:
         raise ConfigError(f"cannot write leaderboard {path}: {exc.strerror} ({exc.filename})") from None

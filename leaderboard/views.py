@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from emorealm.errors import ConfigError
 from emorealm.leaderboard.schema import KnownTasks, known_tasks
+
+from emorealm.errors import ConfigError
 
 DEFAULT_SORT = "average_accuracy"
 LONG = {"acc": "Acc", "uar": "UAR", "war": "WAR", "macro_f1": "F1", "cue_overlap": "cue overlap",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,9 @@ def _aggregate(task: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
             gold = [v[0] for v in vals]
             pred = [str(v[1]) if v[1] is not None else "<invalid>" for v in vals]
             if m == "uar":
-                value = balanced_accuracy_score(gold, pred)
+                with warnings.catch_warnings():  # invalid predictions are classes absent from the gold labels
+                    warnings.simplefilter("ignore", UserWarning)
+                    value = balanced_accuracy_score(gold, pred)
             else:
                 value = f1_score(gold, pred, labels=sorted(set(gold)), average="macro", zero_division=0)
             block[f"{m},none"], block[f"{m}_stderr,none"] = float(value), "N/A"

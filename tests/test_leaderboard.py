@@ -1,0 +1,390 @@
+"""Leaderboard: schema, submission rules, bad input, signatures, ranking and the rich table."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import warnings
+from pathlib import Path
+
+import pytest
+from emorealm.leaderboard.entry import build_entry
+from emorealm.leaderboard.schema import (
+    known_tasks,
+    load_schema,
+    normalise_version,
+    validate_entry,
+    validate_leaderboard,
+)
+from emorealm.leaderboard.signing import generate_keypair, load_private_key, sign_entry, verify_signature
+from emorealm.leaderboard.store import new_leaderboard, read_leaderboard
+from emorealm.leaderboard.submit import SubmitOptions, check_file, submit
+from emorealm.leaderboard.views import ranked_rows, unofficial_tasks
+from sklearn.metrics import balanced_accuracy_score, f1_score
+from test_leaderboard_fixtures import EMOREALM_TASKS, FP, make_run
+
+from emorealm.cli import main
+from emorealm.errors import DataError
+
+OPTS = SubmitOptions(submitter="tester", allow_smoke=True)
+
+
+def samples(results: Path, task: str) -> list[dict]:
+    ts = results.stem.removeprefix("results_")
+    return [json.loads(x) for x in (results.parent / f"samples_{task}_{ts}.jsonl").read_text().splitlines()]
+
+
+def edit_json(path: Path, fn) -> None:
+    doc = json.loads(path.read_text())
+    fn(doc)
+    path.write_text(json.dumps(doc))
+
+
+def cli(*argv: str) -> int:
+    return main([str(a) for a in argv])
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # rich wraps at 80 columns when captured; keep messages on one line
+
+
+@pytest.fixture
+def run(tmp_path):
+    return make_run(tmp_path / "out", n=12, seed=1)
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+
+def test_schema_is_a_valid_draft_2020_12_schema_and_accepts_a_built_entry(run):
+    assert load_schema()["$schema"].endswith("2020-12/schema")
+    entry, _ = build_entry(run, submitter="x")
+    validate_entry(entry)
+    board = new_leaderboard()
+    board["entries"].append(entry)
+    validate_leaderboard(board)
+
+
+@pytest.mark.parametrize("mutate, needle", [
+    (lambda e: e.pop("samples_digest"), "samples_digest"),
+    (lambda e: e["model"].update(sha256="not-a-hash"), "sha256"),
+    (lambda e: e.update(extra=1), "Additional properties"),
+    (lambda e: e["tasks"]["dfew"]["metrics"]["uar"].update(value="high"), "not of type 'number'"),
+    (lambda e: e.update(average_accuracy=1.5), "maximum"),
+])
+def test_schema_rejects_malformed_entries(run, mutate, needle):
+    entry, _ = build_entry(run, submitter="x")
+    mutate(entry)
+    with pytest.raises(DataError, match=needle):
+        validate_entry(entry)
+
+
+def test_leaderboard_schema_version_is_checked():
+    board = new_leaderboard()
+    board["schema_version"] = 2
+    with pytest.raises(DataError, match="schema version 2 is not supported"):
+        validate_leaderboard(board)
+    with pytest.raises(DataError, match="not an emorealm leaderboard"):
+        validate_leaderboard({"entries": []})
+
+
+def test_known_task_table_covers_every_benchmark():
+    table = known_tasks()
+    assert set(table.tasks) == {*EMOREALM_TASKS, "dfew", "ravdess", "emer"}
+    assert table.groups["emorealm"].tasks == tuple(EMOREALM_TASKS)
+    assert normalise_version(1) == normalise_version(1.0) == normalise_version("1.0") == "1.0"
+
+
+# --- the entry: every number recomputed independently ---------------------------------------
+
+
+def test_entry_values_match_an_independent_computation(run):
+    entry, _ = build_entry(run, submitter="x")
+    dfew = samples(run, "dfew")
+    gold = [s["uar"][0] for s in dfew]
+    pred = [str(s["uar"][1]) for s in dfew]
+    with warnings.catch_warnings():  # "y_pred contains classes not in y_true": invalid answers
+        warnings.simplefilter("ignore", UserWarning)
+        uar = balanced_accuracy_score(gold, pred)
+    assert math.isclose(entry["tasks"]["dfew"]["metrics"]["uar"]["value"], uar)
+    assert math.isclose(entry["tasks"]["dfew"]["metrics"]["macro_f1"]["value"],
+                        f1_score(gold, pred, labels=sorted(set(gold)), average="macro", zero_division=0))
+    assert entry["tasks"]["dfew"]["metrics"]["war"]["value"] == sum(s["war"] for s in dfew) / len(dfew)
+    ma = samples(run, "modality_agreement")
+    yes = [s["acc"] for s in ma if s["doc"]["answer"] == "A"]
+    no = [s["acc"] for s in ma if s["doc"]["answer"] == "B"]
+    a, b = sum(yes) / len(yes), sum(no) / len(no)
+    assert math.isclose(entry["tasks"]["modality_agreement"]["metrics"]["f1_yes_no"]["value"], 2 * a * b / (a + b))
+    accs = [sum(s["acc"] for s in samples(run, t)) / 12 for t in EMOREALM_TASKS]
+    assert math.isclose(entry["average_accuracy"], sum(accs) / 5)
+    assert entry["n_errors"] == sum(s["n_errors"] for t in entry["tasks"] for s in samples(run, t))
+    assert entry["model"]["smoke_test"] is True and entry["partial"] is False
+    assert entry["tasks"]["dfew"]["data_fingerprint"] == FP["dfew"]
+    assert set(entry["tasks"]["dfew"]["recomputed"]) == set(entry["tasks"]["dfew"]["metrics"])
+
+
+def test_samples_digest_ignores_line_order_and_whitespace(run, tmp_path):
+    before, _ = build_entry(run, submitter="x")
+    f = run.parent / f"samples_dfew_{run.stem.removeprefix('results_')}.jsonl"
+    lines = f.read_text().splitlines()
+    f.write_text("\n".join(json.dumps(json.loads(x), indent=1).replace("\n", " ") for x in reversed(lines)) + "\n")
+    after, _ = build_entry(run, submitter="x")
+    assert after["tasks"]["dfew"]["samples_digest"] == before["tasks"]["dfew"]["samples_digest"]
+
+
+# --- submission rules ------------------------------------------------------------------------
+
+
+def test_submit_creates_the_board_and_rejects_duplicates_unless_replace(run, tmp_path):
+    lb = tmp_path / "lb.json"
+    submit(run, lb, OPTS)
+    before = lb.read_bytes()
+    with pytest.raises(DataError, match="already has tiny-omni.*--replace"):
+        submit(run, lb, OPTS)
+    assert lb.read_bytes() == before
+    res = submit(run, lb, SubmitOptions(submitter="second", allow_smoke=True, replace=True))
+    board = read_leaderboard(lb)
+    assert len(board["entries"]) == 1 and board["entries"][0]["submitter"] == "second"
+    assert res.replaced["submitter"] == "tester"
+    # the same model on another task set is not a duplicate
+    other = make_run(tmp_path / "v2", n=12, seed=1, version=1.0, tasks=["dfew"])
+    submit(other, lb, OPTS)
+    assert len(read_leaderboard(lb)["entries"]) == 2
+    check_file(read_leaderboard(lb))
+
+
+def test_smoke_test_results_need_allow_smoke(run, tmp_path):
+    lb = tmp_path / "lb.json"
+    with pytest.raises(DataError, match="smoke-test model.*--allow-smoke"):
+        submit(run, lb, SubmitOptions(submitter="x"))
+    assert not lb.exists()
+    real = make_run(tmp_path / "real", model="org/real-model", n=12, smoke=False)
+    submit(real, lb, SubmitOptions(submitter="x"))
+    # a local checkpoint path is shown by its folder name
+    assert read_leaderboard(lb)["entries"][0]["model"]["name"] == "real-model"
+
+
+def _bad_cases():
+    def tamper_score(p):
+        edit_json(p, lambda d: d["results"]["reasoning_basic_audio"].update({"acc,none": 0.99}))
+
+    def tamper_sample(p):
+        f = p.parent / f"samples_dfew_{p.stem.removeprefix('results_')}.jsonl"
+        recs = [json.loads(x) for x in f.read_text().splitlines()]
+        recs[0]["acc"] = 1 - recs[0]["acc"]
+        f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+    def drop_samples(p):
+        (p.parent / f"samples_emer_{p.stem.removeprefix('results_')}.jsonl").unlink()
+
+    def unknown_task(p):
+        edit_json(p, lambda d: d["results"].update(mystery_task=d["results"]["dfew"]))
+
+    def bad_version(p):
+        edit_json(p, lambda d: d["versions"].update(dfew=7.0))
+
+    def group_weighted(p):
+        edit_json(p, lambda d: d["groups"]["emorealm"].update({"acc,none": d["groups"]["emorealm"]["acc,none"] + 0.01}))
+
+    def no_meta(p):
+        edit_json(p, lambda d: d.pop("emorealm"))
+
+    def malformed(p):
+        p.write_text(p.read_text()[:-40])
+
+    return [
+        (tamper_score, "(?s)metrics disagree with the samples log.*acc: reported 0.99"),
+        (tamper_sample, "metrics disagree with the samples log"),
+        (drop_samples, "samples log .*samples_emer_.* is missing"),
+        (unknown_task, "unknown task.*mystery_task"),
+        (bad_version, "task version 7.0 is not accepted"),
+        (group_weighted, "group emorealm acc is reported"),
+        (no_meta, "no top-level \"emorealm\" block"),
+        (malformed, "is not valid JSON"),
+    ]
+
+
+@pytest.mark.parametrize("breaker, message", _bad_cases(), ids=lambda x: getattr(x, "__name__", "msg"))
+def test_bad_input_is_rejected_and_the_board_is_untouched(tmp_path, breaker, message, capsys):
+    lb = tmp_path / "lb.json"
+    submit(make_run(tmp_path / "first", model="first", n=12, seed=7), lb, OPTS)
+    before = lb.read_bytes()
+    run = make_run(tmp_path / "out", n=12, seed=1)
+    breaker(run)
+    with pytest.raises(DataError, match=message):
+        submit(run, lb, OPTS)
+    assert lb.read_bytes() == before
+    capsys.readouterr()
+    assert cli("submit", run, "--leaderboard", lb, "--allow-smoke") == 2
+    err = capsys.readouterr().err
+    assert "error:" in err
+    assert lb.read_bytes() == before
+
+
+def test_sample_count_rules_partial_and_reference_size(tmp_path):
+    lb = tmp_path / "lb.json"
+    limited = make_run(tmp_path / "lim", n=10, original=40)
+    with pytest.raises(DataError, match="10 of 40 samples.*--partial"):
+        submit(limited, lb, OPTS)
+    res = submit(limited, lb, SubmitOptions(submitter="x", allow_smoke=True, partial=True))
+    assert res.entry["partial"] is True and res.entry["tasks"]["dfew"]["partial"] is True
+    rows = ranked_rows(read_leaderboard(lb))
+    assert rows[0].partial
+
+    # a board whose reference DFEW split has 50 documents: results claiming that data with 12 are inconsistent
+    lb2 = tmp_path / "lb2.json"
+    assert cli("leaderboard", "init", lb2) == 0
+    assert cli("leaderboard", "reference", "--leaderboard", lb2, "--task", "dfew", "--fingerprint", FP["dfew"],
+               "--size", "50") == 0
+    with pytest.raises(DataError, match="claim the reference data.*reference has 50"):
+        submit(make_run(tmp_path / "b", n=12, tasks=["dfew"]), lb2, OPTS)
+
+
+def test_unofficial_data_is_accepted_and_marked(tmp_path):
+    lb = tmp_path / "lb.json"
+    ref = make_run(tmp_path / "ref", model="ref", n=12)
+    assert cli("leaderboard", "init", lb, "--reference", ref) == 0
+    board = read_leaderboard(lb)
+    assert board["tasks"]["dfew"] == {"data_fingerprint": FP["dfew"], "size": 12}
+    submit(ref, lb, OPTS)
+    other = make_run(tmp_path / "other", model="other", n=12, seed=3)
+    edit_json(other, lambda d: d["emorealm"]["data_fingerprint"].update(dfew="sha256:" + "0" * 64))
+    res = submit(other, lb, OPTS)
+    assert res.unofficial == ["dfew"]
+    board = read_leaderboard(lb)
+    marks = {r.entry["model"]["name"]: r.unofficial for r in ranked_rows(board)}
+    assert marks == {"ref": [], "other": ["dfew"]}
+    assert unofficial_tasks(board["entries"][1], board) == ["dfew"]
+
+
+def test_unwritable_or_missing_leaderboard_location(run, tmp_path, capsys):
+    assert cli("submit", run, "--leaderboard", tmp_path / "no" / "such" / "lb.json", "--allow-smoke") == 2
+    assert "folder" in capsys.readouterr().err
+    assert cli("submit", run, "--leaderboard", "/proc/emorealm-lb.json", "--allow-smoke") == 2
+    assert "cannot write leaderboard" in capsys.readouterr().err
+
+
+def test_corrupt_existing_board_is_reported_not_overwritten(run, tmp_path):
+    lb = tmp_path / "lb.json"
+    lb.write_text('{"schema": "emorealm-leaderboard", "schema_version": 1, "entries": [')
+    before = lb.read_bytes()
+    with pytest.raises(DataError, match="not valid JSON"):
+        submit(run, lb, OPTS)
+    assert lb.read_bytes() == before
+
+
+# --- signatures ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def keys(tmp_path):
+    a, b = tmp_path / "alice.pem", tmp_path / "mallory.pem"
+    generate_keypair(a)
+    generate_keypair(b)
+    return a, b
+
+
+def test_signed_submission_accepted_by_a_board_trusting_the_key(run, tmp_path, keys):
+    alice, _ = keys
+    lb = tmp_path / "lb.json"
+    assert cli("leaderboard", "init", lb, "--trust", f"{alice}.pub") == 0
+    assert cli("submit", run, "--leaderboard", lb, "--allow-smoke", "--sign", alice) == 0
+    board = read_leaderboard(lb)
+    assert board["entries"][0]["signature"]["algorithm"] == "ed25519"
+    assert ranked_rows(board)[0].signer == "alice.pem.pub"
+    check_file(board)
+
+
+def test_wrong_key_or_unsigned_entry_rejected_by_a_trusting_board(run, tmp_path, keys, capsys):
+    alice, mallory = keys
+    lb = tmp_path / "lb.json"
+    assert cli("leaderboard", "init", lb) == 0
+    assert cli("leaderboard", "trust", f"{alice}.pub", "--name", "Alice lab", "--leaderboard", lb) == 0
+    before = lb.read_bytes()
+    assert cli("submit", run, "--leaderboard", lb, "--allow-smoke", "--sign", mallory) == 2
+    assert "not among this leaderboard's trusted keys" in capsys.readouterr().err
+    assert cli("submit", run, "--leaderboard", lb, "--allow-smoke") == 2
+    assert "accepts only signed entries" in capsys.readouterr().err
+    assert lb.read_bytes() == before
+
+
+def test_edited_signed_entry_is_rejected(run, tmp_path, keys, capsys):
+    alice, _ = keys
+    entry, _ = build_entry(run, submitter="x")
+    sign_entry(entry, load_private_key(alice))
+    trusted = [{"name": "alice", "public_key": entry["signature"]["public_key"]}]
+    assert verify_signature(entry, trusted) == "alice"
+    forged = copy.deepcopy(entry)
+    forged["tasks"]["dfew"]["metrics"]["uar"]["value"] = 0.99
+    with pytest.raises(DataError, match="signature does not verify"):
+        verify_signature(forged, trusted)
+    renamed = copy.deepcopy(entry)
+    renamed["model"]["name"] = "someone else's model"
+    with pytest.raises(DataError, match="signature does not verify"):
+        verify_signature(renamed, trusted)
+
+    # the same through the CLI: a signed entry file, edited, then submitted to a trusting board
+    entry_file = run.parent / "entry.json"
+    assert cli("submit", run, "--allow-smoke", "--sign", alice, "--dry-run", "--entry-out", entry_file) == 0
+    lb = tmp_path / "lb.json"
+    assert cli("leaderboard", "init", lb, "--trust", f"{alice}.pub") == 0
+    good = json.loads(entry_file.read_text())
+    edit_json(entry_file, lambda e: e["model"].update(name="forged"))
+    before = lb.read_bytes()
+    assert cli("submit", entry_file, "--leaderboard", lb, "--allow-smoke") == 2
+    assert "entry_id does not match its content" in capsys.readouterr().err
+    assert lb.read_bytes() == before
+    entry_file.write_text(json.dumps(good))
+    assert cli("submit", entry_file, "--leaderboard", lb, "--allow-smoke") == 0
+    assert read_leaderboard(lb)["entries"][0]["entry_id"] == good["entry_id"]
+
+
+def test_forged_entry_resigned_by_the_forger_fails_the_samples_check(run, tmp_path, keys, capsys):
+    """A forger who edits a score and re-signs with their own key still fails the samples check."""
+    _, mallory = keys
+    entry, _ = build_entry(run, submitter="x")
+    entry["tasks"]["dfew"]["metrics"]["war"]["value"] = 0.95
+    from emorealm.leaderboard.entry import finalise
+
+    finalise(entry)
+    sign_entry(entry, load_private_key(mallory))
+    f = run.parent / "forged.json"
+    f.write_text(json.dumps(entry))
+    assert cli("submit", f, "--leaderboard", tmp_path / "lb.json", "--allow-smoke") == 2
+    assert "disagree with the samples log" in capsys.readouterr().err
+
+
+# --- views -------------------------------------------------------------------------------------
+
+
+def test_ranking_default_and_any_metric(tmp_path):
+    lb = tmp_path / "lb.json"
+    for i, skill in enumerate([0.3, 0.9, 0.6]):
+        submit(make_run(tmp_path / f"m{i}", model=f"model-{i}", n=12, seed=i, skill=skill), lb, OPTS)
+    submit(make_run(tmp_path / "dfew-only", model="dfew-only", n=12, tasks=["dfew"]), lb, OPTS)
+    board = read_leaderboard(lb)
+    rows = ranked_rows(board)
+    avgs = [r.entry["average_accuracy"] for r in rows]
+    assert [r.rank for r in rows][-1] is None and avgs[-1] is None  # no EmoReAlM tasks: unranked, last
+    assert avgs[:3] == sorted(avgs[:3], reverse=True)
+    by_uar = ranked_rows(board, "dfew.uar")
+    uars = [r.values["dfew.uar"] for r in by_uar]
+    assert uars == sorted(uars, reverse=True)
+    asc = ranked_rows(board, "invalid_rate")  # lower is better: ascending by default
+    inv = [r.entry["invalid_rate"] for r in asc]
+    assert inv == sorted(inv)
+
+
+def test_show_prints_percentages_and_user_strings_literally(tmp_path, capsys):
+    lb = tmp_path / "lb.json"
+    run = make_run(tmp_path / "a", n=12)
+    submit(run, lb, SubmitOptions(submitter="x", allow_smoke=True, model_name="[bold]evil[/bold] <script>"))
+    assert cli("leaderboard", "show", "--leaderboard", lb) == 0
+    out = capsys.readouterr().out
+    assert "[bold]evil[/bold]" in out
+    entry = read_leaderboard(lb)["entries"][0]
+    assert f"{100 * entry['average_accuracy']:.1f}" in out
+    assert cli("leaderboard", "show", "--leaderboard", lb, "--sort", "nope.metric") == 2
+    assert "unknown sort key" in capsys.readouterr().err
