@@ -12,7 +12,8 @@ values each aggregation named in ``tasks.json`` is recomputed here:
   on No-answer questions (the released "precision"/"recall" pair; ``emorealm.metrics.f1_yes_no``);
 * ``recall_macro`` / ``f1_macro`` — per-sample values are ``[gold, prediction]`` pairs; the classes are
   the gold labels present (an invalid prediction is just a wrong one); UAR = mean per-class recall,
-  macro-F1 = sklearn ``f1_score(average="macro", labels=gold classes, zero_division=0)``.
+  macro-F1 = mean per-class F1 over those classes (= sklearn ``f1_score(average="macro",
+  labels=gold classes, zero_division=0)``).
 
 Standard errors are taken as reported (bootstrap or clustered estimates depend on run settings) and
 are not recomputed; metrics marked ``"recompute": false`` in the table are listed in the entry's
@@ -132,10 +133,14 @@ def recompute_metric(spec: MetricSpec, records: list[dict[str, Any]], source: st
             idx = [i for i, g in enumerate(gold) if g == c]
             recalls.append(sum(pred[i] == c for i in idx) / len(idx))
         return math.fsum(recalls) / len(recalls)
-    if spec.aggregation == "f1_macro":
-        from sklearn.metrics import f1_score
-
-        return float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0))
+    if spec.aggregation == "f1_macro":  # = sklearn f1_score(average="macro", labels=labels, zero_division=0)
+        f1s = []
+        for c in labels:
+            tp = sum(g == c and p == c for g, p in pairs_)
+            fp = sum(g != c and p == c for g, p in pairs_)
+            fn = sum(g == c and p != c for g, p in pairs_)
+            f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+        return math.fsum(f1s) / len(f1s)
     raise DataError(f"unknown aggregation {spec.aggregation!r} for {spec.name}")
 
 

@@ -43,19 +43,28 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
+@lru_cache(maxsize=4)
 def _validator(ref: str | None) -> jsonschema.Draft202012Validator:
     schema = load_schema()
-    if ref is not None:
+    if ref == "board":
+        # the file without its entries, which are checked one by one (and remembered) below
+        schema = {**schema, "properties": {**schema["properties"], "entries": {"type": "array", "items": {"type": "object"}}}}
+    elif ref is not None:
         # a sub-schema that still resolves "#/$defs/..." against the full document
         schema = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": f"#/$defs/{ref}"}
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
-def _schema_errors(obj: Any, ref: str | None) -> list[str]:
-    errors = sorted(_validator(ref).iter_errors(obj), key=lambda e: list(e.absolute_path))
+# canonical hashes of entries already found valid in this process: a leaderboard with thousands of
+# entries is re-read on every submission, and each entry is checked against the schema once
+_valid_entries: set[str] = set()
+
+
+def _schema_errors(obj: Any, ref: str | None, prefix: str = "") -> list[str]:
+    errors = sorted(_validator(ref).iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])
     out = []
     for e in errors[:10]:
-        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        where = prefix + "/".join(str(p) for p in e.absolute_path) or "(top level)"
         out.append(f"{where}: {e.message}")
     if len(errors) > 10:
         out.append(f"... and {len(errors) - 10} more")
@@ -73,9 +82,26 @@ def validate_leaderboard(obj: Any, source: str = "leaderboard") -> None:
             f"{source}: leaderboard schema version {obj.get('schema_version')!r} is not supported "
             f"(this emorealm reads version {SCHEMA_VERSION}); upgrade emorealm or convert the file"
         )
-    errs = _schema_errors(obj, None)
+    errs = _schema_errors(obj, "board")
+    for i, entry in enumerate(obj.get("entries") or []):
+        if len(errs) >= 10:
+            break
+        errs += _entry_errors(entry, f"entries/{i}/")
     if errs:
         raise DataError(f"{source} does not match the leaderboard schema:\n  " + "\n  ".join(errs))
+
+
+def _entry_errors(entry: Any, prefix: str = "") -> list[str]:
+    try:
+        key = sha256_tag(canonical_json(entry))
+    except (TypeError, ValueError):  # NaN or a non-JSON value: let the schema say what is wrong
+        key = None
+    if key is not None and key in _valid_entries:
+        return []
+    errs = _schema_errors(entry, "entry", prefix)
+    if not errs and key is not None:
+        _valid_entries.add(key)
+    return errs
 
 
 def validate_entry(entry: Any, source: str = "entry") -> None:
@@ -85,7 +111,7 @@ def validate_entry(entry: Any, source: str = "entry") -> None:
             f"{source}: entry schema version {entry['schema_version']!r} is not supported "
             f"(this emorealm writes version {SCHEMA_VERSION})"
         )
-    errs = _schema_errors(entry, "entry")
+    errs = _entry_errors(entry)
     if errs:
         raise DataError(f"{source} does not match the entry schema:\n  " + "\n  ".join(errs))
 
