@@ -14,11 +14,10 @@ import subprocess
 import tempfile
 
 import pytest
-from test_leaderboard_fixtures import make_run
-
 from emorealm.leaderboard.render import render_html, write_site
 from emorealm.leaderboard.store import read_leaderboard
 from emorealm.leaderboard.submit import SubmitOptions, submit
+from test_leaderboard_fixtures import make_run
 
 EVIL = '<script>window.__pwned = 1; document.title = "pwned"</script><img src=x onerror="window.__pwned = 2">'
 
