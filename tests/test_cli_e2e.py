@@ -67,7 +67,7 @@ def test_run_writes_lm_eval_results_with_metadata(run_out, tiny_omni_dir, sample
 def test_lm_eval_command_line_reports_the_same_numbers(run_out, tmp_path, tiny_omni_dir):
     out, _ = run_out
     ours = _results(out / "tiny-omni")
-    proc = _run("lm-eval", "run", "--model", "emorealm-hf", "--model_args", f"pretrained={tiny_omni_dir}",
+    _run("lm-eval", "run", "--model", "emorealm-hf", "--model_args", f"pretrained={tiny_omni_dir}",
                 "--tasks", "emorealm", "--device", "cpu", "--output_path", str(tmp_path), "--seed", "3",
                 "--metadata", json.dumps({"data_root": ours["emorealm"]["data_root"]}))
     theirs = _results(next(p for p in tmp_path.iterdir() if p.is_dir()))
