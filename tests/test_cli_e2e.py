@@ -78,15 +78,21 @@ def test_lm_eval_command_line_reports_the_same_numbers(run_out, tmp_path, tiny_o
                 assert value == other or (value != value and other != other), (task, key)
 
 
-def test_bad_input_exits_with_a_message(tmp_path):
-    proc = _run("run", "--model", "tiny-omni", "--tasks", "emorealm_typo", check=False)
-    assert proc.returncode == 2 and "unknown task" in proc.stderr and "emorealm" in proc.stderr
-    proc = _run("run", "--model", "tiny-omni", "--data-root", str(tmp_path / "none"), check=False)
-    assert proc.returncode == 2 and "does not exist" in proc.stderr
-    proc = _run("run", "--model", "nosuch", check=False)
-    assert proc.returncode == 2 and "known adapters: hf" in proc.stderr
-    proc = _run("run", "--model", "tiny-omni", "--data-root", str(tmp_path), check=False)
-    assert proc.returncode == 2 and "benchmark file not found" in proc.stderr
+def test_bad_input_exits_with_a_message(tmp_path, capsys, tiny_omni_dir):
+    from emorealm.cli import main
+
+    def err(*argv):
+        code = main(list(argv))
+        return code, " ".join(capsys.readouterr().err.split())
+
+    code, msg = err("run", "--model", "tiny-omni", "--tasks", "emorealm_typo")
+    assert code == 2 and "unknown task(s) ['emorealm_typo']" in msg and "emorealm_ll" in msg
+    code, msg = err("run", "--model", "tiny-omni", "--data-root", str(tmp_path / "none"))
+    assert code == 2 and "does not exist" in msg
+    code, msg = err("run", "--model", "nosuch")
+    assert code == 2 and "known adapters: hf" in msg
+    code, msg = err("run", "--model", "tiny-omni", "--data-root", str(tmp_path))
+    assert code == 2 and "benchmark file not found" in msg
 
 
 def test_missing_clip_is_counted_not_fatal(tmp_path, sample_root):

@@ -86,3 +86,19 @@ def test_missing_clip_is_kept_for_the_error_channel(root, capsys):
     docs = load_docs(rows[0]["task"], data_root=str(root))
     assert rows[0]["id"] in [d["id"] for d in docs]
     assert "missing" in capsys.readouterr().err
+
+
+def test_sample_data_command_writes_the_released_layout(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "emorealm", "sample-data", str(tmp_path / "sd")],
+                         capture_output=True, text=True, check=True)
+    root = tmp_path / "sd"
+    assert out.stdout.strip() == str(root)
+    rows = json.loads((root / "EmoReAlM" / "emorealm_v1.json").read_text())
+    for task in TASK_KEYS:
+        assert sum(r["task"] == task for r in rows) >= 4
+    for r in rows:
+        assert (root / "dfew/dfew_original_clips_24fps" / r["video"]).is_file()
+    assert any((root / "dfew/dfew_original_clips_16khz").rglob("*.wav"))
