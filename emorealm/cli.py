@@ -20,8 +20,6 @@ COMMANDS = [
     "emorealm.commands.lm_eval_cmd",
     "emorealm.commands.tiny_cmd",
     "emorealm.commands.sample_data_cmd",
-    "emorealm.commands.submit_cmd",
-    "emorealm.commands.leaderboard_cmd",
 ]
 
 
@@ -52,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except EmorealmError as exc:
         from rich.console import Console
-        from rich.markup import escape
+        from rich.text import Text
 
-        # escaped: messages quote user strings (paths, model names) that may contain [brackets]
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
+        # Text (not markup): messages hold paths and lists with brackets
+        Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(str(exc)))
         return 2
