@@ -20,6 +20,8 @@ COMMANDS = [
     "emorealm.commands.lm_eval_cmd",
     "emorealm.commands.tiny_cmd",
     "emorealm.commands.sample_data_cmd",
+    "emorealm.commands.submit_cmd",
+    "emorealm.commands.leaderboard_cmd",
 ]
 
 
