@@ -145,6 +145,7 @@ class GroupSpec:
     tasks: tuple[str, ...]
     metric: str
     leaderboard_name: str
+    short: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,8 @@ def known_tasks() -> KnownTasks:
         for name, d in raw["tasks"].items()
     }
     groups = {
-        name: GroupSpec(name, d.get("label", name), tuple(d["tasks"]), d["metric"], d["leaderboard_name"])
+        name: GroupSpec(name, d.get("label", name), tuple(d["tasks"]), d["metric"], d["leaderboard_name"],
+                        d.get("short", name))
         for name, d in raw["groups"].items()
     }
     return KnownTasks(tasks, groups)

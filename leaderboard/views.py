@@ -43,6 +43,9 @@ def columns(table: KnownTasks | None = None) -> list[Column]:
     """Default columns: EmoReAlM average accuracy, its tasks, DFEW/RAVDESS UAR/WAR, EMER scores."""
     table = table or known_tasks()
     cols = [Column("average_accuracy", "EmoReAlM average accuracy", "EmoReAlM avg")]
+    # other groups (the log-likelihood variant) show their average as one column
+    cols += [Column(f"{g.name}.{g.metric}", f"{g.label} average accuracy", g.short)
+             for g in table.groups.values() if g.leaderboard_name != "average_accuracy"]
     for t in table.tasks.values():
         for m in t.columns:
             spec = t.metrics[m]

@@ -22,7 +22,7 @@ from emorealm.leaderboard.store import new_leaderboard, read_leaderboard
 from emorealm.leaderboard.submit import SubmitOptions, check_file, submit
 from emorealm.leaderboard.views import ranked_rows, unofficial_tasks
 from sklearn.metrics import balanced_accuracy_score, f1_score
-from test_leaderboard_fixtures import EMOREALM_TASKS, FP, make_run
+from test_leaderboard_fixtures import EMOREALM_TASKS, FP, LL_TASKS, make_run
 
 from emorealm.cli import main
 from emorealm.errors import DataError
@@ -92,7 +92,7 @@ def test_leaderboard_schema_version_is_checked():
 
 def test_known_task_table_covers_every_benchmark():
     table = known_tasks()
-    assert set(table.tasks) == {*EMOREALM_TASKS, "dfew", "ravdess", "emer"}
+    assert set(table.tasks) == {*EMOREALM_TASKS, *LL_TASKS, "dfew", "ravdess", "emer"}
     assert table.groups["emorealm"].tasks == tuple(EMOREALM_TASKS)
     assert normalise_version(1) == normalise_version(1.0) == normalise_version("1.0") == "1.0"
 
@@ -388,3 +388,40 @@ def test_show_prints_percentages_and_user_strings_literally(tmp_path, capsys):
     assert f"{100 * entry['average_accuracy']:.1f}" in out
     assert cli("leaderboard", "show", "--leaderboard", lb, "--sort", "nope.metric") == 2
     assert "unknown sort key" in capsys.readouterr().err
+
+
+def test_log_likelihood_variant_has_its_own_average(tmp_path):
+    lb = tmp_path / "lb.json"
+    run = make_run(tmp_path / "ll", n=12, tasks=LL_TASKS)
+    res = submit(run, lb, OPTS)
+    accs = [sum(s["acc"] for s in samples(run, t)) / 12 for t in LL_TASKS]
+    assert res.entry["average_accuracy"] is None
+    assert math.isclose(res.entry["groups"]["emorealm_ll"]["acc"]["value"], sum(accs) / 5)
+    row = ranked_rows(read_leaderboard(lb), "emorealm_ll.acc")[0]
+    assert row.rank == 1 and math.isclose(row.values["emorealm_ll.acc"], sum(accs) / 5)
+
+
+def test_validate_command_finds_a_hand_edited_board_and_show_refuses_other_schema_versions(run, tmp_path, capsys):
+    lb = tmp_path / "lb.json"
+    submit(run, lb, OPTS)
+    assert cli("leaderboard", "validate", "--leaderboard", lb) == 0
+    edit_json(lb, lambda b: b["entries"][0]["tasks"]["dfew"]["metrics"]["uar"].update(value=0.99))
+    capsys.readouterr()
+    assert cli("leaderboard", "validate", "--leaderboard", lb) == 2
+    assert "entry_id does not match its content" in capsys.readouterr().err
+    edit_json(lb, lambda b: b.update(schema_version=2))
+    before = lb.read_bytes()
+    assert cli("leaderboard", "show", "--leaderboard", lb) == 2
+    assert "schema version 2 is not supported" in capsys.readouterr().err
+    assert cli("submit", make_run(tmp_path / "o", model="o", n=12), "--leaderboard", lb, "--allow-smoke") == 2
+    assert lb.read_bytes() == before
+
+
+def test_keygen_command_writes_a_private_key_only_its_owner_reads(tmp_path, capsys):
+    key = tmp_path / "k.pem"
+    assert cli("leaderboard", "keygen", key) == 0
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "k.pem.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    load_private_key(key)
+    assert cli("leaderboard", "keygen", key) == 2  # never overwrites a key
+    assert "refusing to overwrite" in capsys.readouterr().err

@@ -23,10 +23,12 @@ from sklearn.metrics import balanced_accuracy_score, f1_score
 
 EMOREALM_TASKS = ["reasoning_basic_audio", "reasoning_basic_video", "modality_agreement",
                   "reasoning_stress_audio", "reasoning_stress_video"]
+LL_TASKS = [f"{t}_ll" for t in EMOREALM_TASKS]
 YES_NO = {"modality_agreement", "reasoning_stress_audio", "reasoning_stress_video"}
 CLASSES = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
 EMER_SCORES = ["cue_overlap", "emotion_consistency", "emotion_cue_association", "hallucinated_cues"]
-FP = {t: "sha256:" + hash_string(f"data-{t}") for t in [*EMOREALM_TASKS, "dfew", "ravdess", "emer"]}
+FP = {t: "sha256:" + hash_string(f"data-{t.removesuffix('_ll')}") for t in [*EMOREALM_TASKS, *LL_TASKS, "dfew", "ravdess", "emer"]}
+GROUPS = {"emorealm": EMOREALM_TASKS, "emorealm_ll": LL_TASKS}
 
 
 def _doc(task: str, i: int, answer: str, choices: list[str]) -> dict[str, Any]:
@@ -50,6 +52,7 @@ def _sample(task: str, i: int, doc: dict[str, Any], prompt: str, resp: str, metr
 
 def _task_samples(task: str, n: int, rng: random.Random, skill: float) -> list[dict[str, Any]]:
     out = []
+    ll, task = task.endswith("_ll"), task.removesuffix("_ll")
     for i in range(n):
         ok = rng.random() < skill
         invalid = not ok and rng.random() < 0.2
@@ -80,6 +83,9 @@ def _task_samples(task: str, n: int, rng: random.Random, skill: float) -> list[d
             m = {s: rng.randint(1, 10) for s in EMER_SCORES}
             m.update({"emotion_f1": round(rng.random(), 3), "invalid_rate": 0, "n_errors": 0})
             doc = _doc(task, i, gold, [])
+        if ll:  # process_results_ll reports acc, n_errors and the yes/no metrics only
+            m = {k: v for k, v in m.items() if k not in ("acc_strict", "invalid_rate")}
+            doc["_task"] = task + "_ll"
         out.append(_sample(task, i, doc, doc["question"] + " " + " ".join(doc["choices"]), str(pred), m))
     return out
 
@@ -141,14 +147,15 @@ def make_run(
         results[t] = _aggregate(t, samples[t])
     groups: dict[str, Any] = {}
     subtasks: dict[str, list[str]] = {}  # 0.4.13 lists groups only
-    if all(t in tasks for t in EMOREALM_TASKS):
-        accs = [results[t]["acc,none"] for t in EMOREALM_TASKS]
-        groups["emorealm"] = {"alias": "emorealm", "name": "emorealm", "sample_len": n * 5,
-                              "acc,none": sum(accs) / 5,
-                              "acc_stderr,none": unweighted_mean_stderr([results[t]["acc_stderr,none"] for t in EMOREALM_TASKS]),
-                              "sample_count": {"acc,none": n * 5}}
-        results["emorealm"] = dict(groups["emorealm"])
-        subtasks["emorealm"] = list(EMOREALM_TASKS)
+    for g, members in GROUPS.items():
+        if not all(t in tasks for t in members):
+            continue
+        accs = [results[t]["acc,none"] for t in members]
+        groups[g] = {"alias": g, "name": g, "sample_len": n * 5, "acc,none": sum(accs) / 5,
+                     "acc_stderr,none": unweighted_mean_stderr([results[t]["acc_stderr,none"] for t in members]),
+                     "sample_count": {"acc,none": n * 5}}
+        results[g] = dict(groups[g])
+        subtasks[g] = list(members)
     cfg = {t: {"task": t, "tag": None, "dataset_path": "json", "test_split": "test", "output_type": "generate_until",
                "doc_to_text": "<function doc_to_text>", "doc_to_target": "answer", "metric_list": [],
                "generation_kwargs": {"until": ["\n"], "max_gen_toks": 5, "do_sample": False},
@@ -159,7 +166,7 @@ def make_run(
         **({"groups": groups} if groups else {}),
         "group_subtasks": subtasks,
         "configs": dict(sorted(cfg.items())),
-        "versions": {**{t: version for t in sorted(tasks)}, **({"emorealm": 1.0} if groups else {})},
+        "versions": {**{t: version for t in sorted(tasks)}, **{g: "1.0" for g in groups}},
         "n-shot": {t: 0 for t in tasks},
         "higher_is_better": {t: {m.split(",")[0]: True for m in results[t] if "," in m} for t in tasks},
         "n-samples": {t: {"original": original or n, "effective": n} for t in tasks},
