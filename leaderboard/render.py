@@ -86,6 +86,7 @@ def page_data(board: dict[str, Any], sort: str = DEFAULT_SORT) -> dict[str, Any]
     for row in ranked_rows(board, sort):
         e = row.entry
         rows.append({
+            "rank": row.rank,
             "model": e["model"]["name"],
             "adapter": e["model"]["adapter"],
             "parameters": e["model"]["parameters"],

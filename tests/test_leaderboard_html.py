@@ -94,6 +94,7 @@ def test_page_in_headless_chromium(browser, site):
     assert len(names) == 3
     by_avg = sorted(board["entries"], key=lambda e: -e["average_accuracy"])
     assert names == [e["model"]["name"] for e in by_avg]
+    assert [td.text for td in drv.find_elements("css selector", "#board tbody td:first-child")] == ["1", "2", "3"]
     # the hostile name is text: nothing ran, no element was created from it
     assert EVIL in names
     assert drv.execute_script("return window.__pwned === undefined")
