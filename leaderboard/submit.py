@@ -43,6 +43,7 @@ class SubmitResult:
     entry: dict[str, Any]
     replaced: dict[str, Any] | None = None
     unofficial: list[str] = field(default_factory=list)
+    no_reference: list[str] = field(default_factory=list)  # unofficial because the board declares no reference
     signer: str | None = None
     report: BuildReport = field(default_factory=BuildReport)
 
@@ -108,6 +109,7 @@ def submit(results_or_entry: Path, leaderboard: Path, opts: SubmitOptions) -> Su
 
     def change(board: dict[str, Any]) -> None:
         result.unofficial = check_against_board(entry, board, opts)
+        result.no_reference = [t for t in result.unofficial if board["tasks"][t]["data_fingerprint"] is None]
         result.signer = verify_signature(entry, board["trusted_keys"])
         key = entry_key(entry)
         same = [i for i, e in enumerate(board["entries"]) if entry_key(e) == key]

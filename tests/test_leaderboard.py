@@ -139,7 +139,9 @@ def test_samples_digest_ignores_line_order_and_whitespace(run, tmp_path):
 
 def test_submit_creates_the_board_and_rejects_duplicates_unless_replace(run, tmp_path):
     lb = tmp_path / "lb.json"
-    submit(run, lb, OPTS)
+    first = submit(run, lb, OPTS)
+    # a board created on the fly declares no reference data: every task is unofficial, and the result says why
+    assert first.unofficial == first.no_reference == sorted(first.entry["tasks"])
     before = lb.read_bytes()
     with pytest.raises(DataError, match="already has tiny-omni.*--replace"):
         submit(run, lb, OPTS)
@@ -252,7 +254,7 @@ def test_unofficial_data_is_accepted_and_marked(tmp_path):
     other = make_run(tmp_path / "other", model="other", n=12, seed=3)
     edit_json(other, lambda d: d["emorealm"]["data_fingerprint"].update(dfew="sha256:" + "0" * 64))
     res = submit(other, lb, OPTS)
-    assert res.unofficial == ["dfew"]
+    assert res.unofficial == ["dfew"] and res.no_reference == []
     board = read_leaderboard(lb)
     marks = {r.entry["model"]["name"]: r.unofficial for r in ranked_rows(board)}
     assert marks == {"ref": [], "other": ["dfew"]}

@@ -76,8 +76,12 @@ def _submit(args) -> int:
     if args.dry_run:
         console.print(f"[green]valid[/]: {name} — {score} (dry run: leaderboard not touched)")
         return 0
-    if res.unofficial:
-        console.print(f"[yellow]unofficial data[/] for {', '.join(res.unofficial)} (not the leaderboard's reference data)")
+    other = [t for t in res.unofficial if t not in res.no_reference]
+    if other:
+        console.print(f"[yellow]unofficial data[/] for {', '.join(other)} (not the leaderboard's reference data)")
+    if res.no_reference:
+        console.print(f"[yellow]unofficial data[/] for {', '.join(res.no_reference)}: the leaderboard declares no reference "
+                      "data for them yet (`emorealm leaderboard reference --from RESULTS`)")
     if entry["partial"]:
         console.print("[yellow]partial[/]: fewer samples than the full split")
     if res.signer:
