@@ -18,6 +18,7 @@ from typing import Any
 
 from emorealm.leaderboard.entry import now_iso
 from emorealm.leaderboard.schema import known_tasks
+from emorealm.leaderboard.store import dumps_board
 from emorealm.leaderboard.views import DEFAULT_SORT, fmt, ranked_rows, sort_column, used_columns
 from rich.console import Console
 from rich.table import Table
@@ -145,7 +146,7 @@ def write_site(board: dict[str, Any], out: Path, sort: str = DEFAULT_SORT) -> Pa
         out.mkdir(parents=True, exist_ok=True)
         page = out / "index.html"
         page.write_text(render_html(board, sort), encoding="utf-8")
-        (out / "leaderboard.json").write_text(json.dumps(board, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (out / "leaderboard.json").write_text(dumps_board(board), encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot write the site into {out}: {exc.strerror}") from None
     return page

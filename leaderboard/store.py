@@ -51,8 +51,19 @@ def _lock(path: Path, timeout: float) -> FileLock:
     return FileLock(str(path) + ".lock", timeout=timeout)
 
 
+def dumps_board(board: dict[str, Any]) -> str:
+    """The file's text: header fields one per line, then one entry per line (diff-friendly, and fast:
+    Python's C JSON encoder only runs without ``indent``)."""
+    def enc(v: Any) -> str:
+        return json.dumps(v, ensure_ascii=False, allow_nan=False)
+
+    head = [f" {enc(k)}: {enc(v)}," for k, v in board.items() if k != "entries"]
+    entries = ",\n".join(f"  {enc(e)}" for e in board["entries"])
+    return "{\n" + "\n".join(head) + '\n "entries": [' + (f"\n{entries}\n ]" if entries else "]") + "\n}\n"
+
+
 def _atomic_write(path: Path, board: dict[str, Any]) -> None:
-    data = (json.dumps(board, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode()
+    data = dumps_board(board).encode()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -85,7 +96,8 @@ def update_leaderboard(
 ) -> dict[str, Any]:
     """Apply ``change`` (mutates the board, raises to reject) under the lock; returns the written board.
 
-    When ``change`` raises, nothing is written and the existing file stays as it was.
+    When ``change`` raises, nothing is written and the existing file stays as it was. ``change`` may
+    add, drop or replace entries but must not edit an existing entry object in place.
     """
     path = Path(path)
     if not path.parent.is_dir():
@@ -105,9 +117,11 @@ def update_leaderboard(
                 board = new_leaderboard(title)
             else:
                 raise ConfigError(f"leaderboard {path} does not exist (create it with `emorealm leaderboard init {path}`)")
+            # entries just read were validated; a change adds or drops entries, it does not edit them
+            unchanged = {id(e) for e in board["entries"]}
             change(board)
             board["updated_at"] = now_iso()
-            validate_leaderboard(board, f"{path} (after the change)")
+            validate_leaderboard(board, f"{path} (after the change)", known_valid=unchanged)
             _atomic_write(path, board)
             return board
     except Timeout:

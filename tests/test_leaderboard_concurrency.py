@@ -45,7 +45,7 @@ def test_concurrent_submitters_never_lose_an_entry(tmp_path):
         if board.exists():
             read_leaderboard(board)
             reads += 1
-        time.sleep(0.05)
+        time.sleep(0.2)
     for p in procs:
         p.join(timeout=600)
         assert p.exitcode == 0
