@@ -133,9 +133,13 @@ def build_entry(
     if not isinstance(meta, dict):
         raise DataError(f"{results_path} has no top-level \"emorealm\" block; only results written by "
                         "`python -m emorealm run` can be submitted (they record the model hash and data fingerprints)")
-    for key in ("harness_version", "adapter", "model_sha256"):
+    for key in ("harness_version", "adapter"):
         if not meta.get(key):
             raise DataError(f"{results_path}: emorealm.{key} is missing")
+    if not meta.get("model_sha256"):
+        raise DataError(f"{results_path}: the results record no checkpoint hash (emorealm.model_sha256 is empty: the "
+                        "adapter found no weight files to hash, e.g. a hub id rather than a local folder); entries are "
+                        "keyed by that hash, so evaluate from a local checkpoint folder")
     versions = results.get("versions", {})
     configs = results.get("configs", {})
     n_samples = results.get("n-samples", {})

@@ -193,6 +193,9 @@ def _bad_cases():
     def no_meta(p):
         edit_json(p, lambda d: d.pop("emorealm"))
 
+    def no_hash(p):
+        edit_json(p, lambda d: d["emorealm"].update(model_sha256=None))
+
     def malformed(p):
         p.write_text(p.read_text()[:-40])
 
@@ -204,6 +207,7 @@ def _bad_cases():
         (bad_version, "task version 7.0 is not accepted"),
         (group_weighted, "group emorealm acc is reported"),
         (no_meta, "no top-level \"emorealm\" block"),
+        (no_hash, "no checkpoint hash"),
         (malformed, "is not valid JSON"),
     ]
 
