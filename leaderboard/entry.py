@@ -108,6 +108,19 @@ def _evaluated_at(results: dict[str, Any]) -> str | None:
     return None
 
 
+def _jsonable(obj: Any) -> Any:
+    """A copy that canonical JSON can encode: NaN/inf become null, unknown objects their str()."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -140,8 +153,8 @@ def build_entry(
         raise DataError(f"{results_path}: the results record no checkpoint hash (emorealm.model_sha256 is empty: the "
                         "adapter found no weight files to hash, e.g. a hub id rather than a local folder); entries are "
                         "keyed by that hash, so evaluate from a local checkpoint folder")
-    versions = results.get("versions", {})
-    configs = results.get("configs", {})
+    versions = results.get("versions") if isinstance(results.get("versions"), dict) else {}
+    configs = results.get("configs") if isinstance(results.get("configs"), dict) else {}
     n_samples = results.get("n-samples", {})
     fingerprints = meta.get("data_fingerprint") or {}
     group_names = (set(table.groups) | set(results.get("groups", {}))
@@ -160,6 +173,8 @@ def build_entry(
         spec = table.tasks[task]
         source = f"{results_path.name} [{task}]"
         block = results["results"][task]
+        if not isinstance(block, dict):
+            raise DataError(f"{source}: the results entry is not an object")
         if task not in versions:
             raise DataError(f"{source}: no version recorded under \"versions\"")
         version = normalise_version(versions[task])
@@ -184,7 +199,8 @@ def build_entry(
 
         spath = samples_path(results_path, task)
         records = records_for_filter(read_samples(spath), FILTER, spath.name)
-        counts = n_samples.get(task) or {}
+        counts = n_samples.get(task) if isinstance(n_samples, dict) else None
+        counts = counts if isinstance(counts, dict) else {}
         effective, original = counts.get("effective"), counts.get("original")
         if not isinstance(effective, int) or not isinstance(original, int):
             raise DataError(f"{source}: \"n-samples\" lacks effective/original counts")
@@ -200,7 +216,7 @@ def build_entry(
         recomputed = [m for m in recomputed if m in reported]
         tasks[task] = {
             "version": version,
-            "config_hash": sha256_tag(canonical_json(configs[task])),
+            "config_hash": sha256_tag(canonical_json(_jsonable(configs[task]))),
             "data_fingerprint": fingerprints.get(task),
             "n_samples": effective,
             "n_samples_original": original,
@@ -227,7 +243,7 @@ def build_entry(
         "evaluated_at": _evaluated_at(results),
         "harness_version": str(meta["harness_version"]),
         "lm_eval_version": results.get("lm_eval_version"),
-        "protocol": meta.get("protocol") or {},
+        "protocol": _jsonable(meta.get("protocol") or {}),
         "partial": any(t["partial"] for t in tasks.values()),
         "tasks": tasks,
         "groups": groups,

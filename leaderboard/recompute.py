@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from emorealm.leaderboard.schema import MetricSpec, canonical_json, sha256_tag
+from emorealm.leaderboard.schema import MetricSpec, sha256_tag
 
 from emorealm.errors import DataError
 
@@ -69,7 +69,8 @@ def records_for_filter(records: list[dict[str, Any]], filter_name: str, source: 
 
 def samples_digest(records: Iterable[dict[str, Any]]) -> str:
     """Consistency digest of a samples log: order- and whitespace-independent hash of its records."""
-    lines = sorted(canonical_json(r) for r in records)
+    # allow_nan: failed log-likelihood samples carry NaN in their resps (lm-eval writes it as NaN)
+    lines = sorted(json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() for r in records)
     return sha256_tag(b"\n".join(lines))
 
 

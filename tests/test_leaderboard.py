@@ -126,8 +126,12 @@ def test_entry_values_match_an_independent_computation(run):
 
 
 def test_samples_digest_ignores_line_order_and_whitespace(run, tmp_path):
-    before, _ = build_entry(run, submitter="x")
     f = run.parent / f"samples_dfew_{run.stem.removeprefix('results_')}.jsonl"
+    recs = [json.loads(x) for x in f.read_text().splitlines()]
+    recs[0]["resps"] = [[[float("nan"), False]]]  # a failed log-likelihood sample, as lm-eval writes it
+    f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert "NaN" in f.read_text()
+    before, _ = build_entry(run, submitter="x")
     lines = f.read_text().splitlines()
     f.write_text("\n".join(json.dumps(json.loads(x), indent=1).replace("\n", " ") for x in reversed(lines)) + "\n")
     after, _ = build_entry(run, submitter="x")
