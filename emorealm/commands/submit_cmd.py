@@ -64,7 +64,8 @@ def _submit(args) -> int:
             raise ConfigError(f"cannot write {args.entry_out}: {exc.strerror}") from None
     name = escape(entry["model"]["name"])
     avg = entry["average_accuracy"]
-    score = f"EmoReAlM average accuracy {100 * avg:.1f} %" if avg is not None else "no EmoReAlM average (not all five tasks)"
+    score = (f"EmoReAlM average accuracy {100 * avg:.1f} %" if avg is not None
+             else "no EmoReAlM average accuracy (needs all five generation tasks)")
     for task, metrics in report.ignored_metrics.items():
         console.print(f"note: {task}: metrics not on the leaderboard, left out: {', '.join(metrics)}", highlight=False)
     for note in report.notes:
