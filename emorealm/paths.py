@@ -34,3 +34,32 @@ def safe_join(root: str | Path, relative: str | Path) -> Path:
     if full != root_r and root_r not in full.parents:
         raise DataError(f"path {relative!r} resolves to {full}, outside the data root {root_r}; refusing it")
     return full
+
+
+_announced: set[str] = set()
+
+
+def resolve_data_root(options: dict | None = None) -> Path:
+    """The data root: task option ``data_root``, else ``$EMOREALM_DATA_ROOT``, else the sample data.
+
+    Using the built-in sample data is announced once per process on stderr.
+    """
+    options = options or {}
+    root = options.get("data_root") or os.environ.get("EMOREALM_DATA_ROOT")
+    if root:
+        path = Path(root).expanduser()
+        if not path.is_dir():
+            raise DataError(
+                f"data root {path} does not exist; pass --data-root or set EMOREALM_DATA_ROOT to the folder "
+                "that holds EmoReAlM/, dfew/, RAVDESS/ ... (docs/getting-started.md)"
+            )
+        return path
+    from emorealm.sample_data import ensure_sample_data
+
+    path = ensure_sample_data()
+    if str(path) not in _announced:
+        _announced.add(str(path))
+        import sys
+
+        print(f"emorealm: no data root given; using the built-in sample data at {path}", file=sys.stderr)
+    return path

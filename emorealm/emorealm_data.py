@@ -1,0 +1,111 @@
+"""Loading the released EmoReAlM benchmark file into docs (docs/contracts.md §3)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from emorealm.errors import DataError
+from emorealm.fingerprint import record_data_file
+from emorealm.paths import resolve_data_root, safe_join
+from emorealm.scoring import split_choices
+
+TASK_KEYS = (
+    "reasoning_basic_audio",
+    "reasoning_basic_video",
+    "modality_agreement",
+    "reasoning_stress_audio",
+    "reasoning_stress_video",
+)
+DEFAULTS = {
+    "benchmark_file": "EmoReAlM/emorealm_v1.json",
+    "clip_dir": "dfew/dfew_original_clips_24fps",
+    "audio_dir": "dfew/dfew_original_clips_16khz",
+}
+_REQUIRED = ("id", "video", "task", "question", "choices", "answer")
+
+
+def read_benchmark(path: Path) -> list[dict[str, Any]]:
+    """Parse the benchmark JSON (a list of rows) with clear errors."""
+    if not path.is_file():
+        raise DataError(f"benchmark file not found: {path}; pass --data-root (or --task-args benchmark_file=...) "
+                        "pointing at the folder that holds EmoReAlM/emorealm_v1.json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc}); re-download the benchmark file") from exc
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+    if not isinstance(rows, list) or not rows:
+        raise DataError(f"{path} must hold a non-empty JSON list of question rows")
+    return rows
+
+
+def validate_row(i: int, row: Any) -> str | None:
+    """Why row ``i`` is malformed, or None."""
+    if not isinstance(row, dict):
+        return f"row {i} is not an object"
+    missing = [k for k in _REQUIRED if k not in row]
+    if missing:
+        return f"row {i} (id={row.get('id')!r}) lacks {missing}"
+    if not isinstance(row["choices"], list) or len(row["choices"]) < 2:
+        return f"row {i} (id={row['id']!r}) has no list of choices"
+    letters = [letter for letter, _ in split_choices(row["choices"])]
+    if str(row["answer"]).strip().upper() not in letters:
+        return f"row {i} (id={row['id']!r}) answer {row['answer']!r} is not one of the options {letters}"
+    return None
+
+
+def load_docs(task: str, **options: Any) -> list[dict[str, Any]]:
+    """Docs of one EmoReAlM task key, with media resolved inside the data root."""
+    if task not in TASK_KEYS:
+        raise DataError(f"unknown EmoReAlM task {task!r}; known: {', '.join(TASK_KEYS)}")
+    opts = {**DEFAULTS, **{k: v for k, v in options.items() if k in DEFAULTS and v}}
+    root = resolve_data_root(options)
+    bench = safe_join(root, opts["benchmark_file"])
+    rows = read_benchmark(bench)
+    record_data_file(task, bench)
+    problems = [p for i, r in enumerate(rows) if (p := validate_row(i, r))]
+    ids = [r.get("id") for r in rows if isinstance(r, dict)]
+    dupes = sorted({str(x) for x in ids if ids.count(x) > 1})
+    if dupes:
+        problems.append(f"duplicate ids {dupes[:5]}")
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise DataError(f"{bench} has malformed rows: {'; '.join(problems[:5])}{more}; fix or remove them")
+    clip_root = safe_join(root, opts["clip_dir"])
+    audio_root = safe_join(root, opts["audio_dir"])
+    docs, missing = [], 0
+    for row in rows:
+        if row["task"] != task:
+            continue
+        video = safe_join(clip_root, row["video"])
+        sidecar = safe_join(audio_root, str(Path(row["video"]).with_suffix(".wav")))
+        has_sidecar = sidecar.is_file()
+        missing += not video.is_file()
+        docs.append({
+            "id": str(row["id"]),
+            "clip_id": str(row["video"]),
+            "_task": task,
+            "task": task,
+            "question": row["question"],
+            "choices": list(row["choices"]),
+            "answer": str(row["answer"]).strip().upper(),
+            "media": {"video": str(video), "audio": str(sidecar) if has_sidecar else None,
+                      "audio_source": "sidecar" if has_sidecar else "video"},
+        })
+    if not docs:
+        raise DataError(f"{bench} holds no rows of task {task!r}")
+    if missing:
+        print(f"emorealm: {task}: {missing} of {len(docs)} clips are missing under {clip_root}; "
+              "those samples will be counted as errors", file=sys.stderr)
+    return docs
+
+
+def build_prompt(doc: dict[str, Any]) -> str:
+    """Released prompt: question + ' ' + ' '.join(choices)."""
+    return doc["question"] + " " + " ".join(doc["choices"])

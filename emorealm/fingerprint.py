@@ -1,0 +1,68 @@
+"""Content hashes: model weights and benchmark files (recorded in results metadata)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from emorealm.paths import cache_root
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _cached_file_hash(path: Path) -> str:
+    """sha256 of a file, memoised on disk by (path, size, mtime): big checkpoints hash once."""
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    store = cache_root() / "hashes.json"
+    try:
+        memo = json.loads(store.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if key not in memo:
+        memo[key] = sha256_file(path)
+        store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = store.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(memo))
+        os.replace(tmp, store)
+    return memo[key]
+
+
+def weights_hash(*folders: str | Path | None) -> str | None:
+    """One sha256 over the weight files of the given folders (name + content hash, sorted)."""
+    h = hashlib.sha256()
+    found = False
+    for folder in folders:
+        if not folder or not Path(folder).is_dir():
+            continue
+        for p in sorted(Path(folder).iterdir()):
+            if p.suffix in _WEIGHT_SUFFIXES and p.is_file():
+                found = True
+                h.update(p.name.encode())
+                h.update(_cached_file_hash(p).encode())
+    return f"sha256:{h.hexdigest()}" if found else None
+
+
+def file_fingerprint(path: str | Path) -> str:
+    return f"sha256:{sha256_file(path)}"
+
+
+# task -> fingerprint of the benchmark/split file its loader read (filled by task loaders)
+DATA_FINGERPRINTS: dict[str, str] = {}
+
+
+def record_data_file(task: str, path: str | Path) -> str:
+    """Loaders call this with the file that defines a task's questions/labels."""
+    fp = file_fingerprint(path)
+    DATA_FINGERPRINTS[task] = fp
+    return fp

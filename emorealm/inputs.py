@@ -1,0 +1,96 @@
+"""Doc + decoded media + prompt → processor inputs. Evaluation and training both use this module.
+
+The conversation follows the model family's chat template: one user turn holding the video
+(whose audio track is interleaved with it when ``use_audio_in_video``), or the video and the
+audio as separate items, then the prompt text. ``build_model_inputs`` is the one function that
+turns a doc into model inputs; ``append_continuation`` adds response tokens for scoring/training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from emorealm.media import DecodedMedia, MediaSpec, load_media
+
+
+@dataclass
+class ModelInputs:
+    """Processor outputs for one sample, plus what the forward pass needs to know."""
+
+    features: dict[str, Any]  # input_ids, attention_mask, pixel_values_videos, input_features, ...
+    prompt_length: int  # tokens of the prompt (everything before the response)
+    use_audio_in_video: bool
+    modalities: tuple[str, ...]  # what the model was given: subset of ("video", "audio")
+
+    def model_kwargs(self) -> dict[str, Any]:
+        kw = dict(self.features)
+        if self.use_audio_in_video:
+            kw["use_audio_in_video"] = True
+        return kw
+
+
+def build_messages(prompt: str, *, video: bool, audio: bool, interleaved: bool,
+                   system_prompt: str | None = None) -> list[dict[str, Any]]:
+    """Chat messages for one question (media placeholders first, as in the reference usage)."""
+    content: list[dict[str, Any]] = []
+    if video:
+        content.append({"type": "video"})
+    if audio and not (video and interleaved):
+        content.append({"type": "audio"})
+    content.append({"type": "text", "text": prompt})
+    messages: list[dict[str, Any]] = []
+    if system_prompt:
+        messages.append({"role": "system", "content": [{"type": "text", "text": system_prompt}]})
+    messages.append({"role": "user", "content": content})
+    return messages
+
+
+def build_inputs(processor, media: DecodedMedia | None, prompt: str, spec: MediaSpec, *,
+                 system_prompt: str | None = None, accepts: tuple[str, ...] = ("video", "audio"),
+                 media_override: dict[str, Any] | None = None) -> ModelInputs:
+    """Processor inputs for ``prompt`` with decoded ``media`` (either may be absent).
+
+    ``accepts`` names the modalities the model takes; ``media_override`` replaces ``frames`` and/or
+    ``audio`` (used by training's corrupted inputs and by diagnostics' ablations).
+    """
+    frames = media.frames if media is not None else None
+    wave = media.audio if media is not None else None
+    if media_override:
+        frames = media_override.get("frames", frames)
+        wave = media_override.get("audio", wave)
+    has_video = frames is not None and "video" in accepts and spec.video
+    has_audio = wave is not None and "audio" in accepts and spec.audio
+    interleaved = bool(has_video and has_audio and spec.use_audio_in_video)
+    messages = build_messages(prompt, video=has_video, audio=has_audio, interleaved=interleaved,
+                              system_prompt=system_prompt)
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
+    if has_video:
+        kwargs["videos"] = [frames]
+        kwargs["videos_kwargs"] = {"fps": media.fps if media is not None else spec.fps}
+    if has_audio:
+        kwargs["audio"] = [wave]
+        if interleaved:
+            kwargs["load_audio_from_video"] = True
+            kwargs["audio_from_video_indices"] = [0]
+    features = dict(processor(**kwargs))
+    modalities = tuple(m for m, ok in (("video", has_video), ("audio", has_audio)) if ok)
+    return ModelInputs(features, int(features["input_ids"].shape[1]), interleaved, modalities)
+
+
+def build_model_inputs(processor, doc: dict[str, Any], prompt: str, spec: MediaSpec, **kwargs) -> ModelInputs:
+    """The one function that turns a doc (its declared media) and a prompt into model inputs."""
+    media = load_media(doc["media"], spec) if doc.get("media") else None
+    return build_inputs(processor, media, prompt, spec, **kwargs)
+
+
+def append_continuation(inputs: ModelInputs, continuation_ids: list[int]) -> ModelInputs:
+    """A copy of ``inputs`` with ``continuation_ids`` appended to the token sequence."""
+    feats = dict(inputs.features)
+    ids = torch.tensor([continuation_ids], dtype=feats["input_ids"].dtype)
+    feats["input_ids"] = torch.cat([feats["input_ids"], ids], dim=1)
+    feats["attention_mask"] = torch.cat([feats["attention_mask"], torch.ones_like(ids)], dim=1)
+    return ModelInputs(feats, inputs.prompt_length, inputs.use_audio_in_video, inputs.modalities)

@@ -1,0 +1,127 @@
+"""Results files (lm-eval layout + the ``emorealm`` metadata block) and the summary table."""
+
+from __future__ import annotations
+
+import math
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from emorealm.fingerprint import DATA_FINGERPRINTS
+
+_PACKAGES = ("torch", "torchvision", "transformers", "lm_eval", "av", "peft", "trl", "vllm")
+COUNT_METRICS = {"n_errors"}
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = version(name.replace("_", "-"))
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _protocol(cfg, results: dict[str, Any]) -> dict[str, Any]:
+    from emorealm.runner import parse_kv
+
+    gk = parse_kv(cfg.gen_kwargs, "--gen-kwargs") if cfg.gen_kwargs else {}
+    sampling = float(gk.get("temperature", 0) or 0) > 0
+    return {"gen_kwargs": gk, "decoding": "sampling" if sampling else "greedy", "seed": cfg.seed,
+            "limit": cfg.limit,
+            "reference": "AVERE release: temperature 0.1, at most 5 new tokens" if sampling else
+            "greedy (deterministic); pass --gen-kwargs temperature=0.1 with --seed for the released sampling"}
+
+
+def add_metadata(results: dict[str, Any], lm, adapter: str, cfg, task_options: dict[str, Any]) -> None:
+    """Attach the top-level ``emorealm`` block (docs/contracts.md §6)."""
+    meta = lm.emorealm_metadata()
+    n_errors = {}
+    for task, res in results.get("results", {}).items():
+        if "n_errors,none" in res:
+            n_errors[task] = int(res["n_errors,none"])
+    fps = {}
+    for task in results.get("configs", {}):
+        key = task.removesuffix("_ll")
+        if key in DATA_FINGERPRINTS:
+            fps[task] = DATA_FINGERPRINTS[key]
+        elif task in DATA_FINGERPRINTS:
+            fps[task] = DATA_FINGERPRINTS[task]
+    results["emorealm"] = {
+        **meta,
+        "adapter": adapter,
+        "smoke_test": bool(meta.get("smoke_test")),
+        "data_root": task_options.get("data_root"),
+        "task_options": {k: v for k, v in task_options.items() if k != "data_root"},
+        "data_fingerprint": fps,
+        "protocol": _protocol(cfg, results),
+        "packages": package_versions(),
+        "n_errors": n_errors,
+    }
+
+
+def write_results(results: dict[str, Any], output: Path, model_name: str, adapter: str,
+                  log_samples: bool = True) -> Path:
+    """Write results_<ts>.json (+ samples_<task>_<ts>.jsonl) under ``output/<model name>/``."""
+    from lm_eval.loggers import EvaluationTracker
+
+    samples = results.pop("samples", None)
+    tracker = EvaluationTracker(output_path=str(output))
+    tracker.general_config_tracker.log_experiment_args(
+        model_source=f"emorealm-{adapter}", model_args=f"pretrained={model_name}",
+        system_instruction=None, chat_template=None, fewshot_as_multiturn=False,
+    )
+    tracker.save_results_aggregated(results=results, samples=samples if log_samples else None)
+    if log_samples and samples:
+        for task_name in results["configs"]:
+            tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
+    folder = output / tracker.general_config_tracker.model_name_sanitized
+    return folder / f"results_{tracker.date_id}.json"
+
+
+def _fmt(metric: str, value: Any) -> str:
+    if not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if metric in COUNT_METRICS:
+        return str(int(value))
+    return f"{100 * value:.2f}"
+
+
+def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(task, metric, value, stderr) rows for display; metric values as percentages."""
+    rows = []
+    order = list(results.get("groups", {})) + [t for t in results.get("results", {}) if t not in results.get("groups", {})]
+    for task in order:
+        res = results.get("groups", {}).get(task) or results["results"].get(task, {})
+        for key, value in res.items():
+            if "," not in key or "_stderr" in key or key == "alias":
+                continue
+            metric = key.split(",")[0]
+            err = res.get(key.replace(",", "_stderr,"))
+            rows.append((task, metric, _fmt(metric, value),
+                         _fmt(metric, err) if isinstance(err, (int, float)) else ""))
+    return rows
+
+
+def print_summary(results: dict[str, Any], path: Path | None = None) -> None:
+    """A rich table of every task's metrics (percentages), plus where the files went."""
+    from rich.console import Console
+    from rich.table import Table
+
+    meta = results.get("emorealm", {})
+    title = f"emorealm results — {meta.get('model', '?')}"
+    if meta.get("smoke_test"):
+        title += "  [yellow](smoke-test model: numbers are meaningless)[/]"
+    table = Table(title=title)
+    for col, just in (("task", "left"), ("metric", "left"), ("value (%)", "right"), ("± stderr", "right")):
+        table.add_column(col, justify=just)
+    last = None
+    for task, metric, value, err in summary_rows(results):
+        table.add_row(task if task != last else "", metric, value, err)
+        last = task
+    console = Console()
+    console.print(table)
+    if path:
+        console.print(f"results written to [bold]{path}[/]")
