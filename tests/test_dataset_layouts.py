@@ -59,13 +59,15 @@ def test_dfew_official_layout(tmp_path):
 def test_dfew_fold_split_and_options(tmp_path):
     official_dfew(tmp_path)
     assert [d["answer"] for d in load_dfew(data_root=tmp_path, fold=2).docs] == ["surprise"]
-    assert [d["answer"] for d in load_dfew(data_root=tmp_path, split="train").docs] == ["anger"]
+    assert [d["answer"] for d in load_dfew(data_root=tmp_path, dfew_split="train").docs] == ["anger"]
     with pytest.raises(DataError, match="set_3.csv"):
         load_dfew(data_root=tmp_path, fold=3)
     with pytest.raises(ConfigError, match="1-5"):
         load_dfew(data_root=tmp_path, fold=9)
-    with pytest.raises(DataError, match="no DFEW folder"):
+    with pytest.raises(DataError, match="does not exist"):
         load_dfew(data_root=tmp_path / "nowhere")
+    with pytest.raises(DataError, match="no DFEW folder"):
+        load_dfew(data_root=tmp_path / "DFEW" / "Clip")
     with pytest.raises(DataError, match="outside the data root"):
         load_dfew(data_root=tmp_path, dfew_dir="../x")
 
@@ -189,7 +191,7 @@ def test_emer_bad_files(tmp_path):
     with pytest.raises(DataError, match="expected \\['name', 'reason'\\]"):
         load_emer(data_root=tmp_path)
     write(base / "merged.csv", "name,reason,openset\nsample_1,Happy.,\"happy, joyful\"\n")
-    docs = load_emer(data_root=tmp_path, description_file="merged.csv").docs
+    docs = load_emer(data_root=tmp_path, emer_description_file="merged.csv").docs
     assert docs[0]["reference_emotions"] == ["happy", "joyful"]
 
 

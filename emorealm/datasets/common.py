@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emorealm.errors import ConfigError, DataError
-from emorealm.paths import safe_join, sample_data_dir
+from emorealm.paths import resolve_data_root, safe_join  # noqa: F401  (re-exported for the loaders)
 
 log = logging.getLogger("emorealm.datasets")
 
@@ -31,12 +30,6 @@ class LoadResult:
     def problem(self, msg: str) -> None:
         self.problems.append(msg)
         log.warning(msg)
-
-
-def resolve_data_root(options: dict[str, Any]) -> Path:
-    """Task option ``data_root``, else ``$EMOREALM_DATA_ROOT``, else the cached sample data."""
-    root = options.get("data_root") or os.environ.get("EMOREALM_DATA_ROOT")
-    return Path(root).expanduser() if root else sample_data_dir()
 
 
 def as_bool(value: Any, name: str) -> bool:
@@ -107,3 +100,28 @@ def media(video: Path | None, audio: Path | None, with_audio_track: bool = True)
 
 def load_error(kind: str, message: str) -> dict[str, str]:
     return {"kind": kind, "message": message}
+
+
+def to_hf_dataset(docs: list[dict[str, Any]]):
+    """``{"test": datasets.Dataset}`` of ``docs``; every doc gets every top-level key (``None`` if absent).
+
+    ``Dataset.from_list`` keeps only the first row's keys, which would silently drop
+    ``_load_error`` from later rows.
+    """
+    import datasets
+
+    keys: list[str] = []
+    for d in docs:
+        keys.extend(k for k in d if k not in keys)
+    return {"test": datasets.Dataset.from_list([{k: d.get(k) for k in keys} for d in docs])}
+
+
+def announce(task: str, result: LoadResult) -> None:
+    """One stderr line per task with problems (details were logged as warnings)."""
+    import sys
+
+    if result.problems:
+        first = result.problems[0]
+        more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
+        print(f"emorealm: {task}: {len(result.problems)} problem(s) in the data: {first}{more}; "
+              "affected samples are counted in n_errors", file=sys.stderr)

@@ -46,7 +46,7 @@ def find_split_file(base: Path, split: str, fold: int, option: Any = None) -> Pa
     if option:
         p = under(base, option)
         if not p.is_file():
-            raise DataError(f"DFEW split file {p} not found (task option split_file)")
+            raise DataError(f"DFEW split file {p} not found (task option dfew_split_file)")
         return p
     tried = []
     for d in SPLIT_DIRS:
@@ -56,7 +56,7 @@ def find_split_file(base: Path, split: str, fold: int, option: Any = None) -> Pa
             return p
     raise DataError("DFEW split file not found; looked for " + ", ".join(tried)
                     + ". Copy EmoLabel_DataSplit/ from the official release (or dfew_annotation/ of the "
-                      "released code) into the DFEW folder, or pass split_file=...")
+                      "released code) into the DFEW folder, or pass dfew_split_file=...")
 
 
 def index_clips(clip_dir: Path) -> dict[str, Path]:
@@ -71,8 +71,8 @@ def index_clips(clip_dir: Path) -> dict[str, Path]:
 def load_dfew(**options: Any) -> LoadResult:
     """Docs of DFEW fold ``fold`` (default 1), split ``split`` (default ``test``).
 
-    Options: ``data_root``, ``dfew_dir``, ``fold``, ``split``, ``split_file``, ``clip_dir``,
-    ``audio_dir`` (unknown keys are ignored: one metadata dict serves every task).
+    Options: ``data_root``, ``dfew_dir``, ``fold``, ``dfew_split``, ``dfew_split_file``,
+    ``dfew_clip_dir``, ``dfew_audio_dir`` (unknown keys are ignored: one metadata dict serves every task).
     """
     root = resolve_data_root(options)
     base = find_benchmark_dir(root, options.get("dfew_dir"), ("DFEW", "dfew"), "DFEW")
@@ -82,25 +82,25 @@ def load_dfew(**options: Any) -> LoadResult:
         raise ConfigError(f"DFEW fold must be 1-5, got {options.get('fold')!r}") from exc
     if not 1 <= fold <= 5:
         raise ConfigError(f"DFEW fold must be 1-5, got {fold}")
-    split = str(options.get("split", "test"))
+    split = str(options.get("dfew_split", "test"))
     if split not in {"test", "train"}:
         raise ConfigError(f"DFEW split must be test or train, got {split!r}")
-    split_file = find_split_file(base, split, fold, options.get("split_file"))
+    split_file = find_split_file(base, split, fold, options.get("dfew_split_file"))
     rows = read_csv(split_file, ("video_name", "label"), "DFEW split file")
 
-    if options.get("clip_dir"):
-        clip_dir = under(base, options["clip_dir"])
+    if options.get("dfew_clip_dir"):
+        clip_dir = under(base, options["dfew_clip_dir"])
         if not clip_dir.is_dir():
-            raise DataError(f"DFEW clip folder {clip_dir} does not exist (task option clip_dir)")
+            raise DataError(f"DFEW clip folder {clip_dir} does not exist (task option dfew_clip_dir)")
     else:
         found = [base / d for d in CLIP_DIRS if (base / d).is_dir()]
         if not found:
             raise DataError(f"no DFEW clip folder under {base} (looked for {', '.join(CLIP_DIRS)}); "
-                            "pass clip_dir=...")
+                            "pass dfew_clip_dir=...")
         clip_dir = found[0]
     audio_dir = None
-    if options.get("audio_dir"):
-        audio_dir = under(base, options["audio_dir"])
+    if options.get("dfew_audio_dir"):
+        audio_dir = under(base, options["dfew_audio_dir"])
     elif clip_dir.name in AUDIO_DIRS and (clip_dir.parent / AUDIO_DIRS[clip_dir.name]).is_dir():
         audio_dir = clip_dir.parent / AUDIO_DIRS[clip_dir.name]
     clips = index_clips(clip_dir)

@@ -3,10 +3,10 @@
 Files under ``<data root>/EMER`` (all names overridable by task options):
 
 * ``track3_train_ovmerd.csv`` — columns ``name``, ``reason``: the reference description of each
-  clip (what the judge compares with). Option ``description_file``.
+  clip (what the judge compares with). Option ``emer_description_file``.
 * ``track2_train_ovmerd.csv`` — columns ``name``, ``openset``: the reference open-vocabulary
-  emotion words, a list written like ``['happy', 'relaxed']`` (option ``openset_file``). A single
-  CSV with all three columns works as well (give it as ``description_file``).
+  emotion words, a list written like ``['happy', 'relaxed']`` (option ``emer_openset_file``). A single
+  CSV with all three columns works as well (give it as ``emer_description_file``).
 * clips ``video/<name>.mp4`` (the release) or ``video_24fps/<name>.mp4`` (the released AVERE code),
   audio sidecars from ``video_16khz/<name>.wav`` or ``audio/<name>.wav`` when present.
 """
@@ -72,7 +72,7 @@ def load_emer(**options: Any) -> LoadResult:
     """Docs of EMER/OV-MERD: one per row of the description CSV (unknown options ignored)."""
     root = resolve_data_root(options)
     base = find_benchmark_dir(root, options.get("emer_dir"), ("EMER", "emer", "OV-MERD"), "EMER")
-    desc_file = under(base, options.get("description_file") or "track3_train_ovmerd.csv")
+    desc_file = under(base, options.get("emer_description_file") or "track3_train_ovmerd.csv")
     rows = read_csv(desc_file, ("name", "reason"), "EMER description file")
     files = [desc_file]
     openset: dict[str, str] = {}
@@ -80,14 +80,14 @@ def load_emer(**options: Any) -> LoadResult:
     if has_inline:
         openset = {r["name"]: r["openset"] for r in rows}
     else:
-        os_file = under(base, options.get("openset_file") or "track2_train_ovmerd.csv")
+        os_file = under(base, options.get("emer_openset_file") or "track2_train_ovmerd.csv")
         if not os_file.is_file():
             raise DataError(f"EMER reference emotions {os_file} not found: it ships with the description file "
-                            "in the OV-MERD release (columns name, openset); pass openset_file=... if it lives elsewhere")
+                            "in the OV-MERD release (columns name, openset); pass emer_openset_file=... if it lives elsewhere")
         openset = {r["name"]: r["openset"] for r in read_csv(os_file, ("name", "openset"), "EMER openset file")}
         files.append(os_file)
-    video_dirs = (options["video_dir"],) if options.get("video_dir") else VIDEO_DIRS
-    audio_dirs = (options["audio_dir"],) if options.get("audio_dir") else AUDIO_DIRS
+    video_dirs = (options["emer_video_dir"],) if options.get("emer_video_dir") else VIDEO_DIRS
+    audio_dirs = (options["emer_audio_dir"],) if options.get("emer_audio_dir") else AUDIO_DIRS
 
     result = LoadResult(docs=[], fingerprint=fingerprint(*files), source={"description_file": str(desc_file),
                         "openset_file": str(files[-1]) if len(files) > 1 else str(desc_file)})

@@ -75,23 +75,23 @@ def parse_name(stem: str) -> RavdessName:
 
 def _layout(base: Path, options: dict[str, Any]) -> tuple[Path, Path | None]:
     """(folder holding Actor_XX/, sidecar audio folder or None)."""
-    if options.get("video_dir"):
-        vdir = under(base, options["video_dir"])
+    if options.get("ravdess_video_dir"):
+        vdir = under(base, options["ravdess_video_dir"])
         if not vdir.is_dir():
-            raise DataError(f"RAVDESS folder {vdir} does not exist (task option video_dir)")
+            raise DataError(f"RAVDESS folder {vdir} does not exist (task option ravdess_video_dir)")
     elif (base / "ravdess_videos_24fps").is_dir():
         vdir = base / "ravdess_videos_24fps"
     else:
         vdir = base
-    if options.get("audio_dir"):
-        adir: Path | None = under(base, options["audio_dir"])
+    if options.get("ravdess_audio_dir"):
+        adir: Path | None = under(base, options["ravdess_audio_dir"])
     elif vdir.name == "ravdess_videos_24fps" and (vdir.parent / "ravdess_videos_16khz").is_dir():
         adir = vdir.parent / "ravdess_videos_16khz"
     else:
         adir = None
     if not any(_ACTOR_DIR.match(p.name) for p in vdir.iterdir() if p.is_dir()):
         raise DataError(f"no Actor_XX folders in {vdir}; unpack the RAVDESS Video_Speech_Actor_XX.zip archives "
-                        "there (or point video_dir at them)")
+                        "there (or point ravdess_video_dir at them)")
     return vdir, adir
 
 
