@@ -26,7 +26,7 @@ from emorealm.metrics import harmonic_mean, mean_defined
 # the released description prompt (ihp-lab/AVERE evaluate_emotion_mer2025_ovmerd.py)
 PROMPT = "Describe the emotion of the person in the video in detail."
 JUDGE_OPTIONS = ("judge", "judge_rubrics", "judge_timeout", "judge_retries")
-_backends: dict[tuple[str, float], JudgeBackend | None] = {}
+_backends: dict[tuple[str, float, str | None], JudgeBackend | None] = {}
 
 
 def judge_settings(options: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +46,9 @@ def judge_settings(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _backend(settings: dict[str, Any]) -> JudgeBackend | None:
-    key = (settings["spec"], settings["timeout"])
+    # the endpoint is part of the key: the environment may point elsewhere later in the process
+    key = (settings["spec"], settings["timeout"],
+           os.environ.get("EMOREALM_JUDGE_BASE_URL") or os.environ.get("OPENAI_BASE_URL"))
     if key not in _backends:
         _backends[key] = judge_from_spec(settings["spec"], timeout=settings["timeout"])
     return _backends[key]
