@@ -201,3 +201,20 @@ def test_parse_openset():
     assert parse_openset("[happy, sad]") == ["happy", "sad"]
     assert parse_openset("happy; sad") == ["happy", "sad"]
     assert parse_openset("") == [] and parse_openset("nan") == [] and parse_openset("[]") == []
+
+
+def test_sample_data_command_writes_all_layouts(tmp_path):
+    """`emorealm sample-data DIR` writes DFEW, RAVDESS and EMER; the default protocols load them cleanly."""
+    from emorealm.cli import main
+
+    assert main(["sample-data", str(tmp_path)]) == 0
+    dfew = load_dfew(data_root=tmp_path)
+    assert [d["answer"] for d in dfew.docs] == DFEW_LABELS and not dfew.problems
+    assert {d["media"]["audio_source"] for d in dfew.docs} == {"sidecar", "video"}
+    rav = load_ravdess(data_root=tmp_path)
+    assert len(rav.docs) == 8 and not rav.problems
+    assert set(d["answer"] for d in rav.docs) == set(DFEW_LABELS)
+    assert rav.source["skipped_by_protocol"] == "modality: 2, channel: 1, calm: 1"
+    emer = load_emer(data_root=tmp_path)
+    assert len(emer.docs) == 3 and not emer.problems and all(d["reference_emotions"] for d in emer.docs)
+    assert (tmp_path / "EmoReAlM" / "emorealm_v1.json").is_file()  # the lead's EmoReAlM data still there
