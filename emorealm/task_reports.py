@@ -65,6 +65,12 @@ def add_task_reports(results: dict[str, Any]) -> dict[str, dict[str, Classificat
     block = results.setdefault("emorealm", {})
     if reports:
         block["classification"] = {t: {k: r.as_dict() for k, r in reps.items()} for t, reps in reports.items()}
+    from emorealm.datasets.common import LOAD_REPORTS
+
+    loaded = {t: LOAD_REPORTS[t.removesuffix("_ll")] for t in results.get("configs", {})
+              if t.removesuffix("_ll") in LOAD_REPORTS}
+    if loaded:
+        block["load_reports"] = loaded
     judge = judge_block(results)
     if judge is not None:
         block["judge"] = judge

@@ -116,9 +116,16 @@ def to_hf_dataset(docs: list[dict[str, Any]]):
     return {"test": datasets.Dataset.from_list([{k: d.get(k) for k in keys} for d in docs])}
 
 
+# task -> what its loader read and found (the runner copies it into the results file)
+LOAD_REPORTS: dict[str, dict[str, Any]] = {}
+
+
 def announce(task: str, result: LoadResult) -> None:
-    """One stderr line per task with problems (details were logged as warnings)."""
+    """Record the load report and print one stderr line per task with problems."""
     import sys
+
+    LOAD_REPORTS[task] = {**result.source, "n_docs": len(result.docs), "n_problems": len(result.problems),
+                          "problems": result.problems[:50]}
 
     if result.problems:
         first = result.problems[0]
