@@ -106,14 +106,14 @@ def test_cli_classification_tasks(tmp_path):
     write_dfew(tmp_path)
     write_ravdess(tmp_path)
     assert main(["run", "--model", "tiny-omni", "--tasks", "dfew,ravdess_ll", "--data-root", str(tmp_path),
-                 "--limit", "4", "--output", str(tmp_path / "out")]) == 0
+                 "--limit", "3", "--output", str(tmp_path / "out")]) == 0
     folder = next((tmp_path / "out").iterdir())
     res = json.loads(next(folder.glob("results_*.json")).read_text())
     assert res["results"]["dfew"]["n_errors,none"] == 0
     assert res["results"]["ravdess_ll"]["n_errors,none"] == 0
     rep = res["emorealm"]["classification"]["dfew"]["released"]
     samples = [json.loads(x) for x in next(folder.glob("samples_dfew_*.jsonl")).read_text().splitlines()]
-    assert len(samples) == 4 and rep["n"] == 4
+    assert len(samples) == 3 and rep["n"] == 3
     g = [s["uar"][0] for s in samples]
     p = [s["uar"][1] or "<none>" for s in samples]
     with warnings.catch_warnings():
