@@ -11,7 +11,10 @@ from typing import Any
 from emorealm.fingerprint import DATA_FINGERPRINTS
 
 _PACKAGES = ("torch", "torchvision", "transformers", "lm_eval", "av", "peft", "trl", "vllm")
-COUNT_METRICS = {"n_errors"}
+COUNT_METRICS = {"n_errors", "released_dropped", "n_no_reference", "judge_failures", "judge_skipped"}
+# judge scores stay on their rubric's scale (1-10 / 0-10), not fractions: shown as they are
+RAW_SCALE_METRICS = {"cue_overlap", "emotion_consistency", "emotion_cue_association", "hallucinated_cues",
+                     "clue_overlap", "label_overlap"}
 
 
 def package_versions() -> dict[str, str]:
@@ -86,6 +89,8 @@ def _fmt(metric: str, value: Any) -> str:
         return "—"
     if metric in COUNT_METRICS:
         return str(int(value))
+    if metric in RAW_SCALE_METRICS:
+        return f"{value:.2f}"
     return f"{100 * value:.2f}"
 
 

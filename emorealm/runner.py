@@ -14,7 +14,7 @@ from emorealm.paths import resolve_data_root
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 # Default (generation) task of every registered benchmark: what ``--tasks all`` means.
-DEFAULT_TASKS: list[str] = ["emorealm"]
+DEFAULT_TASKS: list[str] = ["emorealm", "dfew", "ravdess", "emer"]
 PRESETS = {"tiny-omni": "hf"}
 
 
@@ -101,6 +101,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
     from lm_eval import simple_evaluate
 
     from emorealm.results import add_metadata, write_results
+    from emorealm.task_reports import add_task_reports, write_task_figures
 
     metadata = parse_kv(cfg.task_args, "--task-args")
     if cfg.data_root:
@@ -121,6 +122,8 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
     if results is None:
         raise ConfigError("lm-eval returned no results (is this a non-zero rank?)")
     add_metadata(results, lm, adapter, cfg, metadata)
+    reports = add_task_reports(results)  # confusion matrices, per-class recall, judge versions
     name = model_display_name(cfg, args)
     path = write_results(results, Path(cfg.output), name, adapter, log_samples=cfg.log_samples)
+    write_task_figures(reports, path)
     return results, path

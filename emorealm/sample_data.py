@@ -23,13 +23,13 @@ from pathlib import Path
 from emorealm.paths import sample_data_dir
 from emorealm.synth import tone, write_av_clip, write_wav
 
-SAMPLE_VERSION = 1
+SAMPLE_VERSION = 2
 MARKER = "emorealm_sample_data.json"
 CLIP_DIR = "dfew/dfew_original_clips_24fps"
 AUDIO_DIR = "dfew/dfew_original_clips_16khz"
 N_CLIPS = 8
 # modules of other benchmarks that add their miniature data: each exposes write_all(root)
-EXTRA_WRITERS: list[str] = []
+EXTRA_WRITERS: list[str] = ["emorealm.sample_data_extra"]
 
 _EMOTIONS = ["happiness", "sadness", "anger", "surprise", "fear", "disgust", "neutral"]
 _AUDIO_CUES = ["a rising pitch", "a trembling voice", "loud shouting", "soft sighing"]

@@ -14,12 +14,13 @@ from typing import Any, TypeVar
 
 from lm_eval.api.model import LM
 
-from emorealm.errors import EmorealmError, error_response, record_sample_error
+from emorealm.errors import DataError, EmorealmError, MediaError, error_response, record_sample_error
 from emorealm.media import MediaSpec
 
 T = TypeVar("T")
 
 PER_SAMPLE_ERRORS: tuple[type[BaseException], ...] = (EmorealmError, OSError, ValueError, RuntimeError)
+LOAD_ERRORS: dict[str, type[EmorealmError]] = {"DataError": DataError, "MediaError": MediaError}
 
 
 def parse_bool(value: Any) -> bool:
@@ -81,6 +82,10 @@ class EmorealmLM(LM):
         counts[source] = counts.get(source, 0) + 1
 
     def _guard(self, doc: dict[str, Any], fn: Callable[[], T], on_error: Callable[[Any], T]) -> T:
+        if doc.get("_load_error"):  # the loader already knows this row cannot be run (contracts §4)
+            kind = LOAD_ERRORS.get(doc["_load_error"].get("kind"), DataError)
+            self.n_errors += 1
+            return on_error(record_sample_error(doc, kind(doc["_load_error"].get("message", ""))))
         try:
             return fn()
         except PER_SAMPLE_ERRORS as exc:

@@ -1,0 +1,1 @@
+"""Package data: keyword and synonym tables (JSON), read with :mod:`importlib.resources`."""

@@ -1,0 +1,28 @@
+"""lm-eval hooks of the ravdess tasks. Logic lives in emorealm.datasets.ravdess and emorealm.classification_task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emorealm.classification_task import (  # noqa: F401  (used by the YAML)
+    agg_acc,
+    agg_macro_f1,
+    agg_uar,
+    doc_to_choice,
+    doc_to_target_index,
+    doc_to_text,
+    process_results,
+    process_results_ll,
+)
+from emorealm.datasets.common import announce, to_hf_dataset
+from emorealm.datasets.ravdess import load_ravdess
+from emorealm.fingerprint import DATA_FINGERPRINTS
+from emorealm.metrics import total  # noqa: F401
+
+
+def load(**metadata: Any):
+    """lm-eval custom_dataset: task options arrive as keyword arguments (unknown ones ignored)."""
+    result = load_ravdess(**metadata)
+    DATA_FINGERPRINTS["ravdess"] = result.fingerprint
+    announce("ravdess", result)
+    return to_hf_dataset(result.docs)
