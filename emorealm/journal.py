@@ -102,7 +102,7 @@ class Journal:
     def _acquire_lock(self) -> None:
         from filelock import FileLock, Timeout
 
-        lock = FileLock(str(self.path) + ".lock")
+        lock = FileLock(str(self.path.parent / f".{self.path.name}.lock"))
         try:
             lock.acquire(timeout=0)
         except Timeout as exc:

@@ -22,6 +22,9 @@ import numpy as np
 from emorealm.errors import MediaError
 
 FRAME_FACTOR = 2
+# Largest source frame accepted (16384 x 16384): beyond it a header is corrupt or hostile, and decoding
+# one frame alone would need gigabytes. Output frames are capped separately by spec.decode_max_pixels.
+MAX_SOURCE_PIXELS = 1 << 28
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,12 @@ def decode_video(path: str, spec: MediaSpec) -> tuple[np.ndarray, float, float, 
         # target times spread like numpy.linspace over the frame indices of the clip
         last = max(0, min(native, int(round(duration * rate))) - 1)
         targets = [i / rate for i in np.linspace(0, last, n).round().astype(int)]
-        width, height = _scaled_size(stream.codec_context.width, stream.codec_context.height, spec.decode_max_pixels)
+        src_w, src_h = stream.codec_context.width, stream.codec_context.height
+        if src_w * src_h > MAX_SOURCE_PIXELS:
+            raise MediaError(f"{path}: frame size {src_w}x{src_h} exceeds {MAX_SOURCE_PIXELS} pixels; "
+                             "the header is corrupt or the clip needs downscaling before evaluation")
+        # frames are scaled while converting, so the output never holds more than decode_max_pixels per frame
+        width, height = _scaled_size(src_w, src_h, spec.decode_max_pixels)
         out: list[np.ndarray] = []
         times: list[float] = []
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
@@ -176,6 +184,8 @@ def decode_audio(path: str, spec: MediaSpec) -> np.ndarray:
             if info.samplerate == spec.sample_rate:
                 wave, _ = sf.read(path, dtype="float32", always_2d=True,
                                   frames=int(spec.max_seconds * spec.sample_rate))
+                if wave.shape[0] == 0:
+                    raise MediaError(f"{path}: audio file holds no samples; re-export it or remove the sidecar")
                 return wave.mean(axis=1).astype(np.float32)
         except RuntimeError as exc:
             raise MediaError(f"cannot read audio file {path}: {exc}") from exc
@@ -187,6 +197,12 @@ def decode_audio(path: str, spec: MediaSpec) -> np.ndarray:
 
 _cache: OrderedDict[tuple, DecodedMedia] = OrderedDict()
 _CACHE_ITEMS = 64
+# the in-process memo is bounded in bytes too, so peak memory does not grow with the clips seen
+_CACHE_BYTES = 256 << 20
+
+
+def _nbytes(m: DecodedMedia) -> int:
+    return sum(a.nbytes for a in (m.frames, m.audio) if a is not None)
 
 
 def load_media(media: dict[str, Any], spec: MediaSpec) -> DecodedMedia:
@@ -223,8 +239,9 @@ def load_media(media: dict[str, Any], spec: MediaSpec) -> DecodedMedia:
         raise MediaError(f"doc has no usable media (video={media.get('video')}, audio={audio_path})")
     decoded = DecodedMedia(frames, wave, fps, source, duration, times)
     _cache[key] = decoded
-    if len(_cache) > _CACHE_ITEMS:
-        _cache.popitem(last=False)
+    total = sum(_nbytes(m) for m in _cache.values())
+    while len(_cache) > 1 and (len(_cache) > _CACHE_ITEMS or total > _CACHE_BYTES):
+        total -= _nbytes(_cache.popitem(last=False)[1])
     return decoded
 
 

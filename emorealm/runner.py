@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,21 @@ def run_identity(lm, tm, cfg: RunConfig, task_options: dict[str, Any]) -> dict[s
             "task_options": {k: v for k, v in task_options.items() if k != "data_root"}, "tasks": tasks}
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def strip_addresses(obj: Any) -> Any:
+    """Remove memory addresses from reprs (``<function f at 0x7f...>``) so that the same run gives the
+    same results file (lm-eval writes task configs holding function reprs)."""
+    if isinstance(obj, str):
+        return _ADDRESS.sub("", obj)
+    if isinstance(obj, dict):
+        return {k: strip_addresses(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [strip_addresses(v) for v in obj]
+    return obj
+
+
 def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
     """Run the evaluation; returns (results dict, results file path)."""
     from lm_eval import simple_evaluate
@@ -155,6 +171,10 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
     # the journal is checked before the model loads: a forgotten --resume costs nothing
     journal = Journal.open(output_folder(cfg, args), resume=cfg.resume, overwrite=cfg.overwrite) if cfg.journal else None
     try:
+        # load the data before the model: a refused data root costs no model loading
+        loaded = tm.load(task_names)
+        found = [loaded["groups"].get(n) or loaded["tasks"].get(n) for n in task_names]
+        tasks: list[Any] = found if all(x is not None for x in found) else task_names
         lm, adapter, args = build_model(cfg)
         lm.sample_seed = cfg.seed
         if journal is not None:
@@ -162,7 +182,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
             journal.identity_fn = lambda: run_identity(lm, tm, cfg, metadata)
         logging.getLogger("lm_eval").setLevel(logging.ERROR)
         results = simple_evaluate(
-            model=lm, tasks=task_names, task_manager=tm, limit=cfg.limit, log_samples=True,
+            model=lm, tasks=tasks, task_manager=tm, limit=cfg.limit, log_samples=True,
             gen_kwargs=cfg.gen_kwargs, random_seed=cfg.seed, numpy_random_seed=cfg.seed,
             torch_random_seed=cfg.seed, fewshot_random_seed=cfg.seed, metadata=metadata,
             bootstrap_iters=1000,
@@ -170,6 +190,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
         if results is None:
             raise ConfigError("lm-eval returned no results (is this a non-zero rank?)")
         add_metadata(results, lm, adapter, cfg, metadata)
+        results["configs"] = strip_addresses(results.get("configs", {}))
         if journal is not None:
             # how this results file was produced; differs between a resumed and an uninterrupted run
             results["emorealm"]["journal"] = journal.stats()

@@ -9,40 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emorealm.emorealm_data import TASK_KEYS
-
 # keys of a results file that say when/how long, not what (everything else must match between runs)
 VOLATILE_TOP = ("date", "start_time", "end_time", "total_evaluation_time_seconds")
 
 
 def make_emorealm_root(root: Path, n_questions: int = 200, n_clips: int = 4, seconds: float = 0.5) -> Path:
-    """An EmoReAlM data root with ``n_questions`` rows (cycling the five task keys) over a few short clips.
+    """An EmoReAlM data root with ``n_questions`` rows over a few short clips (see emorealm.synthetic_benchmark)."""
+    from emorealm.synthetic_benchmark import write_emorealm_root
 
-    Even clips get a 16 kHz sidecar wav, odd ones take audio from the video, as in the release.
-    """
-    from emorealm.synth import tone, write_av_clip, write_wav
-
-    clip_dir = root / "dfew" / "dfew_original_clips_24fps" / "part_1"
-    wav_dir = root / "dfew" / "dfew_original_clips_16khz" / "part_1"
-    for c in range(n_clips):
-        write_av_clip(clip_dir / f"{c:05d}.mp4", seconds=seconds, fps=8, size=(32, 32), sample_rate=16000,
-                      tone_hz=150.0 + 40 * c, seed=c)
-        if c % 2 == 0:
-            write_wav(wav_dir / f"{c:05d}.wav", tone(seconds, 16000, 150.0 + 40 * c, seed=c))
-    rows = []
-    for i in range(n_questions):
-        task = TASK_KEYS[i % len(TASK_KEYS)]
-        if task.startswith("reasoning_basic"):
-            choices = ["(A) happiness", "(B) sadness", "(C) anger", "(D) fear"]
-        else:
-            choices = ["(A) Yes", "(B) No"]
-        rows.append({"id": f"q{i:04d}", "video": f"part_1/{i % n_clips:05d}.mp4", "task": task,
-                     "question": f"Question {i}: which emotion does the person show?", "choices": choices,
-                     "answer": "AB"[i % 2]})
-    bench = root / "EmoReAlM" / "emorealm_v1.json"
-    bench.parent.mkdir(parents=True, exist_ok=True)
-    bench.write_text(json.dumps(rows, indent=1))
-    return root
+    return write_emorealm_root(root, n_questions, n_clips, seconds)
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -62,13 +37,19 @@ def results_file(folder: Path) -> Path:
     return files[-1]
 
 
-def normalized_results(path: Path) -> dict[str, Any]:
-    """A results file without its timestamps, durations and run accounting (journal counts)."""
+def normalized_results(path: Path, resumed: bool = True) -> str:
+    """A results file without its timestamps and durations; without the journal's accounting (how many
+    samples were reused) when comparing a resumed run, else without only the journal's path."""
     res = json.loads(path.read_text())
     for key in VOLATILE_TOP:
         res.pop(key, None)
-    res.get("emorealm", {}).pop("journal", None)
-    return res
+    journal = res.get("emorealm", {}).get("journal")
+    if journal is not None:
+        if resumed:
+            res["emorealm"].pop("journal")
+        else:
+            journal.pop("path")
+    return json.dumps(res, sort_keys=True, indent=1)  # as text, so that NaN equals NaN
 
 
 def samples_by_task(folder: Path, stamp: str) -> dict[str, list[dict[str, Any]]]:

@@ -1,0 +1,104 @@
+"""The broken-input corpus (scripts/make_broken_corpus.py): every case fails one sample or is refused
+up front with a clear message, is counted in the results, and nothing crashes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from _rel_fixtures import *  # noqa: F403  (fixtures)
+from _rel_helpers import cli, results_file, samples_by_task, stamp_of
+
+from emorealm.emorealm_data import load_docs
+from emorealm.errors import DataError
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_broken_corpus.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("make_broken_corpus", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("broken")
+    cases = _script().make_corpus(out)
+    return out, cases
+
+
+def test_corpus_covers_at_least_twenty_kinds(corpus):
+    out, cases = corpus
+    manifest = json.loads((out / "manifest.json").read_text())["cases"]
+    assert len(manifest) == len(cases) >= 20
+    assert len({c["name"] for c in manifest}) == len(manifest)
+    kinds = {c.kind for c in cases}
+    assert kinds == {"ok", "sample_error", "refusal"}
+
+
+def test_every_refusal_case_is_refused_with_its_message(corpus):
+    _, cases = corpus
+    wrong = []
+    for case in (c for c in cases if c.kind == "refusal"):
+        try:
+            load_docs(case.task, data_root=case.root)
+        except DataError as exc:
+            if case.expect.lower() not in str(exc).lower():
+                wrong.append(f"{case.name}: message {exc!s:.300} lacks {case.expect!r}")
+        except Exception as exc:  # anything but a DataError is a crash
+            wrong.append(f"{case.name}: {type(exc).__name__}: {exc}")
+        else:
+            wrong.append(f"{case.name}: loaded without complaint")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.slow
+def test_refusal_from_the_command_line_is_clean(corpus, rel_tiny):
+    """A refused data root stops the CLI with exit 2, the message and no traceback, before the model loads."""
+    _, cases = corpus
+    case = next(c for c in cases if c.name == "path_escapes_data_root")
+    proc = cli("run", "--model", "tiny-omni", "--tasks", "emorealm", "--data-root", case.root,
+               "--output", str(Path(case.root).parent / "out"))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "outside the data root" in proc.stderr and "Traceback" not in proc.stderr
+    assert "Loading weights" not in proc.stderr  # refused before the model was loaded
+
+
+@pytest.mark.slow
+def test_media_cases_cost_one_sample_each(corpus, rel_tiny, tmp_path):
+    """The whole media root runs through the real pipeline: each broken clip is one counted error."""
+    from emorealm.runner import RunConfig, evaluate
+
+    out, cases = corpus
+    media = [c for c in cases if c.kind != "refusal"]
+    root = media[0].root
+    tasks = sorted({c.task for c in media})
+    cfg = RunConfig(model="tiny-omni", model_args="max_frames=8", tasks=tasks, data_root=root,
+                    output=str(tmp_path), gen_kwargs="max_gen_toks=2")
+    results, _ = evaluate(cfg)
+    folder = tmp_path / "tiny-omni"
+    samples = samples_by_task(folder, stamp_of(results_file(folder)))
+    by_id = {s["doc"]["id"]: s for rows in samples.values() for s in rows}
+    assert set(by_id) == {c.id for c in media}
+    problems = []
+    for case in media:
+        err = by_id[case.id]["doc"].get("_error")
+        if case.kind == "ok" and err:
+            problems.append(f"{case.name}: unexpected error {err}")
+        elif case.kind == "sample_error":
+            if not err:
+                problems.append(f"{case.name}: no per-sample error")
+            elif case.expect.lower() not in err["message"].lower():
+                problems.append(f"{case.name}: message {err['message']!r} lacks {case.expect!r}")
+            elif by_id[case.id]["acc"] != 0.0:
+                problems.append(f"{case.name}: a failed sample must score wrong")
+    assert not problems, "\n".join(problems)
+    for task in tasks:
+        expected = sum(c.kind == "sample_error" and c.task == task for c in media)
+        assert results["results"][task]["n_errors,none"] == expected
+        assert results["emorealm"]["n_errors"][task] == expected
+        assert results["n-samples"][task]["effective"] == sum(c.task == task for c in media)  # none dropped
