@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_broken_corpu
 def _script():
     spec = importlib.util.spec_from_file_location("make_broken_corpus", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
     spec.loader.exec_module(mod)
     return mod
 
@@ -61,7 +63,7 @@ def test_refusal_from_the_command_line_is_clean(corpus, rel_tiny):
     """A refused data root stops the CLI with exit 2, the message and no traceback, before the model loads."""
     _, cases = corpus
     case = next(c for c in cases if c.name == "path_escapes_data_root")
-    proc = cli("run", "--model", "tiny-omni", "--tasks", "emorealm", "--data-root", case.root,
+    proc = cli("run", "--model", "tiny-omni", "--tasks", case.task, "--data-root", case.root,
                "--output", str(Path(case.root).parent / "out"))
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "outside the data root" in proc.stderr and "Traceback" not in proc.stderr
@@ -102,3 +104,43 @@ def test_media_cases_cost_one_sample_each(corpus, rel_tiny, tmp_path):
         assert results["results"][task]["n_errors,none"] == expected
         assert results["emorealm"]["n_errors"][task] == expected
         assert results["n-samples"][task]["effective"] == sum(c.task == task for c in media)  # none dropped
+
+
+def _clip(corpus, name: str) -> str:
+    out, _ = corpus
+    return str(out / "media_root" / "dfew" / "dfew_original_clips_24fps" / name)
+
+
+def test_decoding_caps_resolution_frames_and_length(corpus, monkeypatch):
+    from emorealm import media
+    from emorealm.errors import MediaError
+
+    spec = media.MediaSpec(max_frames=6, decode_max_pixels=320 * 240)
+    frames, _, _, _ = media.decode_video(_clip(corpus, "eight_k.mp4"), spec)
+    assert frames.shape[0] <= 6 and frames.shape[1] * frames.shape[2] <= 320 * 240
+    assert frames.shape[2] / frames.shape[1] == pytest.approx(7680 / 4320, rel=0.02)  # aspect kept
+
+    # a 900 s clip under a 60 s limit: frames spread over the first 60 s, audio cut at 60 s
+    short = media.MediaSpec(max_frames=6, max_seconds=60.0)
+    frames, fps, duration, times = media.decode_video(_clip(corpus, "long.mp4"), short)
+    assert duration == 60.0 and frames.shape[0] == 6 and max(times) <= 60.0
+    assert times == sorted(times) and times[-1] - times[0] >= 50  # spread, not the first six seconds
+    wave = media.decode_audio(_clip(corpus, "long.mp4"), short)
+    assert len(wave) == 60 * short.sample_rate
+
+    # a source frame above the cap is refused before any frame is decoded
+    monkeypatch.setattr(media, "MAX_SOURCE_PIXELS", 1000)
+    with pytest.raises(MediaError, match="exceeds"):
+        media.decode_video(_clip(corpus, "good.mp4"), spec)
+
+
+def test_decoded_media_memo_is_bounded_in_bytes(corpus, monkeypatch):
+    from emorealm import media
+
+    monkeypatch.setattr(media, "_cache", media.OrderedDict())
+    spec = media.MediaSpec(max_frames=4)
+    one = media.load_media({"video": _clip(corpus, "good.mp4"), "audio": None, "audio_source": "video"}, spec)
+    monkeypatch.setattr(media, "_CACHE_BYTES", int(media._nbytes(one) * 1.5))
+    for name in ("good.mp4", "wrong_ext.mkv", "bad_sidecar.mp4", "empty_sidecar.mp4"):
+        media.load_media({"video": _clip(corpus, name), "audio": None, "audio_source": "video"}, spec)
+    assert len(media._cache) == 1  # only the latest fits
