@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _rel_fixtures import *  # noqa: F403  (fixtures)
 from _rel_helpers import cli, results_file, samples_by_task, stamp_of
@@ -144,3 +145,16 @@ def test_decoded_media_memo_is_bounded_in_bytes(corpus, monkeypatch):
     for name in ("good.mp4", "wrong_ext.mkv", "bad_sidecar.mp4", "empty_sidecar.mp4"):
         media.load_media({"video": _clip(corpus, name), "audio": None, "audio_source": "video"}, spec)
     assert len(media._cache) == 1  # only the latest fits
+
+
+def test_long_clips_are_sampled_by_seeking_with_the_same_frames(corpus, monkeypatch):
+    from emorealm import media
+
+    spec = media.MediaSpec(max_frames=8)  # 600 s of the 900 s clip
+    seek = media.decode_video(_clip(corpus, "long.mp4"), spec)
+    calls = []
+    monkeypatch.setattr(media, "_sample_by_seeking", lambda *a: calls.append(1) or ([], []))
+    sequential = media.decode_video(_clip(corpus, "long.mp4"), spec)
+    assert calls  # the seeking path was the one taken above
+    assert seek[3] == sequential[3] and np.array_equal(seek[0], sequential[0])
+    assert seek[2] == 600.0 and seek[3][-1] > 550
