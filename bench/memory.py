@@ -43,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--small", type=int, default=100, help="samples in the small run")
     p.add_argument("--large", type=int, default=1000, help="samples in the large run")
     p.add_argument("--clips", type=int, default=50, help="distinct clips the questions cycle over")
-    p.add_argument("--model-args", default="max_frames=4,min_frames=4",
-                   help="tiny-omni options (frames kept small so 1000 samples fit a CPU)")
+    p.add_argument("--model-args", default="video=false",
+                   help="tiny-omni options; audio-only by default so that 1100 samples fit a CPU box "
+                        "(pass '' for full media; decoded frames are bounded by the media memo's byte cap)")
     p.add_argument("--gen-kwargs", default="max_gen_toks=1")
     p.add_argument("--keep", default=None, help="work in this folder and keep it (default: a temp dir)")
     a = p.parse_args(argv)
