@@ -147,9 +147,13 @@ def strip_addresses(obj: Any) -> Any:
         return _ADDRESS.sub("", obj)
     if isinstance(obj, dict):
         return {k: strip_addresses(v) for k, v in obj.items()}
-    if isinstance(obj, list):
+    if isinstance(obj, (list, tuple, set)):
         return [strip_addresses(v) for v in obj]
-    return obj
+    if obj is None or isinstance(obj, (bool, int, float)):
+        return obj
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return obj.item()
+    return _ADDRESS.sub("", str(obj))  # what lm-eval's JSON writer would do (functions, classes, ...)
 
 
 def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
