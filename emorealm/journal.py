@@ -195,14 +195,14 @@ class Journal:
         task, version, doc_id, req, model = key
         rec = {"kind": "sample", "task": task, "version": version, "doc_id": doc_id, "id": doc.get("id"),
                "req": req, "model": model, "type": request_type, "resp": resp, "notes": notes or {}}
-        self._write(rec)
-        self.entries[key] = rec
+        self._write(rec)  # not kept in memory: only what an earlier run wrote is looked up
         self.written += 1
 
     def _write(self, rec: dict[str, Any]) -> None:
         assert self._fh is not None
-        # allow_nan=False: a NaN is an error and errors are never journaled
-        self._fh.write(json.dumps(rec, ensure_ascii=False, allow_nan=False) + "\n")
+        # allow_nan=False: a NaN is an error and errors are never journaled; ASCII: any generated text
+        # (lone surrogates included) round-trips
+        self._fh.write(json.dumps(rec, ensure_ascii=True, allow_nan=False) + "\n")
         self._fh.flush()
 
     def stats(self) -> dict[str, Any]:

@@ -200,3 +200,15 @@ def test_sigkill_at_random_point_then_resume(tmp_path, rel_tiny):
                 "--resume", env=env)
     assert other.returncode == 2 and "different media spec" in other.stderr and "fps" in other.stderr
     assert len(calls.read_text().splitlines()) == n
+
+
+def test_any_generated_text_round_trips(tmp_path):
+    odd = "\ud800 lone surrogate, \x00 nul, \u001d gs, \ufffd, emoji \U0001f600, newline\n"
+    j = Journal.open(tmp_path, identity_fn=_identity)
+    j.ready()
+    j.append(j.key("t1", 0, "r"), request_type="generate_until", doc={"id": "d0"}, resp=odd)
+    j.close()
+    j = Journal.open(tmp_path, resume=True, identity_fn=_identity)
+    j.ready()
+    assert j.get(j.key("t1", 0, "r"))["resp"] == odd
+    j.close()
