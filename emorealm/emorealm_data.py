@@ -32,6 +32,8 @@ def read_benchmark(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DataError(f"benchmark file not found: {path}; pass --data-root (or --task-args benchmark_file=...) "
                         "pointing at the folder that holds EmoReAlM/emorealm_v1.json")
+    if path.stat().st_size == 0:
+        raise DataError(f"benchmark file {path} is empty (0 bytes); re-download it")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -54,6 +56,10 @@ def validate_row(i: int, row: Any) -> str | None:
         return f"row {i} (id={row.get('id')!r}) lacks {missing}"
     if not isinstance(row["choices"], list) or len(row["choices"]) < 2:
         return f"row {i} (id={row['id']!r}) has no list of choices"
+    if row["task"] not in TASK_KEYS:
+        return f"row {i} (id={row['id']!r}) has unknown task {row['task']!r} (known: {', '.join(TASK_KEYS)})"
+    if not isinstance(row["video"], str) or not row["video"]:
+        return f"row {i} (id={row['id']!r}) has no clip path in 'video'"
     letters = [letter for letter, _ in split_choices(row["choices"])]
     if str(row["answer"]).strip().upper() not in letters:
         return f"row {i} (id={row['id']!r}) answer {row['answer']!r} is not one of the options {letters}"
@@ -79,12 +85,16 @@ def load_docs(task: str, **options: Any) -> list[dict[str, Any]]:
         raise DataError(f"{bench} has malformed rows: {'; '.join(problems[:5])}{more}; fix or remove them")
     clip_root = safe_join(root, opts["clip_dir"])
     audio_root = safe_join(root, opts["audio_dir"])
-    docs, missing = [], 0
+    docs, missing, unsafe = [], 0, []
     for row in rows:
         if row["task"] != task:
             continue
-        video = safe_join(clip_root, row["video"])
-        sidecar = safe_join(audio_root, str(Path(row["video"]).with_suffix(".wav")))
+        try:
+            video = safe_join(clip_root, row["video"])
+            sidecar = safe_join(audio_root, str(Path(row["video"]).with_suffix(".wav")))
+        except DataError as exc:  # a path out of the data root is refused for the whole file, never read
+            unsafe.append(f"id={row['id']!r}: {exc}")
+            continue
         has_sidecar = sidecar.is_file()
         missing += not video.is_file()
         docs.append({
@@ -98,6 +108,9 @@ def load_docs(task: str, **options: Any) -> list[dict[str, Any]]:
             "media": {"video": str(video), "audio": str(sidecar) if has_sidecar else None,
                       "audio_source": "sidecar" if has_sidecar else "video"},
         })
+    if unsafe:
+        more = f" (and {len(unsafe) - 3} more)" if len(unsafe) > 3 else ""
+        raise DataError(f"{bench} names media outside the data root: {'; '.join(unsafe[:3])}{more}")
     if not docs:
         raise DataError(f"{bench} holds no rows of task {task!r}")
     if missing:

@@ -22,6 +22,11 @@ import numpy as np
 from emorealm.errors import MediaError
 
 FRAME_FACTOR = 2
+# Largest source frame accepted (16384 x 16384): beyond it a header is corrupt or hostile, and decoding
+# one frame alone would need gigabytes. Output frames are capped separately by spec.decode_max_pixels.
+MAX_SOURCE_PIXELS = 1 << 28
+# clips longer than this are sampled by seeking to each target frame rather than decoding all frames
+SEEK_MIN_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,63 @@ def n_frames_for(duration: float, native_frames: int, spec: MediaSpec) -> int:
     return max(1, n)
 
 
+def _frame_time(frame, stream, start: float) -> float | None:
+    return float(frame.pts * stream.time_base) - start if frame.pts is not None else None
+
+
+def _sample_sequential(container, stream, targets: list[float], rate: float, start: float, size: tuple[int, int],
+                       max_seconds: float, out: list[np.ndarray], times: list[float]) -> Exception | None:
+    """Decode from the current position, keeping the frames that serve ``targets``; returns the decode
+    error that stopped it early, if any (frames gathered so far stay in ``out``)."""
+    ti = 0
+    try:
+        for frame in container.decode(stream):
+            t = _frame_time(frame, stream, start)
+            if t is None:
+                t = len(times) / rate
+            # a frame serves every target time it covers (half a frame of slack)
+            while ti < len(targets) and t + 0.5 / rate >= targets[ti]:
+                out.append(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
+                times.append(t)
+                ti += 1
+            if ti >= len(targets) or t > max_seconds:
+                break
+    except Exception as exc:  # PyAV raises many FFmpeg error types
+        return exc
+    return None
+
+
+def _sample_by_seeking(container, stream, targets: list[float], rate: float, start: float,
+                       size: tuple[int, int]) -> tuple[list[np.ndarray], list[float]]:
+    """The frames :func:`_sample_sequential` would pick, found by seeking to the keyframe before each target.
+
+    Returns what it found; the caller falls back to sequential decoding when it is short (a container
+    that cannot seek, a frame without a timestamp)."""
+    out: list[np.ndarray] = []
+    times: list[float] = []
+    try:
+        for target in targets:
+            if times and times[-1] + 0.5 / rate >= target:  # the previous frame still covers this target
+                out.append(out[-1])
+                times.append(times[-1])
+                continue
+            container.seek(int((start + max(0.0, target - 0.5 / rate)) / stream.time_base), stream=stream,
+                           backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                t = _frame_time(frame, stream, start)
+                if t is None:
+                    return out, times
+                if t + 0.5 / rate >= target:
+                    out.append(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
+                    times.append(t)
+                    break
+            else:
+                return out, times
+    except Exception:  # noqa: BLE001  (any seek/decode failure: the caller decodes sequentially)
+        return out, times
+    return out, times
+
+
 def decode_video(path: str, spec: MediaSpec) -> tuple[np.ndarray, float, float, list[float]]:
     """Sample frames from ``path``: returns (frames, effective fps, duration, frame times)."""
     _check_file(path, "video")
@@ -114,24 +176,30 @@ def decode_video(path: str, spec: MediaSpec) -> tuple[np.ndarray, float, float, 
         # target times spread like numpy.linspace over the frame indices of the clip
         last = max(0, min(native, int(round(duration * rate))) - 1)
         targets = [i / rate for i in np.linspace(0, last, n).round().astype(int)]
-        width, height = _scaled_size(stream.codec_context.width, stream.codec_context.height, spec.decode_max_pixels)
+        src_w, src_h = stream.codec_context.width, stream.codec_context.height
+        if src_w * src_h > MAX_SOURCE_PIXELS:
+            raise MediaError(f"{path}: frame size {src_w}x{src_h} exceeds {MAX_SOURCE_PIXELS} pixels; "
+                             "the header is corrupt or the clip needs downscaling before evaluation")
+        # frames are scaled while converting, so the output never holds more than decode_max_pixels per frame
+        width, height = _scaled_size(src_w, src_h, spec.decode_max_pixels)
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         out: list[np.ndarray] = []
         times: list[float] = []
-        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        ti = 0
-        try:
-            for frame in container.decode(stream):
-                t = (float(frame.pts * stream.time_base) - start) if frame.pts is not None else len(times) / rate
-                # a frame serves every target time it covers (half a frame of slack)
-                while ti < len(targets) and t + 0.5 / rate >= targets[ti]:
-                    out.append(frame.to_ndarray(format="rgb24", width=width, height=height))
-                    times.append(t)
-                    ti += 1
-                if ti >= len(targets) or t > spec.max_seconds:
-                    break
-        except Exception as exc:
-            if not out:
-                raise MediaError(f"cannot decode video of {path}: {exc}; the file is truncated or corrupt") from exc
+        seeking = duration > SEEK_MIN_SECONDS
+        if seeking:
+            # long clip: jump to each target instead of decoding everything in between
+            out, times = _sample_by_seeking(container, stream, targets, rate, start, (width, height))
+        if len(out) < len(targets):
+            if seeking:
+                try:
+                    container.seek(0)
+                except Exception as exc:  # noqa: BLE001
+                    raise MediaError(f"cannot rewind {path} after a failed seek: {exc}") from exc
+            out, times = [], []
+            error = _sample_sequential(container, stream, targets, rate, start, (width, height), spec.max_seconds,
+                                       out, times)
+            if error is not None and not out:
+                raise MediaError(f"cannot decode video of {path}: {error}; the file is truncated or corrupt") from error
         if not out:
             raise MediaError(f"{path}: no decodable video frames; the file is truncated or corrupt")
         while len(out) < len(targets):  # stream ended early (truncated file): repeat the last frame
@@ -176,6 +244,8 @@ def decode_audio(path: str, spec: MediaSpec) -> np.ndarray:
             if info.samplerate == spec.sample_rate:
                 wave, _ = sf.read(path, dtype="float32", always_2d=True,
                                   frames=int(spec.max_seconds * spec.sample_rate))
+                if wave.shape[0] == 0:
+                    raise MediaError(f"{path}: audio file holds no samples; re-export it or remove the sidecar")
                 return wave.mean(axis=1).astype(np.float32)
         except RuntimeError as exc:
             raise MediaError(f"cannot read audio file {path}: {exc}") from exc
@@ -187,6 +257,12 @@ def decode_audio(path: str, spec: MediaSpec) -> np.ndarray:
 
 _cache: OrderedDict[tuple, DecodedMedia] = OrderedDict()
 _CACHE_ITEMS = 64
+# the in-process memo is bounded in bytes too, so peak memory does not grow with the clips seen
+_CACHE_BYTES = 256 << 20
+
+
+def _nbytes(m: DecodedMedia) -> int:
+    return sum(a.nbytes for a in (m.frames, m.audio) if a is not None)
 
 
 def load_media(media: dict[str, Any], spec: MediaSpec) -> DecodedMedia:
@@ -223,8 +299,9 @@ def load_media(media: dict[str, Any], spec: MediaSpec) -> DecodedMedia:
         raise MediaError(f"doc has no usable media (video={media.get('video')}, audio={audio_path})")
     decoded = DecodedMedia(frames, wave, fps, source, duration, times)
     _cache[key] = decoded
-    if len(_cache) > _CACHE_ITEMS:
-        _cache.popitem(last=False)
+    total = sum(_nbytes(m) for m in _cache.values())
+    while len(_cache) > 1 and (len(_cache) > _CACHE_ITEMS or total > _CACHE_BYTES):
+        total -= _nbytes(_cache.popitem(last=False)[1])
     return decoded
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,20 @@ def tasks_dir() -> Path:
 
 
 def task_manager(metadata: dict[str, Any] | None = None):
-    """A TaskManager over our tasks only (skips lm-eval's ~11 s index of its built-in tasks)."""
+    """A TaskManager over our tasks only (skips lm-eval's ~11 s index of its built-in tasks).
+
+    It remembers what it loaded last (``.loaded``) so the resume journal can read task versions.
+    """
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata)
+    class _RecordingTaskManager(TaskManager):
+        loaded: dict[str, Any] | None = None
+
+        def load(self, task_list):
+            self.loaded = super().load(task_list)
+            return self.loaded
+
+    return _RecordingTaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata)
 
 
 def parse_kv(text: str | None, what: str) -> dict[str, Any]:
@@ -73,10 +84,13 @@ class RunConfig:
     device: str = "cpu"
     gen_kwargs: str | None = None
     log_samples: bool = True
+    resume: bool = False  # reuse the finished samples of <output>/<model name>/journal.jsonl
+    overwrite: bool = False  # discard that journal and start again
+    journal: bool = True  # keep a resume journal at all
 
 
-def build_model(cfg: RunConfig):
-    """Instantiate the adapter for ``cfg.model`` (an adapter name or a preset such as tiny-omni)."""
+def model_args(cfg: RunConfig) -> tuple[str, dict[str, Any]]:
+    """(adapter name, adapter kwargs) for ``cfg.model`` (an adapter name or a preset such as tiny-omni)."""
     args = parse_kv(cfg.model_args, "--model-args")
     adapter = cfg.model
     if cfg.model in PRESETS:
@@ -85,6 +99,12 @@ def build_model(cfg: RunConfig):
             from emorealm.tiny import ensure_tiny_omni
 
             args["pretrained"] = str(ensure_tiny_omni())
+    return adapter, args
+
+
+def build_model(cfg: RunConfig):
+    """Instantiate the adapter for ``cfg.model`` (an adapter name or a preset such as tiny-omni)."""
+    adapter, args = model_args(cfg)
     cls = get_adapter_class(adapter)
     return cls(**args, batch_size=cfg.batch_size, device=cfg.device), adapter, args
 
@@ -96,10 +116,51 @@ def model_display_name(cfg: RunConfig, args: dict[str, Any]) -> str:
     return Path(ref).name if Path(ref).exists() else ref
 
 
+def output_folder(cfg: RunConfig, args: dict[str, Any]) -> Path:
+    """``<output>/<model name sanitised as lm-eval does>/``: results, samples and the journal."""
+    from lm_eval.utils import sanitize_model_name
+
+    return Path(cfg.output) / sanitize_model_name(model_display_name(cfg, args))
+
+
+def run_identity(lm, tm, cfg: RunConfig, task_options: dict[str, Any]) -> dict[str, Any]:
+    """What must not change between a run and its resumption (checked by the journal)."""
+    from emorealm.fingerprint import DATA_FINGERPRINTS
+    from emorealm.journal import model_identity
+
+    meta = lm.emorealm_metadata()
+    tasks = {}
+    for name, task in ((tm.loaded or {}).get("tasks") or {}).items():
+        fp = DATA_FINGERPRINTS.get(name) or DATA_FINGERPRINTS.get(name.removesuffix("_ll"))
+        tasks[name] = {"version": getattr(task, "VERSION", None), "data_fingerprint": fp}
+    return {"model": model_identity(meta), "media": meta.get("media"), "seed": cfg.seed,
+            "task_options": {k: v for k, v in task_options.items() if k != "data_root"}, "tasks": tasks}
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def strip_addresses(obj: Any) -> Any:
+    """Remove memory addresses from reprs (``<function f at 0x7f...>``) so that the same run gives the
+    same results file (lm-eval writes task configs holding function reprs)."""
+    if isinstance(obj, str):
+        return _ADDRESS.sub("", obj)
+    if isinstance(obj, dict):
+        return {k: strip_addresses(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [strip_addresses(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float)):
+        return obj
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return obj.item()
+    return _ADDRESS.sub("", str(obj))  # what lm-eval's JSON writer would do (functions, classes, ...)
+
+
 def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
     """Run the evaluation; returns (results dict, results file path)."""
     from lm_eval import simple_evaluate
 
+    from emorealm.journal import Journal
     from emorealm.results import add_metadata, write_results
     from emorealm.task_reports import add_task_reports, write_task_figures
 
@@ -111,18 +172,37 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
     task_names = resolve_tasks(cfg.tasks, tm)
     clear_sample_errors()
     random.seed(cfg.seed)
-    lm, adapter, args = build_model(cfg)
-    logging.getLogger("lm_eval").setLevel(logging.ERROR)
-    results = simple_evaluate(
-        model=lm, tasks=task_names, task_manager=tm, limit=cfg.limit, log_samples=True,
-        gen_kwargs=cfg.gen_kwargs, random_seed=cfg.seed, numpy_random_seed=cfg.seed,
-        torch_random_seed=cfg.seed, fewshot_random_seed=cfg.seed, metadata=metadata,
-        bootstrap_iters=1000,
-    )
-    if results is None:
-        raise ConfigError("lm-eval returned no results (is this a non-zero rank?)")
-    add_metadata(results, lm, adapter, cfg, metadata)
-    reports = add_task_reports(results)  # confusion matrices, per-class recall, judge versions
+    _, args = model_args(cfg)
+    # the journal is checked before the model loads: a forgotten --resume costs nothing
+    journal = Journal.open(output_folder(cfg, args), resume=cfg.resume, overwrite=cfg.overwrite) if cfg.journal else None
+    try:
+        # load the data before the model: a refused data root costs no model loading
+        loaded = tm.load(task_names)
+        found = [loaded["groups"].get(n) or loaded["tasks"].get(n) for n in task_names]
+        tasks: list[Any] = found if all(x is not None for x in found) else task_names
+        lm, adapter, args = build_model(cfg)
+        lm.sample_seed = cfg.seed
+        if journal is not None:
+            lm.journal = journal
+            journal.identity_fn = lambda: run_identity(lm, tm, cfg, metadata)
+        logging.getLogger("lm_eval").setLevel(logging.ERROR)
+        results = simple_evaluate(
+            model=lm, tasks=tasks, task_manager=tm, limit=cfg.limit, log_samples=True,
+            gen_kwargs=cfg.gen_kwargs, random_seed=cfg.seed, numpy_random_seed=cfg.seed,
+            torch_random_seed=cfg.seed, fewshot_random_seed=cfg.seed, metadata=metadata,
+            bootstrap_iters=1000,
+        )
+        if results is None:
+            raise ConfigError("lm-eval returned no results (is this a non-zero rank?)")
+        add_metadata(results, lm, adapter, cfg, metadata)
+        results["configs"] = strip_addresses(results.get("configs", {}))
+        reports = add_task_reports(results)  # confusion matrices, per-class recall, judge versions
+        if journal is not None:
+            # how this results file was produced; differs between a resumed and an uninterrupted run
+            results["emorealm"]["journal"] = journal.stats()
+    finally:
+        if journal is not None:
+            journal.close()
     name = model_display_name(cfg, args)
     path = write_results(results, Path(cfg.output), name, adapter, log_samples=cfg.log_samples)
     write_task_figures(reports, path)

@@ -8,13 +8,16 @@ is the task's doc (declared media, see docs/contracts.md §3) and whose ``args``
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from lm_eval.api.model import LM
 
 from emorealm.errors import DataError, EmorealmError, MediaError, error_response, record_sample_error
+from emorealm.journal import Journal, request_hash, stable_hash
 from emorealm.media import MediaSpec
 
 T = TypeVar("T")
@@ -64,6 +67,8 @@ class EmorealmLM(LM):
         super().__init__()
         self.audio_sources: dict[str, dict[str, int]] = {}
         self.n_errors = 0
+        self.journal: Journal | None = None  # set by emorealm.runner: finished samples are reused/recorded
+        self.sample_seed: int | None = None  # set by emorealm.runner: per-request RNG seeding
 
     # -- hooks -------------------------------------------------------------------------------
     def _generate_one(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> str:
@@ -92,27 +97,126 @@ class EmorealmLM(LM):
             self.n_errors += 1
             return on_error(record_sample_error(doc, exc))
 
+    # -- journal, seeding, call accounting (docs/reliability.md) ------------------------------------
+    def _request_keys(self, requests, request_type: str, groups: list[tuple[Any, list[int]]] | None = None
+                      ) -> list[str]:
+        """A hash per request (or per group of requests scored together); repeats get distinct hashes."""
+        seen: dict[tuple, int] = {}
+        out = []
+        units = groups if groups is not None else [((requests[i].args,), [i]) for i in range(len(requests))]
+        for args, idxs in units:
+            req = requests[idxs[0]]
+            base = (getattr(req, "task_name", None), getattr(req, "doc_id", None), request_hash(request_type, args,
+                                                                                                  req.doc))
+            k = seen[base] = seen.get(base, -1) + 1
+            out.append(base[2] if k == 0 else request_hash(request_type, args, req.doc, k))
+        return out
+
+    def _journal_key(self, req, req_hash: str) -> tuple | None:
+        journal = getattr(self, "journal", None)
+        if journal is None:
+            return None
+        journal.ready()
+        return journal.key(req.task_name, req.doc_id, req_hash)
+
+    def _journal_lookup(self, key: tuple | None) -> Any:
+        """The journaled response of ``key`` (replaying its notes), or None."""
+        if key is None:
+            return None
+        rec = self.journal.get(key)
+        if rec is None:
+            return None
+        for task, counts in rec.get("notes", {}).get("audio_source", {}).items():
+            for source, n in counts.items():
+                mine = self.audio_sources.setdefault(task, {})
+                mine[source] = mine.get(source, 0) + n
+        return rec["resp"]
+
+    def _source_counts(self) -> dict[str, dict[str, int]]:
+        return {t: dict(c) for t, c in self.audio_sources.items()}
+
+    def _journal_append(self, key: tuple | None, request_type: str, doc: dict[str, Any], resp: Any,
+                        before: dict[str, dict[str, int]]) -> None:
+        if key is None:
+            return
+        delta: dict[str, dict[str, int]] = {}
+        for task, counts in self.audio_sources.items():
+            for source, n in counts.items():
+                d = n - before.get(task, {}).get(source, 0)
+                if d:
+                    delta.setdefault(task, {})[source] = d
+        self.journal.append(key, request_type=request_type, doc=doc, resp=resp,
+                            notes={"audio_source": delta} if delta else {})
+
+    def _before_call(self, req, req_hash: str, request_type: str) -> None:
+        """Seed every RNG from (run seed, request) so sampling does not depend on order or on resuming,
+        and log the call when ``$EMOREALM_CALL_LOG`` names a file."""
+        seed = getattr(self, "sample_seed", None)
+        if seed is not None:
+            import random
+
+            import numpy as np
+            import torch
+
+            derived = int(stable_hash([seed, req_hash], 8), 16)
+            random.seed(derived)
+            np.random.seed(derived)
+            torch.manual_seed(derived)
+        log = os.environ.get("EMOREALM_CALL_LOG")
+        if log:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"pid": os.getpid(), "type": request_type, "task": getattr(req, "task_name", None),
+                                     "doc_id": getattr(req, "doc_id", None)}) + "\n")
+
+    # -- lm-eval API ----------------------------------------------------------------------------
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        out: list[str] = []
-        for req in progress(requests, len(requests), f"{self.adapter_name}: generating"):
+        hashes = self._request_keys(requests, "generate_until")
+        keys = [self._journal_key(req, h) for req, h in zip(requests, hashes, strict=True)]
+        out: list[Any] = [self._journal_lookup(k) for k in keys]
+        todo = [i for i, o in enumerate(out) if o is None]
+        for i in progress(todo, len(todo), f"{self.adapter_name}: generating"):
+            req = requests[i]
             context, gen_kwargs = req.args
             doc = req.doc
-            out.append(self._guard(doc, lambda d=doc, c=context, g=gen_kwargs: self._generate_one(d, c, dict(g)),
-                                   error_response))
+            failed: list[Any] = []
+            before = self._source_counts()
+            self._before_call(req, hashes[i], "generate_until")
+            text = self._guard(doc, lambda d=doc, c=context, g=gen_kwargs: self._generate_one(d, c, dict(g)),
+                               lambda err, f=failed: f.append(err) or error_response(err))
+            if not failed:
+                self._journal_append(keys[i], "generate_until", doc, text, before)
+            out[i] = text
         return out
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         # one prefix (media + prompt) per (doc, context): its options are scored together
-        groups: dict[tuple[int, str], list[int]] = {}
+        by_prefix: dict[tuple[int, str], list[int]] = {}
         for i, req in enumerate(requests):
-            groups.setdefault((id(req.doc), req.args[0]), []).append(i)
+            by_prefix.setdefault((id(req.doc), req.args[0]), []).append(i)
+        groups = [((context, [requests[i].args[1] for i in idxs]), idxs) for (_, context), idxs in by_prefix.items()]
+        hashes = self._request_keys(requests, "loglikelihood", groups)
         results: list[tuple[float, bool] | None] = [None] * len(requests)
-        for (_, context), idxs in progress(list(groups.items()), len(groups), f"{self.adapter_name}: scoring"):
-            doc = requests[idxs[0]].doc
-            conts = [requests[i].args[1] for i in idxs]
+        todo = []
+        for g, (_, idxs) in enumerate(groups):
+            key = self._journal_key(requests[idxs[0]], hashes[g])
+            hit = self._journal_lookup(key)
+            if hit is None:
+                todo.append((g, key))
+                continue
+            for i, s in zip(idxs, hit, strict=True):
+                results[i] = (float(s[0]), bool(s[1]))
+        for g, key in progress(todo, len(todo), f"{self.adapter_name}: scoring"):
+            (context, conts), idxs = groups[g]
+            req = requests[idxs[0]]
+            doc = req.doc
             nan = [(math.nan, False)] * len(idxs)
+            failed: list[Any] = []
+            before = self._source_counts()
+            self._before_call(req, hashes[g], "loglikelihood")
             scores = self._guard(doc, lambda d=doc, c=context, k=conts: self._loglikelihood_group(d, c, k),
-                                 lambda _err, n=nan: n)
+                                 lambda err, n=nan, f=failed: f.append(err) or n)
+            if not failed:
+                self._journal_append(key, "loglikelihood", doc, [[float(a), bool(b)] for a, b in scores], before)
             for i, s in zip(idxs, scores, strict=True):
                 results[i] = s
         return results  # type: ignore[return-value]

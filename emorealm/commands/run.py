@@ -24,6 +24,12 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--gen-kwargs", default=None, help="generation overrides, e.g. temperature=0.1 (the released sampling)")
     p.add_argument("--no-log-samples", action="store_true", help="do not write samples_<task>_<ts>.jsonl")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run whose journal is in <output>/<model name>/: finished samples are reused")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard the journal in <output>/<model name>/ and start again")
+    p.add_argument("--no-journal", action="store_true",
+                   help="keep no resume journal (a killed run then starts from scratch)")
     p.set_defaults(func=_run)
 
 
@@ -39,7 +45,8 @@ def _run(args) -> int:
         tasks=[t.strip() for t in args.tasks.split(",") if t.strip()], task_args=args.task_args,
         data_root=args.data_root, output=args.output, limit=limit, seed=args.seed,
         batch_size=args.batch_size, device=args.device, gen_kwargs=args.gen_kwargs,
-        log_samples=not args.no_log_samples,
+        log_samples=not args.no_log_samples, resume=args.resume, overwrite=args.overwrite,
+        journal=not args.no_journal,
     )
     results, path = evaluate(cfg)
     print_summary(results, path)

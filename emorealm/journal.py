@@ -1,0 +1,227 @@
+"""The resume journal: every finished sample, appended as one flushed JSON line.
+
+A run writes ``<output>/<model name>/journal.jsonl``. Its lines are of two kinds:
+
+* ``{"kind": "run", "format": 1, "started": ..., "identity": {...}}`` — appended each time a run
+  starts writing (after its identity was checked against the earlier ones): model fingerprint,
+  media spec, seed, task options, and per task its version and data fingerprint;
+* ``{"kind": "sample", "task", "version", "doc_id", "id", "req", "model", "type", "resp", "notes"}``
+  — one finished request (a generation, or the scored options of one question), keyed by task,
+  task version, lm-eval doc id, a hash of the request and the model fingerprint.
+
+Failed samples (the per-sample error channel) are *not* journaled: a resumed run tries them
+again, so a transient failure (an out-of-memory, a server hiccup) is not frozen into the results.
+A process killed mid-write leaves at most a torn last line, which is dropped on the next open.
+See docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from emorealm.errors import ConfigError
+
+JOURNAL_NAME = "journal.jsonl"
+FORMAT = 1
+# metadata keys that describe what happened during a run rather than which model ran
+_VOLATILE_MODEL_KEYS = {"audio_source", "media", "smoke_test"}
+# keys that locate a model on disk; ignored when a weights hash identifies it (so a moved cache still resumes)
+_LOCATION_KEYS = {"model", "peft", "model_class"}
+
+
+def stable_hash(obj: Any, n: int = 16) -> str:
+    """Short sha256 of the canonical JSON of ``obj``."""
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def model_identity(meta: dict[str, Any]) -> dict[str, Any]:
+    """The part of an adapter's ``emorealm_metadata()`` that says which model answers."""
+    drop = set(_VOLATILE_MODEL_KEYS)
+    if meta.get("model_sha256"):
+        drop |= _LOCATION_KEYS
+    return {k: v for k, v in meta.items() if k not in drop}
+
+
+def request_hash(request_type: str, args: Any, doc: dict[str, Any] | None, occurrence: int = 0) -> str:
+    """Identity of one request: its type and arguments, the doc's own id and clip, its repeat index."""
+    doc = doc or {}
+    return stable_hash([request_type, list(args), doc.get("id"), doc.get("clip_id"), occurrence], 24)
+
+
+class Journal:
+    """An append-only jsonl of finished samples, locked for the duration of one run."""
+
+    def __init__(self, path: Path, identity_fn: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.path = path
+        self.identity_fn = identity_fn
+        self.identity: dict[str, Any] | None = None
+        self.model_fp = ""
+        self.headers: list[dict[str, Any]] = []
+        self.entries: dict[tuple, dict[str, Any]] = {}
+        self.reused = 0
+        self.written = 0
+        self.dropped_lines = 0
+        self._fh = None
+        self._lock = None
+
+    # -- opening ------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: str | Path, *, resume: bool = False, overwrite: bool = False,
+             identity_fn: Callable[[], dict[str, Any]] | None = None) -> Journal:
+        """Open the journal of ``folder`` for a new run, following the --resume/--overwrite rules."""
+        if resume and overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other: resume keeps the journal, overwrite discards it")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / JOURNAL_NAME
+        journal = cls(path, identity_fn)
+        journal._acquire_lock()
+        try:
+            if path.exists() and path.stat().st_size > 0 and not (resume or overwrite):
+                raise ConfigError(
+                    f"{folder} already holds a resume journal from an earlier run ({path}); pass --resume to "
+                    "continue it (finished samples are reused, nothing else is recomputed) or --overwrite to "
+                    "discard it and start again (or choose another --output)")
+            if overwrite and path.exists():
+                path.unlink()
+            if path.exists():
+                journal._read()
+        except BaseException:
+            journal.close()
+            raise
+        return journal
+
+    def _acquire_lock(self) -> None:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path.parent / f".{self.path.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout as exc:
+            raise ConfigError(f"another emorealm run is writing {self.path} (lock {lock.lock_file} is held); "
+                              "wait for it to finish or choose another --output") from exc
+        self._lock = lock
+
+    def _read(self) -> None:
+        with open(self.path, "rb") as fh:
+            data = fh.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            # a run killed mid-write leaves a torn last line: drop it so appends start on a fresh line
+            with open(self.path, "r+b") as fh:
+                fh.truncate(end)
+            self.dropped_lines += 1
+        for lineno, raw in enumerate(data[:end].splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                self.dropped_lines += 1
+                print(f"emorealm: {self.path}:{lineno} is not valid JSON; ignoring that line", file=sys.stderr)
+                continue
+            if rec.get("kind") == "run":
+                if rec.get("format") != FORMAT:
+                    raise ConfigError(f"{self.path} has journal format {rec.get('format')!r}, this emorealm writes "
+                                      f"{FORMAT}; pass --overwrite to start again")
+                self.headers.append(rec)
+            elif rec.get("kind") == "sample":
+                self.entries[self._key(rec["task"], rec["version"], rec["doc_id"], rec["req"], rec["model"])] = rec
+
+    # -- identity -----------------------------------------------------------------------------
+    def ready(self) -> None:
+        """Compute this run's identity (once), check it against the journal and start writing."""
+        if self.identity is not None:
+            return
+        if self.identity_fn is None:
+            raise ConfigError("journal opened without an identity function")
+        identity = self.identity_fn()
+        self.check(identity)
+        self.identity = identity
+        self.model_fp = stable_hash(identity["model"])
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115  (kept open for the run)
+        self._write({"kind": "run", "format": FORMAT, "started": datetime.now(UTC).isoformat(),
+                     "identity": identity})
+
+    def check(self, identity: dict[str, Any]) -> None:
+        """Refuse a journal written under a different model, media spec, seed, task version or data."""
+        for head in self.headers:
+            old = head.get("identity", {})
+            for field, what in (("model", "model"), ("media", "media spec"), ("seed", "seed"),
+                                ("task_options", "task options")):
+                if old.get(field) != identity.get(field):
+                    self._refuse(what, _diff(old.get(field), identity.get(field)))
+            for task, info in identity.get("tasks", {}).items():
+                prev = old.get("tasks", {}).get(task)
+                if prev is None:
+                    continue
+                for field, what in (("version", "task version"), ("data_fingerprint", "data fingerprint")):
+                    if prev.get(field) != info.get(field):
+                        self._refuse(f"{what} of {task}", f"journal has {prev.get(field)!r}, this run has "
+                                                          f"{info.get(field)!r}")
+
+    def _refuse(self, what: str, detail: str) -> None:
+        raise ConfigError(f"the journal {self.path} was written with a different {what} ({detail}); its samples "
+                          "cannot be reused for this run. Pass --overwrite to discard it, or choose another --output")
+
+    # -- samples ------------------------------------------------------------------------------
+    @staticmethod
+    def _key(task: str, version: Any, doc_id: Any, req: str, model: str) -> tuple:
+        return (str(task), str(version), int(doc_id) if doc_id is not None else -1, req, model)
+
+    def version_of(self, task: str) -> Any:
+        return (self.identity or {}).get("tasks", {}).get(task, {}).get("version")
+
+    def key(self, task: str, doc_id: Any, req: str) -> tuple:
+        return self._key(task, self.version_of(task), doc_id, req, self.model_fp)
+
+    def get(self, key: tuple) -> dict[str, Any] | None:
+        rec = self.entries.get(key)
+        if rec is not None:
+            self.reused += 1
+        return rec
+
+    def append(self, key: tuple, *, request_type: str, doc: dict[str, Any], resp: Any,
+               notes: dict[str, Any] | None = None) -> None:
+        """Record one finished request (flushed before returning)."""
+        task, version, doc_id, req, model = key
+        rec = {"kind": "sample", "task": task, "version": version, "doc_id": doc_id, "id": doc.get("id"),
+               "req": req, "model": model, "type": request_type, "resp": resp, "notes": notes or {}}
+        self._write(rec)  # not kept in memory: only what an earlier run wrote is looked up
+        self.written += 1
+
+    def _write(self, rec: dict[str, Any]) -> None:
+        assert self._fh is not None
+        # allow_nan=False: a NaN is an error and errors are never journaled; ASCII: any generated text
+        # (lone surrogates included) round-trips
+        self._fh.write(json.dumps(rec, ensure_ascii=True, allow_nan=False) + "\n")
+        self._fh.flush()
+
+    def stats(self) -> dict[str, Any]:
+        return {"path": str(self.path), "reused": self.reused, "computed": self.written,
+                "dropped_lines": self.dropped_lines}
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def _diff(old: Any, new: Any) -> str:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        return "; ".join(f"{k}: journal {old.get(k)!r}, this run {new.get(k)!r}" for k in keys[:4])
+    return f"journal {old!r}, this run {new!r}"
