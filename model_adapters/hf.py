@@ -14,11 +14,12 @@ from typing import Any
 
 import torch
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, parse_bool
+from emorealm.model_adapters.prefix import score_from_prefix
 
 from emorealm import __version__
 from emorealm.errors import ModelError
 from emorealm.fingerprint import weights_hash
-from emorealm.inputs import ModelInputs, append_continuation, build_model_inputs
+from emorealm.inputs import ModelInputs, build_model_inputs
 from emorealm.media import MediaSpec
 from emorealm.tiny import is_smoke_test_model
 
@@ -162,20 +163,10 @@ class HFAdapter(EmorealmLM):
 
     def _loglikelihood_group(self, doc: dict[str, Any], context: str,
                              continuations: list[str]) -> list[tuple[float, bool]]:
+        # media + prompt are encoded once; every option is scored from the cached prefix
         prefix = self._inputs(doc, context)
-        out = []
-        for cont in continuations:
-            ids = self._continuation_ids(cont)
-            full = append_continuation(prefix, ids)
-            with torch.inference_mode():
-                logits = self.model(**self._to_device(full.model_kwargs())).logits[0].float()
-            p = prefix.prompt_length
-            logp = torch.log_softmax(logits[p - 1:p - 1 + len(ids)], dim=-1)
-            target = torch.tensor(ids, device=logp.device)
-            ll = float(logp.gather(1, target[:, None]).sum())
-            greedy = bool((logp.argmax(-1) == target).all())
-            out.append((ll, greedy))
-        return out
+        ids = [self._continuation_ids(c) for c in continuations]
+        return score_from_prefix(self.model, self._to_device(prefix.model_kwargs()), ids)
 
     # -- metadata -----------------------------------------------------------------------------
     def emorealm_metadata(self) -> dict[str, Any]:
