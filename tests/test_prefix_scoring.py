@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import pytest
 import torch
+from emorealm.model_adapters.prefix import continuation_positions, score_from_prefix, score_naive
 
 from emorealm.inputs import build_model_inputs
 from emorealm.media import MediaSpec
-from emorealm.model_adapters.prefix import continuation_positions, score_from_prefix, score_naive
 from emorealm.synth import tone, write_av_clip, write_wav
-from emorealm.tiny import ensure_tiny_omni
 
 CONTINUATIONS = ["A", " (B) The person feels sad", "happy happiness", "C"]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from emorealm.model_adapters.hf import load_model
-
-    folder = ensure_tiny_omni(tmp_path_factory.mktemp("m") / "tiny-omni")
-    model, processor = load_model(str(folder))
-    return folder, model, processor
+def tiny(hf_adapter, tiny_omni_dir):
+    return tiny_omni_dir, hf_adapter.model, hf_adapter.processor
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +72,11 @@ def test_encoders_run_once_per_question(tiny, media):
             h.remove()
 
 
-def test_adapter_loglikelihood_uses_prefix_and_matches_naive(tiny, media):
+def test_adapter_loglikelihood_uses_prefix_and_matches_naive(hf_adapter, media):
     from lm_eval.api.instance import Instance
 
-    from emorealm.model_adapters.hf import HFAdapter
-
-    folder, model, processor = tiny
     clip, _ = media
-    lm = HFAdapter(pretrained=str(folder))
+    lm, errors_before = hf_adapter, hf_adapter.n_errors
     doc = {"id": "q1", "_task": "t", "media": {"video": clip, "audio": None, "audio_source": "video"}}
     ctx = "Which emotion? (A) happy (B) sad"
     reqs = [Instance("loglikelihood", doc, (ctx, c), i) for i, c in enumerate(CONTINUATIONS)]
@@ -92,7 +84,7 @@ def test_adapter_loglikelihood_uses_prefix_and_matches_naive(tiny, media):
     inputs = build_model_inputs(lm.processor, doc, ctx, lm.spec)
     ref = score_naive(lm.model, inputs.model_kwargs(), _ids(lm.processor, CONTINUATIONS))
     assert [g[0] for g in got] == pytest.approx([r[0] for r in ref], abs=1e-4)
-    assert lm.n_errors == 0
+    assert lm.n_errors == errors_before
 
 
 def test_empty_continuation_is_rejected(tiny, media):
