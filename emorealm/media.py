@@ -211,7 +211,7 @@ def load_media(media: dict[str, Any], spec: MediaSpec) -> DecodedMedia:
     # decoded once per file identity + spec, across processes and runs (emorealm.media_cache)
     disk_key = {"video": media_cache.file_identity(video), "audio": media_cache.file_identity(audio_path),
                 "source_video": media_cache.file_identity(media.get("video")), "want_audio": want_audio,
-                "spec": spec.as_dict()}
+                "spec": dict(vars(spec))}
     decoded = DecodedMedia(**media_cache.get_or_decode(
         disk_key, lambda: vars(_decode_doc(media, spec, video, audio_path, want_audio))))
     _cache[key] = decoded

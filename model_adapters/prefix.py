@@ -131,6 +131,11 @@ def score_naive(model, prefix_kwargs: dict[str, Any], continuations: Sequence[Se
     for cont in continuations:
         kw = dict(prefix_kwargs)
         ids = torch.tensor([list(cont)], dtype=kw["input_ids"].dtype, device=kw["input_ids"].device)
+        shape = kw["input_ids"].shape
+        for name, value in prefix_kwargs.items():
+            # per-token side inputs (e.g. Qwen2-VL's mm_token_type_ids): text tokens are type 0
+            if isinstance(value, torch.Tensor) and value.shape == shape and name not in ("input_ids", "attention_mask"):
+                kw[name] = torch.cat([value, torch.zeros_like(ids, dtype=value.dtype)], dim=1)
         kw["input_ids"] = torch.cat([kw["input_ids"], ids], dim=1)
         kw["attention_mask"] = torch.cat([kw["attention_mask"], torch.ones_like(ids)], dim=1)
         for m in model.modules():
