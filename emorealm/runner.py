@@ -96,8 +96,9 @@ def model_display_name(cfg: RunConfig, args: dict[str, Any]) -> str:
     return Path(ref).name if Path(ref).exists() else ref
 
 
-def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
-    """Run the evaluation; returns (results dict, results file path)."""
+def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
+    """Run the evaluation; returns (results dict, results file path); ``({}, None)`` on a non-zero
+    data-parallel rank."""
     from lm_eval import simple_evaluate
 
     from emorealm.results import add_metadata, write_results
@@ -119,7 +120,9 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
         bootstrap_iters=1000,
     )
     if results is None:
-        raise ConfigError("lm-eval returned no results (is this a non-zero rank?)")
+        if getattr(lm, "rank", 0) != 0:  # data parallel: rank 0 gathers and writes the results
+            return {}, None
+        raise ConfigError("lm-eval returned no results")
     add_metadata(results, lm, adapter, cfg, metadata)
     name = model_display_name(cfg, args)
     path = write_results(results, Path(cfg.output), name, adapter, log_samples=cfg.log_samples)

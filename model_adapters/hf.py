@@ -79,7 +79,7 @@ class HFAdapter(EmorealmLM):
         "dtype": ("float32", "float32, bfloat16, float16 or auto"),
         "device": ("cpu", "cpu, cuda, cuda:N (cuda becomes cuda:<local rank> under torchrun/accelerate)"),
         "device_map": (None, "accelerate device map, e.g. auto: one model over several GPUs"),
-        "batch_size": (1, "questions per forward pass for generation (options of one question always share one)"),
+        "batch_size": (1, "accepted for lm-eval compatibility; questions run one at a time (the options of a question share one pass)"),
         "modalities": (None, "narrow what the model is given: video, audio or video+audio"),
         "trust_remote_code": (False, "run the checkpoint's own code (only when you trust it)"),
         "system_prompt": (None, "system turn text (default: the chat template's own)"),

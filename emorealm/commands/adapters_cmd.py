@@ -76,7 +76,10 @@ def describe(name: str, target: str) -> AdapterInfo:
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except ImportError as exc:
-        info.status, info.detail = "missing dependency", f"{exc}; fix: {fix or f'pip install {exc.name}'}"
+        if (exc.name or "").split(".")[0] == module_name.split(".")[0]:  # the adapter's own module is absent
+            info.status, info.detail = "import error", f"{exc}; reinstall the package that provides it"
+        else:
+            info.status, info.detail = "missing dependency", f"{exc}; fix: {fix or f'pip install {exc.name}'}"
         return info
     except Exception as exc:  # a plugin that fails to import must not break the listing
         info.status, info.detail = "import error", f"{type(exc).__name__}: {exc}"

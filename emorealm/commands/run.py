@@ -42,5 +42,6 @@ def _run(args) -> int:
         log_samples=not args.no_log_samples,
     )
     results, path = evaluate(cfg)
-    print_summary(results, path)
+    if path is not None:  # None on non-zero data-parallel ranks
+        print_summary(results, path)
     return 0
