@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--size", default="480x360")
-    ap.add_argument("--rounds", type=int, default=3, help="each side's best of this many passes")
+    ap.add_argument("--rounds", type=int, default=5, help="each side's best of this many passes")
     args = ap.parse_args()
     if not shutil.which("ffmpeg"):
         raise SystemExit("bench/decode.py needs the ffmpeg command line (Debian: apt-get install -y ffmpeg)")

@@ -101,3 +101,21 @@ def test_modalities_option_narrows_and_rejects(adapters, tiny_omni_dir, clips):
         HFAdapter(pretrained=folder, modalities="video")
     with pytest.raises(ConfigError, match="unknown modalities"):
         HFAdapter(pretrained=folder, modalities="smell")
+
+
+def test_full_qwen3_omni_checkpoint_loads_its_thinker_weights(tmp_path):
+    import torch
+    from emorealm.model_adapters.hf_models import load_model
+    from emorealm.model_adapters.random_configs import tiny_qwen3_omni
+    from transformers import Qwen3OmniMoeConfig, Qwen3OmniMoeForConditionalGeneration
+
+    thinker, processor = tiny_qwen3_omni()
+    torch.manual_seed(1)
+    full = Qwen3OmniMoeForConditionalGeneration(
+        Qwen3OmniMoeConfig(thinker_config=thinker.config.to_dict(), enable_audio_output=False)).eval()
+    full.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    model, _, arch = load_model(str(tmp_path))
+    assert arch.name == "qwen3_omni_moe" and type(model).__name__ == "Qwen3OmniMoeThinkerForConditionalGeneration"
+    expected = full.thinker.state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())  # no random init left
