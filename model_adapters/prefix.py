@@ -26,7 +26,8 @@ import torch
 
 
 def _forward_params(model) -> set[str]:
-    return set(inspect.signature(model.forward).parameters)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PeftModel wraps the model
+    return set(inspect.signature(base.forward).parameters)
 
 
 def _cache_kw(model) -> str:

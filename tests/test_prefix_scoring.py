@@ -100,3 +100,19 @@ def test_continuation_positions_mrope_and_plain():
     assert plain.tolist() == [[10, 11, 12], [10, 11, 12]]
     mrope = continuation_positions(10, 3, 2, torch.tensor([[-7]]), "cpu")
     assert mrope.shape == (3, 2, 3) and mrope[2, 1].tolist() == [3, 4, 5]
+
+
+def test_prefix_scoring_through_a_peft_wrapper(tiny_omni_dir, media):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoProcessor, Qwen2_5OmniThinkerForConditionalGeneration
+
+    torch.manual_seed(0)
+    base = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni_dir).eval()
+    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)).eval()
+    processor = AutoProcessor.from_pretrained(tiny_omni_dir)
+    inputs = build_model_inputs(processor, {"media": {"video": media[0], "audio": None, "audio_source": "video"}},
+                                "Which emotion?", MediaSpec())
+    conts = _ids(processor, CONTINUATIONS)
+    fast = score_from_prefix(model, inputs.model_kwargs(), conts)
+    ref = score_naive(model, inputs.model_kwargs(), conts)
+    assert [f[0] for f in fast] == pytest.approx([r[0] for r in ref], abs=1e-4)
