@@ -42,9 +42,8 @@ def main() -> None:
     dtype = getattr(torch, args.dtype)
     cuda = args.device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
+    # the Qwen2.5-Omni processor applies the released video pixel caps (128..768 x 28 x 28) by default
     processor = tiny_processor()
-    if args.preset != "tiny":  # the released checkpoints' video pixel caps
-        processor.video_processor.size = {"shortest_edge": 128 * 28 * 28, "longest_edge": 768 * 28 * 28}
     t0 = time.perf_counter()
     torch.set_default_dtype(dtype)  # build the random weights directly in the target dtype
     model, processor = qwen25_omni_thinker(args.preset, dtype=dtype, device=args.device, processor=processor)
