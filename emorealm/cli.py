@@ -17,6 +17,7 @@ from emorealm.errors import EmorealmError
 # command modules, in the order ``--help`` lists them
 COMMANDS = [
     "emorealm.commands.run",
+    "emorealm.commands.adapters_cmd",
     "emorealm.commands.lm_eval_cmd",
     "emorealm.commands.tiny_cmd",
     "emorealm.commands.sample_data_cmd",

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from emorealm import media_cache
 from emorealm.errors import MediaError
 
 FRAME_FACTOR = 2
@@ -269,7 +270,8 @@ def load_media(media: dict[str, Any], spec: MediaSpec) -> DecodedMedia:
     """Decode a doc's ``media`` dict (see docs/contracts.md §3) under ``spec``.
 
     Results are kept in a small in-process LRU keyed by file identity (path, size, mtime) and the
-    spec, so the options of one question decode their clip once.
+    spec, so the options of one question decode their clip once, and on disk under the same key
+    (``emorealm.media_cache``), so later runs and other processes do not decode it again.
     """
     video = media.get("video") if spec.video else None
     audio_path = media.get("audio")
@@ -282,6 +284,22 @@ def load_media(media: dict[str, Any], spec: MediaSpec) -> DecodedMedia:
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]
+    # decoded once per file identity + spec, across processes and runs (emorealm.media_cache)
+    disk_key = {"video": media_cache.file_identity(video), "audio": media_cache.file_identity(audio_path),
+                "source_video": media_cache.file_identity(media.get("video")), "want_audio": want_audio,
+                "spec": dict(vars(spec))}
+    decoded = DecodedMedia(**media_cache.get_or_decode(
+        disk_key, lambda: vars(_decode_doc(media, spec, video, audio_path, want_audio))))
+    _cache[key] = decoded
+    # the in-process memo is bounded by items and bytes (peak memory must not grow with the run)
+    total = sum(_nbytes(m) for m in _cache.values())
+    while len(_cache) > 1 and (len(_cache) > _CACHE_ITEMS or total > _CACHE_BYTES):
+        total -= _nbytes(_cache.popitem(last=False)[1])
+    return decoded
+
+
+def _decode_doc(media: dict[str, Any], spec: MediaSpec, video: str | None, audio_path: str | None,
+                want_audio: bool) -> DecodedMedia:
     frames, fps, duration, times = None, spec.fps, 0.0, []
     if video:
         frames, fps, duration, times = decode_video(video, spec)
@@ -297,12 +315,7 @@ def load_media(media: dict[str, Any], spec: MediaSpec) -> DecodedMedia:
             duration = len(wave) / spec.sample_rate
     if frames is None and wave is None:
         raise MediaError(f"doc has no usable media (video={media.get('video')}, audio={audio_path})")
-    decoded = DecodedMedia(frames, wave, fps, source, duration, times)
-    _cache[key] = decoded
-    total = sum(_nbytes(m) for m in _cache.values())
-    while len(_cache) > 1 and (len(_cache) > _CACHE_ITEMS or total > _CACHE_BYTES):
-        total -= _nbytes(_cache.popitem(last=False)[1])
-    return decoded
+    return DecodedMedia(frames, wave, fps, source, duration, times)
 
 
 def media_paths_exist(media: dict[str, Any]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 from dataclasses import dataclass, field
@@ -156,8 +157,9 @@ def strip_addresses(obj: Any) -> Any:
     return _ADDRESS.sub("", str(obj))  # what lm-eval's JSON writer would do (functions, classes, ...)
 
 
-def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
-    """Run the evaluation; returns (results dict, results file path)."""
+def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
+    """Run the evaluation; returns (results dict, results file path); ``({}, None)`` on a non-zero
+    data-parallel rank."""
     from lm_eval import simple_evaluate
 
     from emorealm.journal import Journal
@@ -174,7 +176,9 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
     random.seed(cfg.seed)
     _, args = model_args(cfg)
     # the journal is checked before the model loads: a forgotten --resume costs nothing
-    journal = Journal.open(output_folder(cfg, args), resume=cfg.resume, overwrite=cfg.overwrite) if cfg.journal else None
+    # under data parallel each rank would write the same journal: resume is single-process for now
+    use_journal = cfg.journal and int(os.environ.get("WORLD_SIZE", "1")) <= 1
+    journal = Journal.open(output_folder(cfg, args), resume=cfg.resume, overwrite=cfg.overwrite) if use_journal else None
     try:
         # load the data before the model: a refused data root costs no model loading
         loaded = tm.load(task_names)
@@ -193,7 +197,9 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
             bootstrap_iters=1000,
         )
         if results is None:
-            raise ConfigError("lm-eval returned no results (is this a non-zero rank?)")
+            if getattr(lm, "rank", 0) != 0:  # data parallel: rank 0 gathers and writes the results
+                return {}, None
+            raise ConfigError("lm-eval returned no results")
         add_metadata(results, lm, adapter, cfg, metadata)
         results["configs"] = strip_addresses(results.get("configs", {}))
         reports = add_task_reports(results)  # confusion matrices, per-class recall, judge versions

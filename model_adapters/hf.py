@@ -13,28 +13,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from emorealm.model_adapters import distributed
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, parse_bool
+from emorealm.model_adapters.hf_models import DTYPES, parse_modalities, resolve_architecture
+from emorealm.model_adapters.hf_models import load_model as load_model_arch
+from emorealm.model_adapters.prefix import score_from_prefix
 
 from emorealm import __version__
 from emorealm.errors import ModelError
 from emorealm.fingerprint import weights_hash
-from emorealm.inputs import ModelInputs, append_continuation, build_model_inputs
+from emorealm.inputs import ModelInputs, build_model_inputs
 from emorealm.media import MediaSpec
 from emorealm.tiny import is_smoke_test_model
 
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "auto": "auto"}
+_DTYPES = DTYPES
 
 
 def _thinker_class(model_type: str):
     """The class that runs a checkpoint of ``model_type`` for text output, or a clear error."""
-    if model_type in ("qwen2_5_omni", "qwen2_5_omni_thinker"):
-        from transformers import Qwen2_5OmniThinkerForConditionalGeneration
-
-        return Qwen2_5OmniThinkerForConditionalGeneration
-    raise ModelError(
-        f"no emorealm HF adapter supports model_type {model_type!r} yet (supported: qwen2_5_omni); "
-        "open an issue or write a plugin adapter (docs/adapters.md)"
-    )
+    return resolve_architecture(model_type).model_class
 
 
 def pick_device(device: str | None) -> str:
@@ -64,40 +61,44 @@ def resolve_checkpoint(pretrained: str, peft: str | None) -> tuple[str, str | No
 def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32", device: str = "cpu",
                trust_remote_code: bool = False):
     """Load (model, processor) for a checkpoint folder or hub id; safetensors only."""
-    from transformers import AutoConfig, AutoProcessor
-
-    if dtype not in _DTYPES:
-        raise ModelError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}")
-    try:
-        config = AutoConfig.from_pretrained(pretrained, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load a model config from {pretrained!r}: {exc}") from exc
-    cls = _thinker_class(config.model_type)
-    model = cls.from_pretrained(pretrained, dtype=_DTYPES[dtype], use_safetensors=True,
-                                trust_remote_code=trust_remote_code)
-    if peft:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, peft)
-    model.to(device).eval()
-    # the processor saved with an adapter/checkpoint wins over the base's
-    proc_src = peft if peft and (Path(peft) / "preprocessor_config.json").exists() else pretrained
-    if peft and (Path(peft) / "processor_config.json").exists():
-        proc_src = peft
-    processor = AutoProcessor.from_pretrained(proc_src, trust_remote_code=trust_remote_code)
+    model, processor, _ = load_model_arch(pretrained, peft, dtype, device, trust_remote_code)
     return model, processor
 
 
 class HFAdapter(EmorealmLM):
-    """Audiovisual MLLMs through transformers. ``model_args``: pretrained, peft, dtype, device,
-    batch_size, system_prompt, fps, max_frames, min_frames, use_audio_in_video, video, audio,
-    trust_remote_code."""
+    """Audiovisual MLLMs through transformers (Qwen2.5-Omni, Qwen3-Omni, generic Auto-class models).
+
+    ``model_args``: see ``OPTIONS`` (``python -m emorealm adapters hf``) and docs/adapters.md.
+    """
 
     adapter_name = "hf"
+    # name -> (default, meaning); listed by ``python -m emorealm adapters``
+    OPTIONS: dict[str, tuple[Any, str]] = {
+        "pretrained": (None, "checkpoint folder or hub id (a LoRA adapter folder loads onto its base)"),
+        "peft": (None, "LoRA adapter folder applied on pretrained"),
+        "dtype": ("float32", "float32, bfloat16, float16 or auto"),
+        "device": ("cpu", "cpu, cuda, cuda:N (cuda becomes cuda:<local rank> under torchrun/accelerate)"),
+        "device_map": (None, "accelerate device map, e.g. auto: one model over several GPUs"),
+        "batch_size": (1, "accepted for lm-eval compatibility; questions run one at a time (the options of a question share one pass)"),
+        "modalities": (None, "narrow what the model is given: video, audio or video+audio"),
+        "trust_remote_code": (False, "run the checkpoint's own code (only when you trust it)"),
+        "system_prompt": (None, "system turn text (default: the chat template's own)"),
+        "max_gen_toks": (256, "generation length cap when the task sets none"),
+        "fps": (2.0, "frames sampled per second of clip"),
+        "min_frames": (4, "fewest frames per clip"),
+        "max_frames": (64, "most frames per clip"),
+        "decode_max_pixels": (768 * 28 * 28, "frames are scaled down to at most this many pixels while decoding"),
+        "sample_rate": (16000, "audio sample rate given to the model"),
+        "max_seconds": (600.0, "longer clips are sampled over their first max_seconds"),
+        "use_audio_in_video": (True, "Omni models: interleave the clip's audio with its frames"),
+        "video": (True, "give the model frames (false: audio-only ablation)"),
+        "audio": (True, "give the model audio (false: video-only ablation)"),
+    }
 
     def __init__(self, pretrained: str | None = None, peft: str | None = None, dtype: str = "float32",
                  device: str = "cpu", batch_size: int | str = 1, system_prompt: str | None = None,
-                 trust_remote_code: bool | str = False, max_gen_toks: int = 256, **kwargs: Any) -> None:
+                 trust_remote_code: bool | str = False, max_gen_toks: int = 256, device_map: str | None = None,
+                 modalities: str | None = None, **kwargs: Any) -> None:
         super().__init__()
         if not pretrained:
             raise ModelError("the hf adapter needs pretrained=<folder or hub id> (or use --model tiny-omni)")
@@ -108,20 +109,70 @@ class HFAdapter(EmorealmLM):
             raise ModelError(f"unknown hf model_args {unknown}; see docs/adapters.md for the options")
         self.pretrained, self.peft = resolve_checkpoint(str(pretrained), peft)
         self.dtype = dtype
-        self._device = pick_device(device)
+        self.dist = distributed.from_env()
+        self._device = distributed.rank_device(pick_device(device), self.dist)
+        distributed.init(self.dist, self._device)
+        self._rank, self._world_size = self.dist.rank, self.dist.world_size
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 1
         self.system_prompt = system_prompt
         self.max_gen_toks = int(max_gen_toks)
-        self.model, self.processor = load_model(self.pretrained, self.peft, dtype, self._device,
-                                                parse_bool(trust_remote_code))
+        self.device_map = device_map or None
+        self.model, self.processor, self.arch = load_model_arch(
+            self.pretrained, self.peft, dtype, self._device, parse_bool(trust_remote_code), self.device_map,
+            parse_modalities(modalities))
+        if self.device_map:
+            self._device = str(self.model.device)
+        if not self.arch.audio_in_video and self.spec.use_audio_in_video:
+            # only the Omni thinkers interleave a clip's audio with its frames
+            self.spec = MediaSpec(**{**self.spec.as_dict(), "use_audio_in_video": False})
         self.tokenizer = self.processor.tokenizer
+        self.modalities_given: dict[str, dict[str, int]] = {}
+        self.modalities_not_given: dict[str, dict[str, int]] = {}
+
+    # -- data parallel (lm-eval splits requests by rank) ------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self._device)
+
+    def all_gather(self, tensor):
+        return distributed.all_gather(tensor) if self.dist.enabled else tensor
+
+    def gather_object(self, obj, dst: int = 0):
+        return distributed.gather_object(obj, dst) if self.dist.enabled else [obj]
+
+    def barrier(self) -> None:
+        if self.dist.enabled:
+            distributed.barrier()
 
     # -- inputs -------------------------------------------------------------------------------
+    def _needed(self, doc: dict[str, Any]) -> tuple[str, ...]:
+        """Modalities the doc carries and the media spec asks for (ablations switch them off)."""
+        media = doc.get("media") or {}
+        need = []
+        if self.spec.video and media.get("video"):
+            need.append("video")
+        source = media.get("audio_source", "video" if media.get("video") else "none")
+        if self.spec.audio and source != "none" and (media.get("audio") or media.get("video")):
+            need.append("audio")
+        return tuple(need)
+
+    def _count(self, table: dict[str, dict[str, int]], doc: dict[str, Any], mods) -> None:
+        counts = table.setdefault(doc.get("_task", "?"), {})
+        for m in mods:
+            counts[m] = counts.get(m, 0) + 1
+
     def _inputs(self, doc: dict[str, Any], context: str) -> ModelInputs:
-        inputs = build_model_inputs(self.processor, doc, context, self.spec, system_prompt=self.system_prompt)
+        needed = self._needed(doc)
+        if needed and not set(needed) & set(self.arch.accepts):
+            raise ModelError(f"this question needs {'+'.join(needed)} but the model accepts only "
+                             f"{'+'.join(self.arch.accepts)}; it cannot be answered by this model")
+        inputs = build_model_inputs(self.processor, doc, context, self.spec, system_prompt=self.system_prompt,
+                                    accepts=self.arch.accepts)
         if "audio" in inputs.modalities:
             src = doc.get("media", {})
             self._note_source(doc, "sidecar" if src.get("audio") and Path(src["audio"]).exists() else "video")
+        self._count(self.modalities_given, doc, inputs.modalities)
+        self._count(self.modalities_not_given, doc, [m for m in needed if m not in inputs.modalities])
         return inputs
 
     def _to_device(self, kw: dict[str, Any]) -> dict[str, Any]:
@@ -162,20 +213,10 @@ class HFAdapter(EmorealmLM):
 
     def _loglikelihood_group(self, doc: dict[str, Any], context: str,
                              continuations: list[str]) -> list[tuple[float, bool]]:
+        # media + prompt are encoded once; every option is scored from the cached prefix
         prefix = self._inputs(doc, context)
-        out = []
-        for cont in continuations:
-            ids = self._continuation_ids(cont)
-            full = append_continuation(prefix, ids)
-            with torch.inference_mode():
-                logits = self.model(**self._to_device(full.model_kwargs())).logits[0].float()
-            p = prefix.prompt_length
-            logp = torch.log_softmax(logits[p - 1:p - 1 + len(ids)], dim=-1)
-            target = torch.tensor(ids, device=logp.device)
-            ll = float(logp.gather(1, target[:, None]).sum())
-            greedy = bool((logp.argmax(-1) == target).all())
-            out.append((ll, greedy))
-        return out
+        ids = [self._continuation_ids(c) for c in continuations]
+        return score_from_prefix(self.model, self._to_device(prefix.model_kwargs()), ids)
 
     # -- metadata -----------------------------------------------------------------------------
     def emorealm_metadata(self) -> dict[str, Any]:
@@ -190,7 +231,11 @@ class HFAdapter(EmorealmLM):
             "dtype": self.dtype,
             "smoke_test": bool(local and is_smoke_test_model(self.pretrained))
             or bool(self.peft and is_smoke_test_model(self.peft)),
+            "architecture": self.arch.name,
             "media": {**self.spec.as_dict(), **self._processor_caps()},
+            "modalities": {"accepted": list(self.arch.accepts), "given": self.modalities_given,
+                           "not_given": self.modalities_not_given},
+            "world_size": self.dist.world_size,
             "audio_source": self.audio_sources,
             "system_prompt": self.system_prompt,
         }

@@ -49,5 +49,6 @@ def _run(args) -> int:
         journal=not args.no_journal,
     )
     results, path = evaluate(cfg)
-    print_summary(results, path)
+    if path is not None:  # None on non-zero data-parallel ranks
+        print_summary(results, path)
     return 0

@@ -1,0 +1,231 @@
+"""Randomly initialised models of the supported architectures, for tests, benches and the GPU check.
+
+Nothing here downloads weights: configs are built in code and the tokenizer/processor is tiny-omni's
+(its special tokens carry the ids the configs point at). ``qwen25_omni_thinker(preset)`` gives the
+Qwen2.5-Omni thinker at three sizes: ``tiny`` (tests), ``100m`` (bench/mcqa_prefix.py) and ``7b``
+(the released Qwen2.5-Omni-7B thinker configuration, scripts/gpu_check.sh).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ThinkerDims:
+    """Sizes of a Qwen2.5-Omni thinker (text decoder, vision encoder, audio encoder)."""
+
+    hidden: int
+    intermediate: int
+    layers: int
+    heads: int
+    kv_heads: int
+    mrope_section: tuple[int, int, int]
+    vocab: int | None  # None: the tokenizer's size
+    rope_theta: float
+    v_depth: int
+    v_hidden: int
+    v_intermediate: int
+    v_heads: int
+    v_fullatt: tuple[int, ...]
+    a_layers: int
+    a_d_model: int
+    a_heads: int
+    a_ffn: int
+
+
+PRESETS: dict[str, ThinkerDims] = {
+    "tiny": ThinkerDims(64, 128, 2, 2, 1, (4, 6, 6), None, 10000.0, 2, 64, 128, 2, (1,), 2, 64, 2, 128),
+    # about 100M parameters: what bench/mcqa_prefix.py measures on CPU
+    "100m": ThinkerDims(768, 2048, 10, 12, 4, (8, 12, 12), None, 1e6, 4, 512, 1376, 8, (1, 3), 4, 512, 8, 2048),
+    # the released Qwen2.5-Omni-7B thinker (config.json of Qwen/Qwen2.5-Omni-7B, thinker_config)
+    "7b": ThinkerDims(3584, 18944, 28, 28, 4, (16, 24, 24), 152064, 1e6, 32, 1280, 3420, 16, (7, 15, 23, 31),
+                      32, 1280, 20, 5120),
+}
+
+
+def _special_ids(tokenizer) -> dict[str, int]:
+    from emorealm.tiny import SPECIAL_TOKENS
+
+    return {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+
+
+def qwen25_omni_thinker_config(tokenizer, preset: str = "tiny"):
+    """A ``Qwen2_5OmniThinkerConfig`` of ``preset`` size whose special ids match ``tokenizer``."""
+    from transformers import Qwen2_5OmniThinkerConfig
+
+    d = PRESETS[preset]
+    ids = _special_ids(tokenizer)
+    text: dict[str, Any] = {
+        "vocab_size": d.vocab or len(tokenizer), "hidden_size": d.hidden, "intermediate_size": d.intermediate,
+        "num_hidden_layers": d.layers, "num_attention_heads": d.heads, "num_key_value_heads": d.kv_heads,
+        "max_position_embeddings": 32768,
+        "rope_parameters": {"rope_type": "default", "rope_theta": d.rope_theta, "mrope_section": list(d.mrope_section)},
+        "tie_word_embeddings": False, "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
+    }
+    vision = {
+        "depth": d.v_depth, "hidden_size": d.v_hidden, "intermediate_size": d.v_intermediate, "num_heads": d.v_heads,
+        "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
+        "out_hidden_size": d.hidden, "fullatt_block_indexes": list(d.v_fullatt), "in_channels": 3,
+    }
+    audio = {
+        "num_mel_bins": 128, "encoder_layers": d.a_layers, "encoder_attention_heads": d.a_heads,
+        "encoder_ffn_dim": d.a_ffn, "d_model": d.a_d_model, "output_dim": d.hidden, "max_source_positions": 1500,
+        "n_window": 100,
+    }
+    return Qwen2_5OmniThinkerConfig(
+        text_config=text, vision_config=vision, audio_config=audio,
+        audio_token_index=ids["<|AUDIO|>"], image_token_index=ids["<|IMAGE|>"], video_token_index=ids["<|VIDEO|>"],
+        audio_start_token_id=ids["<|audio_bos|>"], audio_end_token_id=ids["<|audio_eos|>"],
+        vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
+        position_id_per_seconds=25, seconds_per_chunk=2, tie_word_embeddings=False,
+    )
+
+
+def tiny_processor():
+    """tiny-omni's processor (the genuine Qwen2.5-Omni processor class over a small BPE)."""
+    from emorealm.tiny import _build_processor, _train_tokenizer
+
+    return _build_processor(_train_tokenizer())
+
+
+def qwen25_omni_thinker(preset: str = "tiny", *, dtype=None, device: str = "cpu", seed: int = 0, processor=None):
+    """(model, processor): a randomly initialised Qwen2.5-Omni thinker of ``preset`` size."""
+    import torch
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+
+    processor = processor or tiny_processor()
+    config = qwen25_omni_thinker_config(processor.tokenizer, preset)
+    torch.manual_seed(seed)
+    if dtype is not None:
+        config.dtype = dtype
+    with torch.device(device):
+        model = Qwen2_5OmniThinkerForConditionalGeneration(config)
+    if dtype is not None:
+        model = model.to(dtype)
+    return model.eval(), processor
+
+
+def n_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _text_config(tokenizer, hidden: int = 64, **extra) -> dict[str, Any]:
+    ids = _special_ids(tokenizer)
+    return {"vocab_size": len(tokenizer), "hidden_size": hidden, "intermediate_size": 2 * hidden,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 32,
+            "max_position_embeddings": 4096, "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": False, **extra}
+
+
+def _vision_bits():
+    from transformers import Qwen2VLImageProcessor
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    return Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+
+def tiny_qwen3_omni(tokenizer=None):
+    """(thinker, processor): a tiny random Qwen3-Omni MoE thinker (4 experts, 2 active)."""
+    import torch
+    from transformers import (
+        Qwen3OmniMoeProcessor,
+        Qwen3OmniMoeThinkerConfig,
+        Qwen3OmniMoeThinkerForConditionalGeneration,
+        WhisperFeatureExtractor,
+    )
+
+    from emorealm.tiny import CHAT_TEMPLATE
+
+    tokenizer = tokenizer or tiny_processor().tokenizer
+    image_cls, video_cls = _vision_bits()
+    ids = _special_ids(tokenizer)
+    processor = Qwen3OmniMoeProcessor(
+        image_processor=image_cls(patch_size=16, min_pixels=4 * 32 * 32, max_pixels=16 * 32 * 32),
+        video_processor=video_cls(patch_size=16, size={"shortest_edge": 4 * 32 * 32, "longest_edge": 16 * 32 * 32},
+                                  do_sample_frames=False),
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, return_attention_mask=True),
+        tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    config = Qwen3OmniMoeThinkerConfig(
+        text_config=_text_config(tokenizer, moe_intermediate_size=32, num_experts=4, num_experts_per_tok=2,
+                                 rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                  "mrope_section": [4, 6, 6], "mrope_interleaved": True}),
+        vision_config={"depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 2, "patch_size": 16,
+                       "out_hidden_size": 64, "num_position_embeddings": 64, "deepstack_visual_indexes": [0]},
+        audio_config={"encoder_layers": 2, "encoder_attention_heads": 2, "encoder_ffn_dim": 128, "d_model": 64,
+                      "output_dim": 64, "downsample_hidden_size": 32, "n_window": 50},
+        audio_token_id=ids["<|AUDIO|>"], image_token_id=ids["<|IMAGE|>"], video_token_id=ids["<|VIDEO|>"],
+        audio_start_token_id=ids["<|audio_bos|>"], audio_end_token_id=ids["<|audio_eos|>"],
+        vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
+        user_token_id=0, position_id_per_seconds=13)
+    torch.manual_seed(0)
+    return Qwen3OmniMoeThinkerForConditionalGeneration(config).eval(), processor
+
+
+def tiny_qwen2_vl(tokenizer=None):
+    """(model, processor): a tiny random Qwen2-VL — a generic video-only model (no audio input)."""
+    import torch
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
+
+    from emorealm.tiny import CHAT_TEMPLATE
+
+    tokenizer = tokenizer or tiny_processor().tokenizer
+    image_cls, video_cls = _vision_bits()
+    ids = _special_ids(tokenizer)
+    processor = Qwen2VLProcessor(
+        image_processor=image_cls(min_pixels=4 * 28 * 28, max_pixels=16 * 28 * 28),
+        video_processor=video_cls(size={"shortest_edge": 4 * 28 * 28, "longest_edge": 16 * 28 * 28},
+                                  do_sample_frames=False),
+        tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    config = Qwen2VLConfig(
+        text_config=_text_config(tokenizer, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                             "mrope_section": [4, 6, 6]}),
+        vision_config={"depth": 2, "embed_dim": 64, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2,
+                       "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
+        image_token_id=ids["<|IMAGE|>"], video_token_id=ids["<|VIDEO|>"],
+        vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
+        tie_word_embeddings=False)
+    torch.manual_seed(0)
+    return Qwen2VLForConditionalGeneration(config).eval(), processor
+
+
+def tiny_qwen2_audio(tokenizer=None):
+    """(model, processor): a tiny random Qwen2-Audio — a generic audio-only model (no frames)."""
+    import torch
+    from transformers import (
+        Qwen2AudioConfig,
+        Qwen2AudioForConditionalGeneration,
+        Qwen2AudioProcessor,
+        WhisperFeatureExtractor,
+    )
+
+    from emorealm.tiny import CHAT_TEMPLATE
+
+    tokenizer = tokenizer or tiny_processor().tokenizer
+    ids = _special_ids(tokenizer)
+    processor = Qwen2AudioProcessor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, return_attention_mask=True),
+        tokenizer=tokenizer, chat_template=CHAT_TEMPLATE, audio_token="<|AUDIO|>",
+        audio_bos_token="<|audio_bos|>", audio_eos_token="<|audio_eos|>")
+    config = Qwen2AudioConfig(
+        text_config={**_text_config(tokenizer), "model_type": "qwen2"},
+        audio_config={"num_mel_bins": 128, "encoder_layers": 2, "encoder_attention_heads": 2,
+                      "encoder_ffn_dim": 128, "d_model": 64, "max_source_positions": 1500},
+        audio_token_index=ids["<|AUDIO|>"])
+    torch.manual_seed(0)
+    return Qwen2AudioForConditionalGeneration(config).eval(), processor
+
+
+TINY_BUILDERS = {"qwen3_omni_moe": tiny_qwen3_omni, "qwen2_vl": tiny_qwen2_vl, "qwen2_audio": tiny_qwen2_audio}
+
+
+def save_tiny(arch: str, out_dir):
+    """Build the tiny random ``arch`` model and save it (safetensors + processor) like a released one."""
+    from pathlib import Path
+
+    model, processor = TINY_BUILDERS[arch]()
+    out = Path(out_dir)
+    model.save_pretrained(out, safe_serialization=True)
+    processor.save_pretrained(out)
+    return out
