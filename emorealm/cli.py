@@ -20,6 +20,7 @@ COMMANDS = [
     "emorealm.commands.lm_eval_cmd",
     "emorealm.commands.tiny_cmd",
     "emorealm.commands.sample_data_cmd",
+    "emorealm.commands.diagnose_cmd",
 ]
 
 

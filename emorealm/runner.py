@@ -100,6 +100,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
     """Run the evaluation; returns (results dict, results file path)."""
     from lm_eval import simple_evaluate
 
+    from emorealm.clustered import add_clustered_stderr
     from emorealm.results import add_metadata, write_results
 
     metadata = parse_kv(cfg.task_args, "--task-args")
@@ -121,6 +122,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path]:
     if results is None:
         raise ConfigError("lm-eval returned no results (is this a non-zero rank?)")
     add_metadata(results, lm, adapter, cfg, metadata)
+    add_clustered_stderr(results, seed=cfg.seed)  # clip-clustered SEs next to lm-eval's (emorealm.clustered)
     name = model_display_name(cfg, args)
     path = write_results(results, Path(cfg.output), name, adapter, log_samples=cfg.log_samples)
     return results, path

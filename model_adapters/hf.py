@@ -9,6 +9,7 @@ base. Media are decoded once per doc (``emorealm.media``) and turned into proces
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_fr
 from emorealm import __version__
 from emorealm.errors import ModelError
 from emorealm.fingerprint import weights_hash
-from emorealm.inputs import ModelInputs, append_continuation, build_model_inputs
-from emorealm.media import MediaSpec
+from emorealm.inputs import ModelInputs, append_continuation, build_inputs, build_model_inputs
+from emorealm.media import DecodedMedia, MediaSpec, load_media
 from emorealm.tiny import is_smoke_test_model
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "auto": "auto"}
@@ -94,6 +95,8 @@ class HFAdapter(EmorealmLM):
     trust_remote_code."""
 
     adapter_name = "hf"
+    # (doc, DecodedMedia) -> media_override dict for build_inputs; set by emorealm.diagnostics
+    media_transform: Callable[[dict[str, Any], DecodedMedia], dict[str, Any]] | None = None
 
     def __init__(self, pretrained: str | None = None, peft: str | None = None, dtype: str = "float32",
                  device: str = "cpu", batch_size: int | str = 1, system_prompt: str | None = None,
@@ -118,7 +121,13 @@ class HFAdapter(EmorealmLM):
 
     # -- inputs -------------------------------------------------------------------------------
     def _inputs(self, doc: dict[str, Any], context: str) -> ModelInputs:
-        inputs = build_model_inputs(self.processor, doc, context, self.spec, system_prompt=self.system_prompt)
+        if self.media_transform is None:
+            inputs = build_model_inputs(self.processor, doc, context, self.spec, system_prompt=self.system_prompt)
+        else:  # diagnostics' ablations: replace decoded media, never the files (emorealm.diagnostics)
+            media = load_media(doc["media"], self.spec) if doc.get("media") else None
+            override = self.media_transform(doc, media) if media is not None else None
+            inputs = build_inputs(self.processor, media, context, self.spec, system_prompt=self.system_prompt,
+                                  media_override=override)
         if "audio" in inputs.modalities:
             src = doc.get("media", {})
             self._note_source(doc, "sidecar" if src.get("audio") and Path(src["audio"]).exists() else "video")
