@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 _COLORS = {"video": "#4C72B0", "audio": "#DD8452", "text": "#8C8C8C"}
 
@@ -57,6 +58,7 @@ def attention_plot(task: str, info: dict[str, Any], path: Path) -> Path:
     ax2.stackplot(x, *[[row[t] for row in layers] for t in types], labels=types,
                   colors=[_COLORS.get(t) for t in types], alpha=0.9)
     ax2.set_xlim(0, max(1, len(layers) - 1))
+    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_ylim(0, 1)
     ax2.set_xlabel("decoder layer")
     ax2.set_title("per layer", fontsize=9)

@@ -214,19 +214,18 @@ def print_report(report: dict[str, Any], folder: Path | None = None) -> None:
     if report["emorealm"].get("smoke_test"):
         title += "  [yellow](smoke-test model: numbers are meaningless)[/]"
     table = Table(title=title)
-    for col, just in (("task", "left"), ("condition", "left"), ("value", "right"), ("95% CI", "right"),
-                      ("Δ vs intact", "right"), ("95% CI of Δ", "right"), ("Δ log p (mean)", "right"),
-                      ("n", "right")):
+    for col, just in (("task", "left"), ("condition", "left"), ("value [95% CI]", "right"),
+                      ("Δ vs intact [95% CI]", "right"), ("Δ log p", "right"), ("n", "right")):
         table.add_column(col, justify=just)
     ll = report.get("likelihood_shift") or {}
     for task, by_cond in report["accuracy"].items():
         first = True
         for cond, cell in by_cond.items():
             s = ll.get(task, {}).get("conditions", {}).get(cond, {})
-            table.add_row(task if first else "", cond, _pct(cell["value"]), _ci(cell["ci"]).replace("+", ""),
-                          "" if cond == "intact" else _pct(cell["delta"], True),
-                          "" if cond == "intact" else _ci(cell["delta_ci"]),
-                          f"{s['mean']:+.4f}" if s.get("n") else "", str(cell["n"]))
+            value = f"{_pct(cell['value'])} {_ci(cell['ci']).replace('+', '')}"
+            delta = "" if cond == "intact" else f"{_pct(cell['delta'], True)} {_ci(cell['delta_ci'])}"
+            table.add_row(task if first else "", cond, value, delta, f"{s['mean']:+.3f}" if s.get("n") else "",
+                          str(cell["n"]), end_section=cond == list(by_cond)[-1])
             first = False
     console.print(table)
     for task, info in (report.get("attention") or {}).items():
