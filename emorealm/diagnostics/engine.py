@@ -92,6 +92,7 @@ def run_conditions(cfg: DiagnoseConfig) -> Collected:
     from emorealm.results import add_metadata, write_results
 
     rc = cfg.run
+    cfg.conditions = parse_conditions(cfg.conditions)  # intact first, known names only
     metadata = parse_kv(rc.task_args, "--task-args")
     if rc.data_root:
         metadata["data_root"] = rc.data_root
@@ -113,6 +114,7 @@ def run_conditions(cfg: DiagnoseConfig) -> Collected:
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     runs: dict[str, ConditionRun] = {}
     intact_results: dict[str, Any] | None = None
+    results_path: Path | None = None
     for i, cond in enumerate(cfg.conditions, 1):
         console.rule(f"condition {i}/{len(cfg.conditions)}: {cond}")
         lm.media_transform = None if cond == "intact" else Ablation(cond, lm.spec, cfg.removal, swap_map, clip_media)
@@ -131,7 +133,13 @@ def run_conditions(cfg: DiagnoseConfig) -> Collected:
             raise ConfigError("lm-eval returned no results (is this a non-zero rank?)")
         runs[cond] = ConditionRun(cond, dict(res.get("samples", {})), res)
         if cond == "intact":
+            # written now: a normal results file even if a later condition fails; its metadata
+            # (audio-source counts) must not include the ablated runs
             intact_results = res
+            add_metadata(res, lm, adapter, rc, metadata)
+            add_clustered_stderr(res, seed=rc.seed)
+            results_path = write_results(res, Path(rc.output), model_display_name(rc, args), adapter,
+                                         log_samples=rc.log_samples)
     assert intact_results is not None
     tasks = [t for t in intact_results["configs"] if t in runs["intact"].samples]
     output_types = {t: intact_results["configs"][t].get("output_type", "") for t in tasks}
@@ -142,9 +150,7 @@ def run_conditions(cfg: DiagnoseConfig) -> Collected:
         collected.logp = _likelihoods(collected, clip_media, console)
     if cfg.attention:
         collected.attention = _attention(collected, console)
-    add_metadata(intact_results, lm, adapter, rc, metadata)
-    add_clustered_stderr(intact_results, seed=rc.seed)
-    collected.results_path = write_results(intact_results, Path(rc.output), name, adapter, log_samples=rc.log_samples)
+    collected.results_path = results_path
     return collected
 
 
