@@ -157,3 +157,26 @@ def test_add_clustered_stderr_without_samples_is_a_no_op():
     results = {"results": {"t": {"acc,none": 0.5}}}
     add_clustered_stderr(results)
     assert results == {"results": {"t": {"acc,none": 0.5}}}
+
+
+def test_run_adds_clustered_stderr_to_the_results(monkeypatch, tmp_path):
+    """emorealm.runner.evaluate computes the clustered SEs from lm-eval's samples before writing."""
+    import lm_eval
+
+    import emorealm.results
+    import emorealm.runner as runner
+
+    recs = _records([("c1", {"acc": 1.0}), ("c1", {"acc": 0.0}), ("c2", {"acc": 1.0}), ("c3", {"acc": 1.0})])
+    fake = {"results": {"modality_agreement": {"acc,none": 0.75, "acc_stderr,none": 0.25}},
+            "configs": {"modality_agreement": {"metric_list": [{"metric": "acc", "aggregation": "mean"}]}},
+            "samples": {"modality_agreement": recs}}
+    written = {}
+    monkeypatch.setattr(lm_eval, "simple_evaluate", lambda **kw: fake)
+    monkeypatch.setattr(runner, "build_model", lambda cfg: (object(), "hf", {}))
+    monkeypatch.setattr(emorealm.results, "add_metadata", lambda *a, **k: None)
+    monkeypatch.setattr(emorealm.results, "write_results",
+                        lambda results, *a, **k: written.update(results) or tmp_path / "r.json")
+    runner.evaluate(runner.RunConfig(model="tiny-omni", tasks=["modality_agreement"], output=str(tmp_path)))
+    res = written["results"]["modality_agreement"]
+    assert res["acc_stderr,none"] == 0.25
+    assert res["acc_stderr_clustered,none"] == pytest.approx(sandwich_se([1, 0, 1, 1], ["c1", "c1", "c2", "c3"]))
