@@ -92,7 +92,8 @@ def accuracy_plot(rows: dict[str, dict[str, dict[str, Any]]], metric: str, path:
     ax.set_xticks(range(len(tasks)), [t.replace("_", "\n") for t in tasks], fontsize=7)
     ax.set_ylabel(metric)
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, ncol=min(3, max(1, len(conds))))
+    ax.legend(fontsize=7, ncol=min(6, max(1, len(conds))), loc="lower center", bbox_to_anchor=(0.5, 1.0),
+              frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
