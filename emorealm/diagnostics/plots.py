@@ -18,8 +18,13 @@ def likelihood_shift_plot(task: str, shifts: dict[str, list[float]], path: Path)
     """Histogram of log p(correct | intact) - log p(correct | ablated) per condition (one panel each)."""
     conds = [c for c, v in shifts.items() if v]
     n = max(1, len(conds))
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.0), squeeze=False, sharey=True)
-    for ax, cond in zip(axes[0], conds, strict=False):
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows + 0.4), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[len(conds):]:
+        ax.set_visible(len(conds) == 0 and ax is flat[0])
+    for ax, cond in zip(flat, conds, strict=False):
         values = shifts[cond]
         ax.hist(values, bins=min(30, max(5, len(values) // 2)), color="#4C72B0", alpha=0.85)
         ax.axvline(0.0, color="black", linewidth=0.8)
@@ -28,9 +33,9 @@ def likelihood_shift_plot(task: str, shifts: dict[str, list[float]], path: Path)
         ax.set_title(cond, fontsize=10)
         ax.set_xlabel("Δ log p(correct)\n(intact − ablated)", fontsize=8)
         ax.legend(fontsize=7)
+        ax.set_ylabel("docs", fontsize=8)
     if not conds:
-        axes[0][0].text(0.5, 0.5, "no scored docs", ha="center", va="center")
-    axes[0][0].set_ylabel("docs")
+        flat[0].text(0.5, 0.5, "no scored docs", ha="center", va="center")
     fig.suptitle(f"{task}: likelihood shift of the correct answer", fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
