@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -140,3 +141,48 @@ def test_percentile_ci_and_summary():
     assert s["n"] == 3 and s["mean"] == pytest.approx(1.0) and s["frac_positive"] == pytest.approx(2 / 3)
     assert s["std"] == pytest.approx(2.0) and s["median"] == 1.0
     assert summarize([]) == {"n": 0}
+
+
+def _collected(tmp_path):
+    from emorealm.diagnostics.engine import Collected, ConditionRun, DiagnoseConfig
+    from emorealm.runner import RunConfig
+
+    def recs(task, accs, clips):
+        return [{"doc_id": i, "doc": {"id": f"{task}{i}", "clip_id": c, "_task": task}, "acc": a,
+                 "n_errors": 0.0} for i, (a, c) in enumerate(zip(accs, clips, strict=True))]
+
+    clips_a, clips_b = ["x", "x", "y", "z"], ["y", "z", "w"]
+    runs = {
+        "intact": ConditionRun("intact", {"ta": recs("ta", [1, 1, 0, 1], clips_a), "tb": recs("tb", [1, 0, 1], clips_b)},
+                               {"emorealm": {"smoke_test": True}}),
+        "no_audio": ConditionRun("no_audio", {"ta": recs("ta", [0, 1, 0, 0], clips_a), "tb": recs("tb", [1, 1, 0], clips_b)},
+                                 {}),
+    }
+    clusters = {t: {r["doc_id"]: f"clip::{r['doc']['clip_id']}" for r in runs["intact"].samples[t]} for t in ("ta", "tb")}
+    logp = {"ta": {"intact": {0: -1.0, 1: -2.0, 2: -0.5, 3: math.nan}, "no_audio": {0: -3.0, 1: -2.5, 2: -0.5, 3: -1.0}}}
+    cfg = DiagnoseConfig(run=RunConfig(model="tiny-omni", output=str(tmp_path)), conditions=["intact", "no_audio"],
+                         bootstrap_iters=300, attention=False)
+    return Collected(cfg, None, "hf", "m", ["ta", "tb"], {"ta": "generate_until", "tb": "multiple_choice"}, runs,
+                     None, logp, clusters, {})
+
+
+def test_report_tables_and_files(tmp_path):
+    from emorealm.diagnostics.report import OVERALL, build_report, write_report
+
+    report = build_report(_collected(tmp_path))
+    acc = report["accuracy"]
+    assert acc["ta"]["intact"]["value"] == pytest.approx(0.75) and acc["ta"]["no_audio"]["value"] == pytest.approx(0.25)
+    assert acc["ta"]["no_audio"]["delta"] == pytest.approx(-0.5) and acc["tb"]["no_audio"]["delta"] == pytest.approx(0)
+    assert acc["ta"]["no_audio"]["n_clusters"] == 3 and report["bootstrap"]["n_clusters"] == 4
+    lo, hi = acc["ta"]["no_audio"]["delta_ci"]
+    assert -1.0 <= lo <= -0.5 <= hi <= 0.0
+    assert acc[OVERALL]["no_audio"]["delta"] == pytest.approx((-0.5 + 0) / 2)
+    ll = report["likelihood_shift"]["ta"]["conditions"]["no_audio"]
+    assert ll["n"] == 3 and ll["n_unscored"] == 1  # doc 3 has no intact score
+    assert ll["mean"] == pytest.approx((2.0 + 0.5 + 0.0) / 3) and ll["frac_positive"] == pytest.approx(2 / 3)
+    files = write_report(report, tmp_path / "d")
+    assert set(files) == {"report", "summary", "accuracy", "likelihood_shift_ta"}
+    saved = json.loads(files["report"].read_text())
+    assert saved["accuracy"]["ta"]["no_audio"]["delta"] == pytest.approx(-0.5)
+    md = files["summary"].read_text()
+    assert "| ta | no_audio | 25.0 | -50.0 |" in md and "Smoke-test model" in md
