@@ -22,18 +22,15 @@ from emorealm.media import load_media
 
 
 @pytest.fixture(scope="module")
-def lm():
-    from emorealm.runner import RunConfig, build_model
-
-    model, _, _ = build_model(RunConfig(model="tiny-omni"))
-    return model
+def lm(hf_adapter):
+    """The session's tiny-omni HF adapter (tests/conftest.py); every test here leaves its
+    media_transform unset and its attention implementation as it found it."""
+    return hf_adapter
 
 
 @pytest.fixture(scope="module")
-def docs():
-    from emorealm.sample_data import ensure_sample_data
-
-    return load_docs("modality_agreement", data_root=str(ensure_sample_data()))
+def docs(sample_root):
+    return load_docs("modality_agreement", data_root=str(sample_root))
 
 
 @pytest.fixture(scope="module")
