@@ -79,6 +79,9 @@ def test_ablations_change_what_the_model_sees(lm, docs, swap):
     dropped = _inputs(lm, doc, Ablation("no_audio", lm.spec, removal="drop"))
     assert (dropped["input_ids"] == lm.model.config.audio_token_index).sum() == 0
     assert "input_features" not in dropped
+    no_vid = _inputs(lm, doc, Ablation("no_video", lm.spec, removal="drop"))
+    assert (no_vid["input_ids"] == lm.model.config.video_token_index).sum() == 0
+    assert "pixel_values_videos" not in no_vid and _same(no_vid["input_features"], intact["input_features"])
 
     donor_clip = swap["swap_map"][doc["clip_id"]]
     assert donor_clip != doc["clip_id"]
