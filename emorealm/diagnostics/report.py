@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,10 @@ def accuracy_table(c: Collected, rs: Resampler) -> dict[str, dict[str, dict[str,
         overall: dict[str, dict[str, Any]] = {}
         for cond in c.runs:
             tasks = [t for t in table if cond in table[t]]
-            rv = np.nanmean(np.stack([reps[t][cond][0] for t in tasks]), axis=0)
-            rd = np.nanmean(np.stack([reps[t][cond][1] for t in tasks]), axis=0)
+            with warnings.catch_warnings():  # a resample that drew no doc of any task is NaN, not an error
+                warnings.simplefilter("ignore", RuntimeWarning)
+                rv = np.nanmean(np.stack([reps[t][cond][0] for t in tasks]), axis=0)
+                rd = np.nanmean(np.stack([reps[t][cond][1] for t in tasks]), axis=0)
             overall[cond] = {
                 "value": float(np.mean([table[t][cond]["value"] for t in tasks])), "ci": list(percentile_ci(rv)),
                 "delta": float(np.mean([table[t][cond]["delta"] for t in tasks])), "delta_ci": list(percentile_ci(rd)),
