@@ -186,3 +186,13 @@ def test_report_tables_and_files(tmp_path):
     assert saved["accuracy"]["ta"]["no_audio"]["delta"] == pytest.approx(-0.5)
     md = files["summary"].read_text()
     assert "| ta | no_audio | 25.0 | -50.0 |" in md and "Smoke-test model" in md
+
+
+def test_models_without_attentions_are_reported_as_such(tmp_path):
+    from emorealm.diagnostics.engine import _attention
+
+    c = _collected(tmp_path)
+    c.lm = object()  # e.g. a server-backed adapter: no transformers model to ask
+    out = _attention(c, console=None)
+    assert set(out) == {"ta", "tb"}
+    assert all(v["supported"] is False and "no transformers model" in v["reason"] for v in out.values())
