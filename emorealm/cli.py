@@ -23,6 +23,7 @@ COMMANDS = [
     "emorealm.commands.sample_data_cmd",
     "emorealm.commands.submit_cmd",
     "emorealm.commands.leaderboard_cmd",
+    "emorealm.commands.diagnose_cmd",
 ]
 
 

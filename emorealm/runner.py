@@ -162,6 +162,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
     data-parallel rank."""
     from lm_eval import simple_evaluate
 
+    from emorealm.clustered import add_clustered_stderr
     from emorealm.journal import Journal
     from emorealm.results import add_metadata, write_results
     from emorealm.task_reports import add_task_reports, write_task_figures
@@ -201,6 +202,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
                 return {}, None
             raise ConfigError("lm-eval returned no results")
         add_metadata(results, lm, adapter, cfg, metadata)
+        add_clustered_stderr(results, seed=cfg.seed)  # clip-clustered SEs next to lm-eval's (emorealm.clustered)
         results["configs"] = strip_addresses(results.get("configs", {}))
         reports = add_task_reports(results)  # confusion matrices, per-class recall, judge versions
         if journal is not None:

@@ -9,6 +9,7 @@ base. Media are decoded once per doc (``emorealm.media``) and turned into proces
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,8 @@ from emorealm.model_adapters.prefix import score_from_prefix
 from emorealm import __version__
 from emorealm.errors import ModelError
 from emorealm.fingerprint import weights_hash
-from emorealm.inputs import ModelInputs, build_model_inputs
-from emorealm.media import MediaSpec
+from emorealm.inputs import ModelInputs, build_inputs, build_model_inputs
+from emorealm.media import DecodedMedia, MediaSpec, load_media
 from emorealm.tiny import is_smoke_test_model
 
 _DTYPES = DTYPES
@@ -94,6 +95,8 @@ class HFAdapter(EmorealmLM):
         "video": (True, "give the model frames (false: audio-only ablation)"),
         "audio": (True, "give the model audio (false: video-only ablation)"),
     }
+    # (doc, DecodedMedia) -> media_override dict for build_inputs; set by emorealm.diagnostics
+    media_transform: Callable[[dict[str, Any], DecodedMedia], dict[str, Any]] | None = None
 
     def __init__(self, pretrained: str | None = None, peft: str | None = None, dtype: str = "float32",
                  device: str = "cpu", batch_size: int | str = 1, system_prompt: str | None = None,
@@ -166,8 +169,14 @@ class HFAdapter(EmorealmLM):
         if needed and not set(needed) & set(self.arch.accepts):
             raise ModelError(f"this question needs {'+'.join(needed)} but the model accepts only "
                              f"{'+'.join(self.arch.accepts)}; it cannot be answered by this model")
-        inputs = build_model_inputs(self.processor, doc, context, self.spec, system_prompt=self.system_prompt,
-                                    accepts=self.arch.accepts)
+        if self.media_transform is None:
+            inputs = build_model_inputs(self.processor, doc, context, self.spec, system_prompt=self.system_prompt,
+                                        accepts=self.arch.accepts)
+        else:  # diagnostics' ablations: replace decoded media, never the files (emorealm.diagnostics)
+            media = load_media(doc["media"], self.spec) if doc.get("media") else None
+            override = self.media_transform(doc, media) if media is not None else None
+            inputs = build_inputs(self.processor, media, context, self.spec, system_prompt=self.system_prompt,
+                                  accepts=self.arch.accepts, media_override=override)
         if "audio" in inputs.modalities:
             src = doc.get("media", {})
             self._note_source(doc, "sidecar" if src.get("audio") and Path(src["audio"]).exists() else "video")
