@@ -128,6 +128,12 @@ class VLLMAdapter(EmorealmLM):
         except (OSError, ValueError, RuntimeError, TypeError) as exc:
             raise ModelError(f"vLLM cannot load {self.pretrained!r}: {exc}") from exc
         self.vllm_version = vllm.__version__
+        try:  # request validation errors (prompt too long, bad media) are this request's fault only
+            from vllm.exceptions import VLLMClientError
+
+            self._engine_errors: tuple[type[BaseException], ...] = (*ENGINE_ERRORS, VLLMClientError)
+        except ImportError:
+            self._engine_errors = ENGINE_ERRORS
         self._load_processor()
         model_mods = self._engine_modalities(limits)
         wanted = parse_modalities(modalities)
@@ -221,7 +227,7 @@ class VLLMAdapter(EmorealmLM):
             return
         try:
             outs = self.llm.generate([r.prompt for _, r, _ in items], [sp for _, _, sp in items], use_tqdm=False)
-        except ENGINE_ERRORS as exc:
+        except self._engine_errors as exc:
             if len(items) == 1:
                 on_error(0, self._fail(items[0][0], exc))
                 return

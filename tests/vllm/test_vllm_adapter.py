@@ -8,7 +8,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,6 +48,7 @@ CASES = ["interleaved", "separate", "sidecar_audio_only"]
 _HF_IDS = """
 import json, sys
 from transformers import AutoProcessor
+from emorealm.inputs import build_model_inputs
 from emorealm.media import MediaSpec
 req = json.load(sys.stdin)
 proc = AutoProcessor.from_pretrained(req["model"])
