@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The vLLM test tier: build (or reuse) .venv-vllm, then run tests/vllm in it.
+# The vLLM test tier: build (or reuse) .venv-vllm, then run tests/vllm_tier in it.
 #
 # Run it after the main suite, with the same EMOREALM_CACHE: it loads the tiny-omni folder and the
 # sample data the main suite built there. The HF reference numbers for the agreement test are computed
@@ -26,5 +26,7 @@ t2=$(date +%s)
 echo "vllm tier: HF reference (main environment) took $(( t2 - t1 )) s"
 
 EMOREALM_VLLM_TIER=1 EMOREALM_HF_REFERENCE="$work/hf" EMOREALM_MAIN_PYTHON="$(command -v "$MAIN_PYTHON")" \
-    "$VENV/bin/python" -m pytest tests/vllm -p no:cacheprovider -rfE -q "$@"
+    EMOREALM_VLLM_TIER_REPORT="$work/report.txt" \
+    "$VENV/bin/python" -m pytest tests/vllm_tier -p no:cacheprovider -rfE -q "$@"
+[[ -f "$work/report.txt" ]] && sed 's/^/vllm tier: /' "$work/report.txt"
 echo "vllm tier: tests took $(( $(date +%s) - t2 )) s; whole tier $(( $(date +%s) - t0 )) s"

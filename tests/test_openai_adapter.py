@@ -1,7 +1,7 @@
 """The OpenAI-compatible adapter against a local HTTP server that misbehaves on purpose: retries on
 429/5xx, timeouts, malformed JSON, a server that is down, the media it sends, log-likelihood from
 prompt log-probs, and the API key never being written anywhere. (The real-server tests — vLLM's
-OpenAI server on tiny-omni — live in tests/vllm/.)"""
+OpenAI server on tiny-omni — live in tests/vllm_tier/.)"""
 
 from __future__ import annotations
 
