@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -78,6 +79,7 @@ class OpenAIAdapter(EmorealmLM):
         self.seed = None if seed in (None, "", "none") else int(seed)
         self.model = model or pretrained or os.environ.get("OPENAI_MODEL")
         self.served_models: list[str] | None = None
+        self._media_lock = threading.Lock()
         if parse_bool(check_server):
             self._check_server()
         if not self.model:
@@ -106,7 +108,9 @@ class OpenAIAdapter(EmorealmLM):
     # -- requests -----------------------------------------------------------------------------
     def messages(self, doc: dict[str, Any], context: str) -> list[dict[str, Any]]:
         """The chat messages for ``doc`` + ``context``: media parts first, then the prompt text."""
-        prep: PreparedMedia = prepare_media(doc, self.spec, self.accepts, str(self.model), allow_interleave=False)
+        with self._media_lock:  # emorealm.media's decode cache is not thread-safe
+            prep: PreparedMedia = prepare_media(doc, self.spec, self.accepts, str(self.model),
+                                                allow_interleave=False)
         content: list[dict[str, Any]] = []
         if prep.has_video:
             content += video_parts(prep.media.frames, prep.media.fps, (doc.get("media") or {}).get("video"),

@@ -111,7 +111,9 @@ class VLLMAdapter(EmorealmLM):
         self.seed = int(seed)
         # requests per engine call; decoded media of a chunk stay in memory together
         self.chunk = int(batch_size) if str(batch_size).isdigit() and int(batch_size) > 1 else 64
-        limits = {"video": 1, "audio": 1, **parse_limits(limit_mm_per_prompt)}
+        # one clip and one audio track per question; a model without audio input needs
+        # limit_mm_per_prompt=video:1 (given limits replace the default)
+        limits = parse_limits(limit_mm_per_prompt) or {"video": 1, "audio": 1}
         self.engine_options: dict[str, Any] = {
             "model": self.pretrained, "dtype": self.dtype, "seed": self.seed,
             "tensor_parallel_size": int(tensor_parallel_size), "pipeline_parallel_size": int(pipeline_parallel_size),
