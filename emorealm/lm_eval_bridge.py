@@ -15,7 +15,11 @@ from emorealm.errors import ConfigError
 
 GROUP = "emorealm.model_adapters"
 # built-ins, so a source checkout works even before ``pip install`` wrote entry points
-BUILTIN = {"hf": "emorealm.model_adapters.hf:HFAdapter"}
+BUILTIN = {
+    "hf": "emorealm.model_adapters.hf:HFAdapter",
+    "vllm": "emorealm.model_adapters.vllm:VLLMAdapter",
+    "openai": "emorealm.model_adapters.openai:OpenAIAdapter",
+}
 
 
 def adapter_targets() -> dict[str, str]:
