@@ -20,6 +20,8 @@ COMMANDS = [
     "emorealm.commands.lm_eval_cmd",
     "emorealm.commands.tiny_cmd",
     "emorealm.commands.sample_data_cmd",
+    "emorealm.commands.train_cmd",
+    "emorealm.commands.merge_cmd",
 ]
 
 

@@ -133,4 +133,7 @@ class PreferenceModel(nn.Module):
         self.model = model
 
     def forward(self, batch: PrefBatch, media: list[dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
+        if not batch.sequences:  # an all-skipped micro-batch: a zero that still touches every trainable weight
+            return sum((p.sum() * 0 for p in self.model.parameters() if p.requires_grad),
+                       torch.zeros(1, device=next(self.model.parameters()).device))
         return sequence_logps(thinker_of(self.model), batch, media)
