@@ -112,8 +112,11 @@ class Trainer:
         from rich.console import Console
 
         self.cfg = cfg
+        # no accelerator at all: say cpu=True so that torchrun / accelerate launch on CPU gets gloo DDP
+        no_device = not (hasattr(torch, "accelerator") and torch.accelerator.is_available())
         self.acc = accelerator or Accelerator(gradient_accumulation_steps=cfg.train.grad_accum,
-                                              mixed_precision=_mixed_precision(cfg.train.mixed_precision))
+                                              mixed_precision=_mixed_precision(cfg.train.mixed_precision),
+                                              cpu=no_device)
         self.console = console or Console(stderr=True)
         set_seed(cfg.seed)
         self.out = Path(cfg.output_dir)
