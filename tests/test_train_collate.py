@@ -7,14 +7,14 @@ import json
 
 import pytest
 import torch
-
-from emorealm.inputs import append_continuation, build_inputs
-from emorealm.media import MediaSpec, load_media
 from emorealm.training.collate import PreferenceCollator
 from emorealm.training.data import load_preferences
 from emorealm.training.forward import encode_media, sequence_logps, split_logps
 from emorealm.training.loss import SEQUENCES, LossConfig
 from emorealm.training.sample_prefs import toy_rows
+
+from emorealm.inputs import append_continuation, build_inputs
+from emorealm.media import MediaSpec, load_media
 
 SPEC = MediaSpec(max_frames=4)
 

@@ -7,7 +7,6 @@ import json
 
 import pytest
 import torch
-
 from emorealm.training.config import config_from_dict, load_config
 from emorealm.training.sample_prefs import toy_rows
 from emorealm.training.trainer import Trainer

@@ -19,12 +19,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from emorealm.errors import DataError, MediaError
-from emorealm.inputs import ModelInputs, build_inputs
-from emorealm.media import MediaSpec, load_media
 from emorealm.training.corrupt import noise_audio, noise_frames, row_seed
 from emorealm.training.data import PreferenceRow
 from emorealm.training.loss import LossConfig
+
+from emorealm.errors import DataError, MediaError
+from emorealm.inputs import ModelInputs, build_inputs
+from emorealm.media import MediaSpec, load_media
 
 # sequence name -> (context kind, response field)
 SEQUENCE_PLAN = {

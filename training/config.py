@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from emorealm.training.loss import LossConfig
 
 from emorealm.errors import ConfigError
 from emorealm.media import MediaSpec
-from emorealm.training.loss import LossConfig
 
 # The Qwen2.5-Omni thinker's language-model projections. The audio tower (q/k/v/out_proj) and the
 # vision tower (mlp.gate/up/down_proj) reuse some of these names, so targets are scoped by path.

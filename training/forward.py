@@ -13,9 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
-
 from emorealm.training.collate import PrefBatch
+from torch import nn
 
 
 def thinker_of(model: nn.Module) -> nn.Module:

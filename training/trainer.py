@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from emorealm.errors import ConfigError, ModelError
 from emorealm.training.collate import PrefBatch, PreferenceCollator
 from emorealm.training.config import TrainConfig
 from emorealm.training.data import load_preferences
 from emorealm.training.forward import PreferenceModel, encode_media, sequence_logps, split_logps, thinker_of
 from emorealm.training.loss import avem_dpo_loss
+
+from emorealm.errors import ConfigError, ModelError
 
 STATE_FILE = "emorealm_train_state.json"
 TRAIN_RECORD = "emorealm_train.json"
