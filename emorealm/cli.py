@@ -22,6 +22,7 @@ COMMANDS = [
     "emorealm.commands.sample_data_cmd",
     "emorealm.commands.train_cmd",
     "emorealm.commands.merge_cmd",
+    "emorealm.commands.build_prefs_cmd",
 ]
 
 

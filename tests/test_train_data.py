@@ -44,6 +44,7 @@ def test_valid_row_resolves_paths(root):
     assert r.prompt == "What emotion does the voice convey?"
     assert (r.modality, r.modality_source) == ("audio", "inferred")
     assert r.media() == {"video": r.video, "audio": r.audio, "audio_source": "sidecar"}
+    assert parse_row(_row(video=str(root / "clips/b.mp4")), root, "f:3").video == str(root / "clips/b.mp4")
     r2 = parse_row(_row(prompt="<video>\nWhat is shown?", modality="video"), root, "f:2")
     assert r2.media()["audio_source"] == "none" and r2.modality_source == "field"
 

@@ -10,7 +10,8 @@ One row (fields of the released AVERE launcher)::
 
 ``rejected`` is y_l^vr (relevant to the clip, spurious emotion association), ``rejected_2`` is
 y_l^er (about the emotion, hallucinated). Paths are relative to the data root (default: the jsonl's
-folder) and joined with :func:`emorealm.paths.safe_join`.
+folder) and joined with :func:`emorealm.paths.safe_join` (nothing outside the root); absolute
+paths are taken as given (the author's own files, e.g. written by ``build-prefs``).
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ class LoadReport:
 def _resolve(root: Path, rel: Any, name: str, where: str) -> str:
     if not isinstance(rel, str) or not rel:
         raise DataError(f"{where}: field {name!r} must be a non-empty path string, got {rel!r}")
-    path = safe_join(root, rel)
+    # absolute paths are the author's own files (build-prefs writes them); relative ones stay inside the root
+    path = Path(rel) if Path(rel).is_absolute() else safe_join(root, rel)
     if not path.exists():
         raise DataError(f"{where}: {name} file not found: {path}")
     return str(path)
