@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
-
-from emorealm.cli import main
-from emorealm.media import MediaSpec, load_media
 from emorealm.training.corrupt import shuffle_frames
 from emorealm.training.data import load_preferences
 from emorealm.training.sample_prefs import emotion_audio
+
+from emorealm.cli import main
+from emorealm.media import MediaSpec, load_media
 from emorealm.synth import frames, write_av_clip
 
 
@@ -86,8 +86,9 @@ def test_shuffle_never_returns_the_original_order():
 
 
 def test_bad_builder_input(tmp_path, clips):
-    from emorealm.errors import ConfigError, DataError
     from emorealm.training.builder import build_preferences
+
+    from emorealm.errors import ConfigError, DataError
 
     with pytest.raises(ConfigError, match="unknown corruption"):
         build_preferences(clips / "clips.jsonl", tmp_path, corruption="blur")
@@ -101,8 +102,9 @@ def test_bad_builder_input(tmp_path, clips):
 @pytest.mark.slow
 def test_adapter_generator_uses_a_real_model(clips, tmp_path):
     """Any emorealm adapter can generate the responses; here hf on tiny-omni (random text, but real)."""
-    from emorealm.tiny import ensure_tiny_omni
     from emorealm.training.builder import AdapterGenerator, build_preferences
+
+    from emorealm.tiny import ensure_tiny_omni
 
     gen = AdapterGenerator("hf", {"pretrained": str(ensure_tiny_omni()), "max_frames": 4}, max_gen_toks=6,
                            temperature=1.0, seed=1)

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emorealm.training.corrupt import CORRUPTIONS, corrupt, row_seed
+
 from emorealm.errors import ConfigError, DataError, MediaError
 from emorealm.media import MediaSpec, load_media
-from emorealm.training.corrupt import CORRUPTIONS, corrupt, row_seed
 
 TEMPLATE_VERSION = "avem-prefs-v1"
 EMOTIONS = ("happiness", "sadness", "anger", "surprise", "fear", "disgust", "neutral")
