@@ -1,0 +1,36 @@
+"""The issue's 'done when': train the tiny example from the CLI, then evaluate the checkpoint
+through ``emorealm run`` with the HF adapter, no extra code."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from emorealm.cli import main
+
+
+@pytest.mark.slow
+def test_train_example_then_run_evaluates_the_checkpoint(tmp_path):
+    out = tmp_path / "ckpt"
+    assert main(["train", "--config", "examples/avem_dpo_tiny.yaml", "--output-dir", str(out), "--max-steps", "2"]) == 0
+    rec = json.loads((out / "emorealm_train.json").read_text())
+    assert rec["steps"] == 2 and rec["rows"] == 8 and rec["skipped_in_training"] == {}
+    assert (out / "adapter_config.json").exists()
+    res = tmp_path / "results"
+    assert main(["run", "--model", "hf", "--model-args", f"pretrained={out},max_frames=8", "--tasks",
+                 "reasoning_basic_audio", "--limit", "2", "--output", str(res)]) == 0
+    files = list(res.rglob("results_*.json"))
+    assert len(files) == 1
+    r = json.loads(files[0].read_text())
+    assert r["emorealm"]["peft"] == str(out) and r["emorealm"]["smoke_test"] is True
+    assert r["emorealm"]["n_errors"]["reasoning_basic_audio"] == 0
+    assert "acc,none" in r["results"]["reasoning_basic_audio"]
+
+
+def test_train_cli_reports_bad_config(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("loss: {beta: -1}\n")
+    assert main(["train", "--config", str(bad)]) == 2
+    assert "loss.beta must be > 0" in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
