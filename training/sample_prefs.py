@@ -43,20 +43,26 @@ def emotion_audio(emotion: str, seconds: float, sample_rate: int, seed: int) -> 
     return (amp * np.sin(phase) + 0.005 * rng.standard_normal(t.shape)).astype(np.float32)
 
 
-def toy_rows(root: Path, n: int, seed: int = 0, prefix: str = "clip", seconds: float = 1.0) -> list[dict]:
-    """Write ``n`` clips under ``root/clips`` and return their preference rows (paths relative to root)."""
+def toy_rows(root: Path, n: int, seed: int = 0, prefix: str = "clip", seconds: float = 1.0,
+             consistent: float = 0.0) -> list[dict]:
+    """Write ``n`` clips under ``root/clips`` and return their preference rows (paths relative to root).
+
+    ``consistent``: fraction of rows (seeded choice) whose prompt cue agrees with the audio's
+    emotion; the others carry the misleading cue. Each row records it in ``prior``."""
     rows = []
+    pick = np.random.default_rng(seed + 99).random(n) < consistent
     for i in range(n):
         emo = EMOTIONS[i % 2]
         other = EMOTIONS[(i + 1) % 2]
+        cue = _PRIOR[other] if pick[i] else _PRIOR[emo]
         s = seed * 100_003 + i
         wave = emotion_audio(emo, seconds, 16000, s)
         clip = f"clips/{prefix}_{i:04d}_{emo}.mp4"
         write_av_clip(root / clip, seconds=seconds, fps=8, size=(56, 56), sample_rate=16000,
                       video=frames(seconds, 8, (56, 56), seed=s), audio=wave)
         row = {
-            "id": f"{prefix}_{i:04d}", "emotion": emo,
-            "prompt": f"<video>\n<audio>\n{_PRIOR[emo]} What emotion does the voice convey?",
+            "id": f"{prefix}_{i:04d}", "emotion": emo, "prior": "consistent" if pick[i] else "misleading",
+            "prompt": f"<video>\n<audio>\n{cue} What emotion does the voice convey?",
             "chosen": f"The voice sounds {emo}.", "rejected": f"The voice sounds {other}.",
             "rejected_2": _HALLUCINATED[emo], "video": clip, "modality": "audio",
         }
