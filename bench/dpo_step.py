@@ -4,6 +4,8 @@ adapters disabled, forward + backward).
 
     python bench/dpo_step.py [--rows 2] [--repeats 3]
 
+Then (unless ``--no-trl``) the plain-DPO step against TRL's DPOTrainer on the same model and
+batch (bench/trl_compare.py): ``dpo_step_plain_vs_trl: <ours/TRL> (target <= 1.1)``.
 Last line: ``dpo_step: <ours/naive> (target <= 0.6)``.
 """
 
@@ -42,6 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--no-trl", action="store_true", help="skip the plain-DPO comparison with TRL's DPOTrainer")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
@@ -111,7 +114,21 @@ def main() -> None:
     print(f"model: {n_params / 1e6:.1f}M params; rows {batch.n_rows}, contexts {len(batch.contexts)}, "
           f"sequences {len(batch.sequences)}; loss ours {la:.6f} naive {lb:.6f}")
     print(f"step seconds (median of {args.repeats}): ours {med['ours']:.3f}  naive {med['naive']:.3f}")
-    print(f"dpo_step: {med['ours'] / med['naive']:.3f} (target <= 0.6)")
+    ratio = med["ours"] / med["naive"]
+    if not args.no_trl:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from trl_compare import compare
+
+        del policy, thinker, model, opt
+        model2, _ = bench_model()
+        freeze_encoders(model2)
+        plain = PreferenceCollator(proc, MediaSpec(max_frames=8),
+                                   LossConfig(w_vr=1.0, gamma=0.0, debias=False, modality=False))(rows)
+        vs_trl = compare(model2, proc, plain, LoraSettings().target_regex(), repeats=args.repeats)
+        print(f"dpo_step_plain_vs_trl: {vs_trl:.3f} (target <= 1.1)")
+    print(f"dpo_step: {ratio:.3f} (target <= 0.6)")
 
 
 if __name__ == "__main__":
