@@ -48,10 +48,6 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
-    from peft import LoraConfig, get_peft_model
-
-    from emorealm.inputs import append_continuation
-    from emorealm.media import MediaSpec
     from emorealm.training.collate import PreferenceCollator
     from emorealm.training.config import LoraSettings
     from emorealm.training.data import load_preferences
@@ -59,6 +55,10 @@ def main() -> None:
     from emorealm.training.loss import LossConfig, avem_dpo_loss
     from emorealm.training.sample_prefs import toy_rows
     from emorealm.training.trainer import freeze_encoders
+    from peft import LoraConfig, get_peft_model
+
+    from emorealm.inputs import append_continuation
+    from emorealm.media import MediaSpec
 
     model, proc = bench_model()
     n_params = sum(p.numel() for p in model.parameters())

@@ -48,11 +48,10 @@ class TRLCollator:
 def compare(model, proc, batch, lora_regex: str, repeats: int = 2) -> float:
     """Median step time ours / TRL for plain DPO (LoRA policy, reference = adapters disabled)."""
     from datasets import Dataset
-    from peft import LoraConfig, get_peft_model
-    from trl import DPOConfig, DPOTrainer
-
     from emorealm.training.forward import encode_media, sequence_logps, split_logps
     from emorealm.training.loss import LossConfig, avem_dpo_loss
+    from peft import LoraConfig, get_peft_model
+    from trl import DPOConfig, DPOTrainer
 
     cfg = LossConfig(w_vr=1.0, gamma=0.0, debias=False, modality=False)
     policy = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=lora_regex))

@@ -30,9 +30,10 @@ import torch
 
 
 def score(model, proc, rows, spec, *, replace_audio: bool = False, flip_cue: bool = False) -> dict[str, float]:
+    from emorealm.training.sample_prefs import emotion_audio
+
     from emorealm.inputs import append_continuation, build_inputs
     from emorealm.media import load_media
-    from emorealm.training.sample_prefs import emotion_audio
 
     correct, lls = 0, []
     for i, r in enumerate(rows):
@@ -81,14 +82,14 @@ def main() -> None:
     ap.add_argument("--out", default="examples/toy_grounding/results")
     args = ap.parse_args()
 
-    from transformers import AutoProcessor, Qwen2_5OmniThinkerForConditionalGeneration
-
-    from emorealm.media import MediaSpec
     from emorealm.model_adapters.hf import load_model
-    from emorealm.tiny import ensure_tiny_omni
     from emorealm.training.config import config_from_dict
     from emorealm.training.sample_prefs import toy_rows
     from emorealm.training.trainer import Trainer
+    from transformers import AutoProcessor, Qwen2_5OmniThinkerForConditionalGeneration
+
+    from emorealm.media import MediaSpec
+    from emorealm.tiny import ensure_tiny_omni
 
     work = Path(tempfile.mkdtemp(prefix="toy-grounding-"))
     train_rows = toy_rows(work, args.train_rows, seed=args.seed, prefix="train", consistent=args.consistent)
