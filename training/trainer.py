@@ -150,6 +150,7 @@ class Trainer:
             self.ref_model.to(self.acc.device)
         self.step = 0
         self.skipped: Counter = Counter()
+        self.corruptions: Counter = Counter()
 
     # -- one step ---------------------------------------------------------------------------------
     def _thinker(self):
@@ -257,6 +258,8 @@ class Trainer:
                         break
                     self.policy.train()
                     self.skipped.update(batch.skipped)
+                    for rec_c in batch.corruptions:  # what replaced each modality in c~ (noise or *_l)
+                        self.corruptions.update(f"{m}:{v.split('(')[0].split(':')[0]}" for m, v in rec_c.items())
                     with self.acc.accumulate(self.policy):
                         loss, metrics = self.compute_loss(batch)
                         self.acc.backward(loss)
@@ -291,7 +294,8 @@ class Trainer:
             (self.out / TRAIN_RECORD).write_text(json.dumps({
                 "config": cfg.as_dict(), "base_model": self.model_path, "data": str(self.data_path),
                 "steps": self.step, "rows": len(self.rows), "skipped_at_load": dict(self.report.skipped),
-                "skipped_in_training": dict(self.skipped), "final_metrics": history[-1] if history else {},
+                "skipped_in_training": dict(self.skipped),
+                "rejected_inputs_used": dict(self.corruptions), "final_metrics": history[-1] if history else {},
                 "num_processes": self.acc.num_processes}, indent=2, default=str))
             if self.skipped:
                 self.console.print(f"[yellow]rows skipped during training:[/] {dict(self.skipped)}")

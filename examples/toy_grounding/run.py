@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--out", default="examples/toy_grounding/results")
     args = ap.parse_args()
 
-    from emorealm.model_adapters.hf import load_model
+    from emorealm.model_adapters.hf import load_model, resolve_checkpoint
     from emorealm.training.config import config_from_dict
     from emorealm.training.sample_prefs import toy_rows
     from emorealm.training.trainer import Trainer
@@ -116,7 +116,7 @@ def main() -> None:
             "train": {"batch_size": 4, "max_steps": args.steps, "epochs": 100, "lr": args.lr,
                       "max_completion_length": 16, "logging_steps": 10}})
         res = Trainer(cfg).run()
-        model, proc = load_model(str(res.output_dir))
+        model, proc = load_model(*resolve_checkpoint(str(res.output_dir), None))
         results[name] = {**evaluate(model, proc, held, spec), "train_seconds": round(time.time() - t0, 1),
                          "final_train_loss": res.metrics[-1]["loss"]}
     out = Path(args.out)
