@@ -44,6 +44,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--hidden", type=int, default=1024, help="LM hidden size (1024 x 12 layers: ~100M params)")
+    ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--no-trl", action="store_true", help="skip the plain-DPO comparison with TRL's DPOTrainer")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -60,7 +62,8 @@ def main() -> None:
     from emorealm.inputs import append_continuation
     from emorealm.media import MediaSpec
 
-    model, proc = bench_model()
+    model, proc = bench_model(args.hidden, args.layers)
+    print(f"building done: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     freeze_encoders(model)
     policy = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=LoraSettings().target_regex()))
@@ -103,6 +106,7 @@ def main() -> None:
         return float(loss.detach())
 
     la, lb = ours(), naive()  # warm-up, and the two must agree
+    print(f"warm-up done: loss ours {la:.6f} naive {lb:.6f}", flush=True)
     assert abs(la - lb) < 1e-3, (la, lb)
     times = {"ours": [], "naive": []}
     for _ in range(args.repeats):
@@ -122,7 +126,7 @@ def main() -> None:
         from trl_compare import compare
 
         del policy, thinker, model, opt
-        model2, _ = bench_model()
+        model2, _ = bench_model(args.hidden, args.layers)
         freeze_encoders(model2)
         plain = PreferenceCollator(proc, MediaSpec(max_frames=8),
                                    LossConfig(w_vr=1.0, gamma=0.0, debias=False, modality=False))(rows)

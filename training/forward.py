@@ -3,7 +3,7 @@
 The media of each distinct context are encoded once (audio tower, vision tower) and scattered into
 the token embeddings of every sequence on that context, so the three responses sharing c — and the
 policy and reference passes, when the encoders are frozen — reuse one encoding. All sequences then
-run through the language model as one right-padded batch with explicit mRoPE position ids
+run through the language model as right-padded batches (media rows, text-only rows) with explicit mRoPE position ids
 (computed per row with the model's own ``get_rope_index``). Log-probs are taken in float32 at the
 completion positions only (prompt tokens are masked by construction).
 """
@@ -49,18 +49,28 @@ def encode_media(thinker: nn.Module, batch: PrefBatch, device: torch.device) -> 
     return out
 
 
-def _layout(thinker: nn.Module, batch: PrefBatch) -> dict[str, torch.Tensor]:
-    """Token ids, attention mask, 3D position ids and completion indices (cached on the batch)."""
-    if "layout" in batch.cache:
-        return batch.cache["layout"]
+def _buckets(batch: PrefBatch) -> list[list[int]]:
+    """Sequence indices grouped so that short text-only rows are not padded to the media rows' length."""
+    media = [i for i, s in enumerate(batch.sequences) if batch.context_kinds[s.context] != "text"]
+    text = [i for i, s in enumerate(batch.sequences) if batch.context_kinds[s.context] == "text"]
+    return [b for b in (media, text) if b]
+
+
+def _layout(thinker: nn.Module, batch: PrefBatch, index: list[int]) -> dict[str, torch.Tensor]:
+    """Token ids, attention mask, 3D position ids and completion indices of the sequences ``index``
+    (cached on the batch)."""
+    key = ("layout", tuple(index))
+    if key in batch.cache:
+        return batch.cache[key]
     pad = thinker.config.text_config.pad_token_id or 0
-    rows = [batch.contexts[s.context].features["input_ids"][0].tolist() + s.completion for s in batch.sequences]
+    seqs = [batch.sequences[i] for i in index]
+    rows = [batch.contexts[s.context].features["input_ids"][0].tolist() + s.completion for s in seqs]
     length = max(len(r) for r in rows)
     ids = torch.full((len(rows), length), pad, dtype=torch.long)
     attn = torch.zeros((len(rows), length), dtype=torch.long)
     pos = torch.zeros((3, len(rows), length), dtype=torch.long)
     tgt_row, tgt_pos, tgt_seq = [], [], []
-    for i, (seq, r) in enumerate(zip(batch.sequences, rows, strict=True)):
+    for i, (seq, r) in enumerate(zip(seqs, rows, strict=True)):
         ids[i, : len(r)] = torch.tensor(r)
         attn[i, : len(r)] = 1
         f = batch.contexts[seq.context].features
@@ -78,7 +88,7 @@ def _layout(thinker: nn.Module, batch: PrefBatch) -> dict[str, torch.Tensor]:
         tgt_seq += [i] * len(seq.completion)
     layout = {"input_ids": ids, "attention_mask": attn, "position_ids": pos,
               "tgt_row": torch.tensor(tgt_row), "tgt_pos": torch.tensor(tgt_pos), "tgt_seq": torch.tensor(tgt_seq)}
-    batch.cache["layout"] = layout
+    batch.cache[key] = layout
     return layout
 
 
@@ -90,14 +100,25 @@ def sequence_logps(thinker: nn.Module, batch: PrefBatch, media: list[dict[str, t
     the encoders are frozen); computed here when ``None``.
     """
     device = next(thinker.parameters()).device
-    lay = {k: v.to(device) for k, v in _layout(thinker, batch).items()}
     if media is None:
         media = encode_media(thinker, batch, device)
+    out = torch.zeros(len(batch.sequences), device=device, dtype=torch.float32)
+    for index in _buckets(batch):
+        out = out.index_copy(0, torch.tensor(index, device=device), _bucket_logps(thinker, batch, index, media))
+    return out
+
+
+def _bucket_logps(thinker: nn.Module, batch: PrefBatch, index: list[int],
+                  media: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+    """One right-padded language-model forward over the sequences ``index``."""
+    device = next(thinker.parameters()).device
+    lay = {k: v.to(device) for k, v in _layout(thinker, batch, index).items()}
+    seqs = [batch.sequences[i] for i in index]
     ids = lay["input_ids"]
     embeds = thinker.get_input_embeddings()(ids)
     cfg = thinker.config
     for key, token in (("video", cfg.video_token_id), ("audio", cfg.audio_token_id)):
-        parts = [media[s.context][key] for s in batch.sequences if key in media[s.context]]
+        parts = [media[s.context][key] for s in seqs if key in media[s.context]]
         if parts:
             mask = (ids == token).unsqueeze(-1)
             embeds = embeds.masked_scatter(mask, torch.cat(parts).to(embeds.dtype))
@@ -109,7 +130,7 @@ def sequence_logps(thinker: nn.Module, batch: PrefBatch, media: list[dict[str, t
     logp = torch.log_softmax(thinker.lm_head(h).float(), dim=-1)
     targets = ids[lay["tgt_row"], lay["tgt_pos"] + 1]
     tok = logp.gather(1, targets[:, None])[:, 0]
-    return torch.zeros(len(batch.sequences), device=device, dtype=torch.float32).index_add(0, lay["tgt_seq"], tok)
+    return torch.zeros(len(seqs), device=device, dtype=torch.float32).index_add(0, lay["tgt_seq"], tok)
 
 
 def split_logps(batch: PrefBatch, logps: torch.Tensor) -> dict[str, torch.Tensor]:
