@@ -103,6 +103,7 @@ def test_shared_media_forward_equals_naive_full_forwards(tiny, rows):
     batch = PreferenceCollator(proc, SPEC, LossConfig())(rows[:2])
     with torch.no_grad():
         ours = sequence_logps(model, batch)
+        padded = sequence_logps(model, batch, prefix_reuse=False)  # full rows in one padded batch
         shared = sequence_logps(model, batch, encode_media(model, batch, torch.device("cpu")))
         naive = []
         for s in batch.sequences:  # one full forward per sequence, media re-encoded each time
@@ -114,6 +115,7 @@ def test_shared_media_forward_equals_naive_full_forwards(tiny, rows):
     naive = torch.stack(naive)
     assert ours.dtype == torch.float32
     assert torch.allclose(ours, naive, atol=1e-4, rtol=1e-6), (ours - naive).abs().max()
+    assert torch.allclose(padded, naive, atol=1e-4, rtol=1e-6), (padded - naive).abs().max()
     assert torch.equal(ours, shared)
     split = split_logps(batch, ours)
     assert split["chosen"].shape == (2,)

@@ -92,19 +92,23 @@ def _layout(thinker: nn.Module, batch: PrefBatch, index: list[int]) -> dict[str,
     return layout
 
 
-def sequence_logps(thinker: nn.Module, batch: PrefBatch, media: list[dict[str, torch.Tensor]] | None = None
-                   ) -> torch.Tensor:
+def sequence_logps(thinker: nn.Module, batch: PrefBatch, media: list[dict[str, torch.Tensor]] | None = None,
+                   prefix_reuse: bool = True) -> torch.Tensor:
     """Summed float32 completion log-probs ``[n_sequences]`` in ``batch.sequences`` order.
 
     ``media``: precomputed :func:`encode_media` output (shared between policy and reference when
-    the encoders are frozen); computed here when ``None``.
+    the encoders are frozen); computed here when ``None``. ``prefix_reuse``: rows with media run
+    their context's prefix through the language model once and reuse its KV cache (with gradients)
+    for every completion on it (:func:`prefix_reuse_logps`); else one padded forward of full rows.
     """
     device = next(thinker.parameters()).device
     if media is None:
         media = encode_media(thinker, batch, device)
     out = torch.zeros(len(batch.sequences), device=device, dtype=torch.float32)
     for index in _buckets(batch):
-        out = out.index_copy(0, torch.tensor(index, device=device), _bucket_logps(thinker, batch, index, media))
+        text = batch.context_kinds[batch.sequences[index[0]].context] == "text"
+        fn = prefix_reuse_logps if prefix_reuse and not text else _bucket_logps
+        out = out.index_copy(0, torch.tensor(index, device=device), fn(thinker, batch, index, media))
     return out
 
 
@@ -157,3 +161,50 @@ class PreferenceModel(nn.Module):
             return sum((p.sum() * 0 for p in self.model.parameters() if p.requires_grad),
                        torch.zeros(1, device=next(self.model.parameters()).device))
         return sequence_logps(thinker_of(self.model), batch, media)
+
+
+def prefix_reuse_logps(thinker: nn.Module, batch: PrefBatch, index: list[int],
+                       media: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+    """Like :func:`_bucket_logps`, but each context's prefix runs through the language model once
+    and its KV cache (with gradients) is reused by all completions on that context."""
+    device = next(thinker.parameters()).device
+    lay = _layout(thinker, batch, index)
+    cfg = thinker.config
+    embed = thinker.get_input_embeddings()
+    out = torch.zeros(len(index), device=device, dtype=torch.float32)
+    by_ctx: dict[int, list[int]] = {}
+    for j, i in enumerate(index):
+        by_ctx.setdefault(batch.sequences[i].context, []).append(j)
+    for ctx_i, js in by_ctx.items():
+        ctx = batch.contexts[ctx_i]
+        p = ctx.prompt_length
+        ids = ctx.features["input_ids"].to(device)
+        emb = embed(ids)
+        for key, token in (("video", cfg.video_token_id), ("audio", cfg.audio_token_id)):
+            if key in media[ctx_i]:
+                emb = emb.masked_scatter((ids == token).unsqueeze(-1), media[ctx_i][key].to(emb.dtype))
+        pos = lay["position_ids"][:, js[0]: js[0] + 1, :p].to(device)
+        pre = thinker.model.language_model(inputs_embeds=emb, attention_mask=torch.ones_like(ids), position_ids=pos,
+                                           use_cache=True, return_dict=True)
+        cache = pre.past_key_values if hasattr(pre, "past_key_values") else pre.cache
+        comps = [batch.sequences[index[j]].completion for j in js]
+        clen = max(len(c) for c in comps)
+        cids = torch.zeros(len(js), clen, dtype=torch.long, device=device)
+        cmask = torch.zeros(len(js), p + clen, dtype=torch.long, device=device)
+        cpos = torch.zeros(3, len(js), clen, dtype=torch.long, device=device)
+        for r, (j, c) in enumerate(zip(js, comps, strict=True)):
+            cids[r, : len(c)] = torch.tensor(c, device=device)
+            cmask[r, : p + len(c)] = 1
+            cpos[:, r, : len(c)] = lay["position_ids"][:, j, p: p + len(c)].to(device)
+        if len(js) > 1:
+            cache.batch_repeat_interleave(len(js))
+        hid = thinker.model.language_model(inputs_embeds=embed(cids), attention_mask=cmask, position_ids=cpos,
+                                           cache=cache, use_cache=True, return_dict=True).last_hidden_state
+        # token 0 is predicted from the prefix's last state, token t from completion state t - 1
+        h_last = pre.last_hidden_state[:, -1:].expand(len(js), 1, -1)
+        states = torch.cat([h_last, hid[:, :-1]], dim=1)
+        logp = torch.log_softmax(thinker.lm_head(states).float(), dim=-1)
+        tok = logp.gather(2, cids[..., None])[..., 0]
+        valid = torch.arange(clen, device=device)[None] < torch.tensor([len(c) for c in comps], device=device)[:, None]
+        out = out.index_copy(0, torch.tensor(js, device=device), (tok * valid).sum(1))
+    return out
