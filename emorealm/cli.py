@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except EmorealmError as exc:
         from rich.console import Console
+        from rich.text import Text
 
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        # Text (not markup): messages hold paths and lists with brackets
+        Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(str(exc)))
         return 2

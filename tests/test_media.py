@@ -1,0 +1,91 @@
+"""Decoding and sampling with PyAV, checked against what was written and independent formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emorealm.errors import MediaError
+from emorealm.media import MediaSpec, decode_audio, decode_video, load_media
+from emorealm.synth import frames, tone, write_av_clip, write_wav
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    d = tmp_path_factory.mktemp("media")
+    video = frames(3.0, 24, (64, 48), seed=5)
+    path = write_av_clip(d / "c.mp4", seconds=3.0, fps=24, video=video, tone_hz=440.0, seed=5)
+    return path, video
+
+
+def test_frame_count_and_positions_follow_the_reference_rule(clip):
+    path, written = clip
+    spec = MediaSpec(fps=2.0)
+    got, fps, duration, times = decode_video(str(path), spec)
+    # qwen reference: round(duration * fps / 2) * 2 frames, spread over the frame indices
+    expected_n = round(3.0 * 2.0 / 2) * 2
+    assert got.shape == (expected_n, 48, 64, 3)
+    assert duration == pytest.approx(3.0, abs=0.05)
+    assert fps == pytest.approx(expected_n / duration)
+    idx = np.linspace(0, 71, expected_n).round().astype(int)
+    assert times == pytest.approx(list(idx / 24), abs=1e-6)
+    # H.264 is lossy: the decoded frames are close to the ones written at those indices
+    for k, i in enumerate(idx):
+        assert np.abs(got[k].astype(int) - written[i].astype(int)).mean() < 12
+
+
+def test_caps_frames_and_resolution(clip):
+    path, _ = clip
+    got, *_ = decode_video(str(path), MediaSpec(fps=24.0, max_frames=8, decode_max_pixels=32 * 24))
+    assert got.shape[0] == 8
+    assert got.shape[1] * got.shape[2] <= 32 * 24
+
+
+def test_audio_from_video_is_16k_mono_with_the_written_tone(clip):
+    path, _ = clip
+    wave = decode_audio(str(path), MediaSpec())
+    assert wave.dtype == np.float32 and wave.ndim == 1
+    assert abs(len(wave) - 3 * 16000) < 2048  # AAC priming/padding
+    spectrum = np.abs(np.fft.rfft(wave[4000:36000]))
+    peak = np.fft.rfftfreq(32000, 1 / 16000)[spectrum.argmax()]
+    assert peak == pytest.approx(440.0, abs=2.0)
+
+
+def test_sidecar_wins_when_present_and_is_recorded(clip, tmp_path):
+    path, _ = clip
+    side = write_wav(tmp_path / "c.wav", tone(3.0, 16000, 300.0), 16000)
+    m = load_media({"video": str(path), "audio": str(side), "audio_source": "sidecar"}, MediaSpec())
+    assert m.audio_source == "sidecar"
+    assert np.allclose(m.audio[:100], tone(3.0, 16000, 300.0)[:100], atol=1e-3)
+    m2 = load_media({"video": str(path), "audio": str(tmp_path / "absent.wav"), "audio_source": "sidecar"},
+                    MediaSpec())
+    assert m2.audio_source == "video"
+
+
+def test_errors_name_the_file(tmp_path):
+    spec = MediaSpec()
+    with pytest.raises(MediaError, match="not found"):
+        decode_video(str(tmp_path / "missing.mp4"), spec)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(MediaError, match="empty"):
+        decode_video(str(empty), spec)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00not a container" * 100)
+    with pytest.raises(MediaError, match="garbage.mp4"):
+        decode_video(str(garbage), spec)
+    silent = write_av_clip(tmp_path / "silent.mp4", with_audio=False)
+    with pytest.raises(MediaError, match="no audio stream"):
+        decode_audio(str(silent), spec)
+    audio_only = write_av_clip(tmp_path / "audio_only.mp4", with_video=False)
+    with pytest.raises(MediaError, match="no video stream"):
+        decode_video(str(audio_only), spec)
+
+
+def test_truncated_clip_is_an_error_or_partial(tmp_path):
+    full = write_av_clip(tmp_path / "full.mp4", seconds=2.0)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(MediaError):
+        load_media({"video": str(cut), "audio": None, "audio_source": "video"}, MediaSpec())

@@ -1,0 +1,63 @@
+"""tiny-omni: a real Qwen2.5-Omni layout, loaded through the genuine from_pretrained path."""
+
+from __future__ import annotations
+
+import json
+
+from safetensors import safe_open
+
+
+def test_layout_matches_released_checkpoints(tiny_omni_dir):
+    cfg = json.loads((tiny_omni_dir / "config.json").read_text())
+    assert cfg["model_type"] == "qwen2_5_omni"
+    assert cfg["enable_audio_output"] is False
+    thinker = cfg["thinker_config"]
+    vocab = thinker["text_config"]["vocab_size"]
+    text = thinker["text_config"]
+    assert text["hidden_size"] // text["num_attention_heads"] == 32  # vLLM CPU needs head size >= 32
+    for key in ("audio_token_index", "image_token_index", "video_token_index", "audio_start_token_id",
+                "audio_end_token_id", "vision_start_token_id", "vision_end_token_id"):
+        assert 0 <= thinker[key] < vocab, key
+    with safe_open(str(tiny_omni_dir / "model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+        n_params = sum(f.get_slice(k).get_shape().numel() if hasattr(f.get_slice(k).get_shape(), "numel")
+                       else _prod(f.get_slice(k).get_shape()) for k in keys)
+    assert keys and all(k.startswith("thinker.") for k in keys), "no talker / token2wav weights"
+    assert n_params < 1_000_000
+
+
+def _prod(shape):
+    out = 1
+    for s in shape:
+        out *= s
+    return out
+
+
+def test_loads_with_thinker_class_and_auto_processor(tiny_omni_dir):
+    from transformers import AutoProcessor, Qwen2_5OmniProcessor, Qwen2_5OmniThinkerForConditionalGeneration
+
+    model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni_dir)
+    proc = AutoProcessor.from_pretrained(tiny_omni_dir)
+    assert isinstance(proc, Qwen2_5OmniProcessor)
+    tok = proc.tokenizer
+    assert len(tok) == model.config.text_config.vocab_size
+    assert tok.convert_tokens_to_ids("<|VIDEO|>") == model.config.video_token_id
+    assert tok.convert_tokens_to_ids("<|AUDIO|>") == model.config.audio_token_id
+    assert sum(p.numel() for p in model.parameters()) < 1_000_000
+
+
+def test_build_is_deterministic(tmp_path, tiny_omni_dir):
+    from emorealm.fingerprint import sha256_file
+    from emorealm.tiny import build_tiny_omni, is_smoke_test_model
+
+    other = build_tiny_omni(tmp_path / "again")
+    assert sha256_file(other / "model.safetensors") == sha256_file(tiny_omni_dir / "model.safetensors")
+    assert is_smoke_test_model(other)
+
+
+def test_cli_prints_folder(tiny_omni_dir):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "emorealm", "tiny-omni"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(tiny_omni_dir)
