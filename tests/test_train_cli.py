@@ -4,16 +4,19 @@ through ``emorealm run`` with the HF adapter, no extra code."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from emorealm.cli import main
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "avem_dpo_tiny.yaml"
+
 
 @pytest.mark.slow
 def test_train_example_then_run_evaluates_the_checkpoint(tmp_path):
     out = tmp_path / "ckpt"
-    assert main(["train", "--config", "examples/avem_dpo_tiny.yaml", "--output-dir", str(out), "--max-steps", "2"]) == 0
+    assert main(["train", "--config", str(EXAMPLE), "--output-dir", str(out), "--max-steps", "2"]) == 0
     rec = json.loads((out / "emorealm_train.json").read_text())
     assert rec["steps"] == 2 and rec["rows"] == 8 and rec["skipped_in_training"] == {}
     # 2 steps x 2 rows; sample rows alternate given audio_l and seeded noise
