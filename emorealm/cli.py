@@ -24,6 +24,9 @@ COMMANDS = [
     "emorealm.commands.submit_cmd",
     "emorealm.commands.leaderboard_cmd",
     "emorealm.commands.diagnose_cmd",
+    "emorealm.commands.train_cmd",
+    "emorealm.commands.merge_cmd",
+    "emorealm.commands.build_prefs_cmd",
 ]
 
 

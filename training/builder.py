@@ -1,0 +1,226 @@
+"""``build-prefs``: preference rows from labelled clips with per-modality cue captions.
+
+Inputs: a clip manifest (jsonl: ``id``, ``video``, optional ``audio``, ``emotion``) and caption
+files per modality (jsonl: ``id``, ``caption``). For each clip and each requested modality the
+builder asks a generator for the chosen response, y_l^vr (the clip's real cues tied to a wrong
+emotion) and y_l^er (the right emotion explained by a cue that is not in the clip), with the
+versioned templates below, and builds the rejected input for that modality by a corruption:
+``swap`` (another clip's audio/video), ``noise``, ``silence`` (silence / black frames),
+``shuffle`` (temporal shuffle). Everything random is drawn from ``seed``; the same inputs give
+the same rows and files.
+
+Generators: ``template`` (built in, no model: fills the templates' reference answers) or any
+emorealm adapter (``hf``, or an OpenAI-compatible one when registered) with its model args; its
+answers are used as written, and failed generations are counted and the row skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emorealm.training.corrupt import CORRUPTIONS, corrupt, row_seed
+
+from emorealm.errors import ConfigError, DataError, MediaError
+from emorealm.media import MediaSpec, load_media
+
+TEMPLATE_VERSION = "avem-prefs-v1"
+EMOTIONS = ("happiness", "sadness", "anger", "surprise", "fear", "disgust", "neutral")
+QUESTIONS = {
+    "audio": "<video>\n<audio>\nWhat emotion does the speaker's voice convey, and which vocal cues show it?",
+    "video": "<video>\n<audio>\nWhat emotion does the person's facial expression show, and which visual cues show it?",
+    "both": "<video>\n<audio>\nWhat emotion does the person express, judging from both their voice and face?",
+}
+# instructions given to a model generator; {fields} come from the clip's label and captions
+INSTRUCTIONS = {
+    "chosen": ("Answer the question '{question}' in one or two sentences. The true emotion is {emotion}. "
+               "Ground the answer only in these observed cues: {cues}."),
+    "rejected": ("Answer the question '{question}' in one or two sentences, describing these observed cues: "
+                 "{cues}, but wrongly concluding that they show {wrong_emotion}."),
+    "rejected_2": ("Answer the question '{question}' in one or two sentences, concluding {emotion}, but justify "
+                   "it with a cue that is NOT among these observed cues: {cues} (invent one)."),
+}
+# reference answers of the template generator (deterministic)
+REFERENCE = {
+    "chosen": "The {subject} conveys {emotion}: {cues}.",
+    "rejected": "The {subject} conveys {wrong_emotion}: {cues}.",
+    "rejected_2": "The {subject} conveys {emotion}: {invented}.",
+}
+INVENTED = {"audio": ["a sudden scream", "loud sobbing", "nervous laughter", "a long sigh"],
+            "video": ["tears streaming down the face", "clenched fists", "a jaw dropping open", "a wide grin"]}
+SUBJECT = {"audio": "voice", "video": "facial expression", "both": "person"}
+
+
+@dataclass
+class BuildReport:
+    rows: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+
+def _read_jsonl(path: str | Path, what: str) -> list[dict[str, Any]]:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{what} file not found: {p}")
+    out = []
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{p.name}:{n}: not valid JSON ({exc})") from exc
+    return out
+
+
+def load_captions(path: str | Path | None) -> dict[str, str]:
+    if not path:
+        return {}
+    caps = {}
+    for r in _read_jsonl(path, "caption"):
+        if "id" not in r or "caption" not in r:
+            raise DataError(f"{path}: every caption row needs 'id' and 'caption'")
+        caps[str(r["id"])] = str(r["caption"])
+    return caps
+
+
+class TemplateGenerator:
+    """The built-in generator: the templates' reference answers, no model."""
+
+    name = "template"
+
+    def generate(self, field_name: str, fields: dict[str, str], clip: dict[str, Any]) -> str:
+        return REFERENCE[field_name].format(**fields)
+
+
+class AdapterGenerator:
+    """Any emorealm adapter as the generator (greedy); the clip's media go with the instruction."""
+
+    def __init__(self, name: str, model_args: dict[str, Any], max_gen_toks: int = 96, temperature: float = 0.0,
+                 seed: int = 0) -> None:
+        from emorealm.lm_eval_bridge import get_adapter_class
+
+        self.name = name
+        self.lm = get_adapter_class(name)(**model_args)
+        self.max_gen_toks = max_gen_toks
+        self.temperature = temperature
+        self.seed = seed
+
+    def generate(self, field_name: str, fields: dict[str, str], clip: dict[str, Any]) -> str:
+        from lm_eval.api.instance import Instance
+
+        from emorealm.errors import parse_error_response
+
+        doc = {"id": f"{clip['id']}:{field_name}", "_task": "build-prefs", "media": clip["media"]}
+        ctx = INSTRUCTIONS[field_name].format(**fields)
+        gen_kwargs: dict[str, Any] = {"until": ["\n\n"], "max_gen_toks": self.max_gen_toks}
+        if self.temperature > 0:  # sampling, seeded per clip and field so builds repeat
+            import torch
+
+            torch.manual_seed(row_seed(self.seed, doc["id"]))
+            gen_kwargs.update(temperature=self.temperature, do_sample=True)
+        req = Instance("generate_until", doc, (ctx, gen_kwargs), 0)
+        out = self.lm.generate_until([req])[0]
+        err = parse_error_response(out)
+        if err is not None:
+            raise MediaError(f"generator failed: {err.kind}: {err.message}")
+        if not out.strip():
+            raise DataError("generator returned an empty answer")
+        return out.strip()
+
+
+def _write_corrupted(kind: str, modality: str, clip: dict, other: dict | None, out_dir: Path, seed: int,
+                     spec: MediaSpec) -> str:
+    """Path of the rejected input for ``modality`` (a new file unless ``kind`` is swap)."""
+    from emorealm.synth import write_av_clip, write_wav
+
+    if kind == "swap":
+        assert other is not None
+        return other["video"] if modality == "video" else (other.get("audio") or other["video"])
+    media = load_media(clip["media"], spec)
+    if modality == "audio":
+        if media.audio is None:
+            raise MediaError(f"clip {clip['id']} has no audio to corrupt")
+        path = out_dir / f"{clip['id']}_audio_{kind}.wav"
+        write_wav(path, corrupt(kind, "audio", media.audio, seed), spec.sample_rate)
+    else:
+        frames = corrupt(kind, "video", media.frames, seed)
+        path = out_dir / f"{clip['id']}_video_{kind}.mp4"
+        fps = max(1, round(media.fps))
+        h, w = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
+        write_av_clip(path, video=frames[:, :h, :w], fps=fps, with_audio=False)
+    return str(path)
+
+
+def build_preferences(manifest: str | Path, output: str | Path, *, audio_captions: str | None = None,
+                      video_captions: str | None = None, modalities: tuple[str, ...] = ("audio", "video"),
+                      corruption: str = "swap", generator=None, seed: int = 0,
+                      spec: MediaSpec | None = None) -> tuple[Path, BuildReport]:
+    """Write ``output/prefs.jsonl`` (+ corrupted media under ``output/rejected/``); see module doc.
+
+    ``corruption``: one of :data:`CORRUPTIONS`, or ``mixed`` (a seeded choice per row)."""
+    if corruption not in (*CORRUPTIONS, "mixed"):
+        raise ConfigError(f"unknown corruption {corruption!r}; use one of {(*CORRUPTIONS, 'mixed')}")
+    bad = [m for m in modalities if m not in QUESTIONS]
+    if bad:
+        raise ConfigError(f"unknown modality {bad}; use audio, video, both")
+    spec = spec or MediaSpec(max_frames=16)
+    generator = generator or TemplateGenerator()
+    manifest = Path(manifest)
+    base = manifest.parent
+    clips = []
+    for r in _read_jsonl(manifest, "clip manifest"):
+        if not {"id", "video", "emotion"} <= set(r):
+            raise DataError(f"{manifest}: every clip row needs 'id', 'video' and 'emotion' (got {sorted(r)})")
+        video = str((base / r["video"]).resolve())
+        audio = str((base / r["audio"]).resolve()) if r.get("audio") else None
+        clips.append({**r, "id": str(r["id"]), "video": video, "audio": audio,
+                      "media": {"video": video, "audio": audio, "audio_source": "sidecar" if audio else "video"}})
+    if len(clips) < 2 and corruption in ("swap", "mixed"):
+        raise DataError("swap corruption needs at least two clips")
+    caps = {"audio": load_captions(audio_captions), "video": load_captions(video_captions)}
+    out = Path(output)
+    (out / "rejected").mkdir(parents=True, exist_ok=True)
+    report = BuildReport()
+    rows = []
+    for i, clip in enumerate(clips):
+        for modality in modalities:
+            rng = random.Random(row_seed(seed, f"{clip['id']}:{modality}"))
+            cue_mods = ("audio", "video") if modality == "both" else (modality,)
+            cues = "; ".join(caps[m][clip["id"]] for m in cue_mods if clip["id"] in caps[m])
+            if not cues:
+                report.skipped[f"no {modality} caption"] += 1
+                continue
+            emotion = str(clip["emotion"])
+            wrong = rng.choice([e for e in EMOTIONS if e != emotion])
+            invented = rng.choice(INVENTED["audio" if modality == "audio" else "video"])
+            fields = {"question": QUESTIONS[modality].split("\n")[-1], "emotion": emotion, "wrong_emotion": wrong,
+                      "cues": cues, "invented": invented, "subject": SUBJECT[modality]}
+            try:
+                resp = {k: generator.generate(k, fields, clip) for k in ("chosen", "rejected", "rejected_2")}
+                if len(set(resp.values())) < 3:
+                    raise DataError("generated responses are identical")
+                row = {"id": f"{clip['id']}:{modality}", "prompt": QUESTIONS[modality], **resp,
+                       "video": clip["video"], "modality": modality, "emotion": emotion,
+                       "template_version": TEMPLATE_VERSION, "generator": generator.name}
+                if clip.get("audio"):
+                    row["audio"] = clip["audio"]
+                kind = rng.choice(CORRUPTIONS) if corruption == "mixed" else corruption
+                other = clips[(i + 1 + rng.randrange(len(clips) - 1)) % len(clips)] if len(clips) > 1 else None
+                for m in cue_mods:
+                    row[f"{m}_l"] = _write_corrupted(kind, m, clip, other, out / "rejected",
+                                                     row_seed(seed, f"{clip['id']}:{m}:{kind}"), spec)
+                row["corruption"] = kind
+            except (MediaError, DataError) as exc:
+                report.skipped[str(exc)[:100]] += 1
+                continue
+            rows.append(row)
+    with open(out / "prefs.jsonl", "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+    report.rows = len(rows)
+    if not rows:
+        raise DataError(f"build-prefs produced no rows: {dict(report.skipped)}")
+    return out / "prefs.jsonl", report

@@ -1,0 +1,128 @@
+"""Training configuration: a YAML file mapped onto dataclasses, validated up front (docs/avem-dpo.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from emorealm.training.loss import LossConfig
+
+from emorealm.errors import ConfigError
+from emorealm.media import MediaSpec
+
+# The Qwen2.5-Omni thinker's language-model projections. The audio tower (q/k/v/out_proj) and the
+# vision tower (mlp.gate/up/down_proj) reuse some of these names, so targets are scoped by path.
+DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+LANGUAGE_MODEL_SCOPE = r"model\.language_model\.layers\.\d+\..*"
+
+
+@dataclass
+class LoraSettings:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_LORA_TARGETS))
+    # regex prefix the targets must live under; "" targets the names anywhere (encoders included)
+    scope: str = LANGUAGE_MODEL_SCOPE
+
+    def target_regex(self) -> str:
+        names = "|".join(sorted(set(self.target_modules)))
+        return f"{self.scope}({names})" if self.scope else f".*({names})"
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 1
+    max_steps: int = -1  # optimizer steps; -1: run the epochs
+    batch_size: int = 2  # preference rows per device per micro-batch
+    grad_accum: int = 1
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    max_grad_norm: float = 1.0
+    max_completion_length: int = 256
+    mixed_precision: str = "auto"  # auto (bf16 where the GPU supports it) | no | bf16 | fp16
+    gradient_checkpointing: bool = False
+    logging_steps: int = 1
+    save_steps: int = 0  # 0: only the final checkpoint
+    save_total_limit: int = 2
+
+
+@dataclass
+class TrainConfig:
+    model: str = "tiny-omni"  # checkpoint folder / hub id; "tiny-omni": the embedded test model
+    data: str = "sample"  # preference jsonl; "sample": the built-in sample preference set
+    data_root: str | None = None  # media paths are relative to this (default: the jsonl's folder)
+    output_dir: str = "runs/avem-dpo"
+    finetune: str = "lora"  # lora | full
+    freeze_encoders: bool = True  # audio/vision towers and their projectors
+    seed: int = 0
+    strict_data: bool = False  # invalid rows raise instead of being counted and skipped
+    resume_from_checkpoint: str | None = None  # a checkpoints/checkpoint-N folder, or "latest"
+    system_prompt: str | None = None
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    media: MediaSpec = field(default_factory=lambda: MediaSpec(max_frames=16))
+
+    def __post_init__(self) -> None:
+        if self.finetune not in ("lora", "full"):
+            raise ConfigError(f"finetune must be 'lora' or 'full', got {self.finetune!r}")
+        if self.finetune == "lora" and not self.freeze_encoders:
+            raise ConfigError("finetune: lora keeps the encoders frozen (the reference is the policy with adapters "
+                              "disabled); use finetune: full to train the encoders")
+        t = self.train
+        if t.batch_size < 1 or t.grad_accum < 1 or t.epochs < 1:
+            raise ConfigError("train.batch_size, train.grad_accum and train.epochs must be >= 1")
+        if t.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise ConfigError(f"train.mixed_precision must be auto|no|bf16|fp16, got {t.mixed_precision!r}")
+        if t.max_completion_length < 2:
+            raise ConfigError("train.max_completion_length must be >= 2 (a token and the end-of-turn token)")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _build(cls, data: Any, where: str):
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in {where}; known: {sorted(names)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Build and validate a :class:`TrainConfig` from a plain mapping (unknown keys are errors)."""
+    data = dict(data or {})
+    nested = {"lora": LoraSettings, "loss": LossConfig, "train": TrainSettings}
+    parts = {k: _build(cls, data.pop(k, None), k) for k, cls in nested.items()}
+    media = data.pop("media", None) or {}
+    if not isinstance(media, dict):
+        raise ConfigError("media must be a mapping")
+    parts["media"] = _build(MediaSpec, {"max_frames": 16, **media}, "media")
+    return _build(TrainConfig, {**data, **parts}, "the config")
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config; ``overrides`` (e.g. ``{"output_dir": ...}``) win over the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return config_from_dict(data)

@@ -1,0 +1,38 @@
+"""Merge a LoRA adapter folder into its base model and save a full HF checkpoint with the processor."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from emorealm.errors import ModelError
+
+
+def merge_adapter(adapter: str | Path, out: str | Path, base: str | None = None) -> Path:
+    """Write ``base + adapter`` merged into ``out`` (safetensors, processor, tiny-omni marker if any)."""
+    from emorealm.training.trainer import load_thinker
+    from peft import PeftModel
+    from transformers import AutoProcessor
+
+    from emorealm.tiny import TINY_MARKER
+
+    adapter, out = Path(adapter), Path(out)
+    cfg = adapter / "adapter_config.json"
+    if not cfg.exists():
+        raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json)")
+    base = base or json.loads(cfg.read_text()).get("base_model_name_or_path")
+    if not base:
+        raise ModelError(f"{cfg} names no base_model_name_or_path; pass --base")
+    model, processor = load_thinker(base)
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    out.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(str(out), safe_serialization=True)
+    src = adapter if (adapter / "processor_config.json").exists() or (adapter / "preprocessor_config.json").exists() \
+        else base
+    AutoProcessor.from_pretrained(str(src)).save_pretrained(str(out))
+    for folder in (adapter, Path(base)):
+        if (folder / f"{TINY_MARKER}.json").exists():
+            shutil.copy(folder / f"{TINY_MARKER}.json", out / f"{TINY_MARKER}.json")
+            break
+    return out

@@ -1,0 +1,320 @@
+"""AVEm-DPO trainer on accelerate + peft: one process or many (DDP / DeepSpeed ZeRO-2 / FSDP).
+
+Every rank runs every pass of every step (clean, corrupted and text-only contexts alike): a rank
+that skipped an encoder would leave ZeRO-3/FSDP collectives waiting for it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from emorealm.training.collate import PrefBatch, PreferenceCollator
+from emorealm.training.config import TrainConfig
+from emorealm.training.data import load_preferences
+from emorealm.training.forward import PreferenceModel, encode_media, sequence_logps, split_logps, thinker_of
+from emorealm.training.loss import avem_dpo_loss
+
+from emorealm.errors import ConfigError, ModelError
+
+STATE_FILE = "emorealm_train_state.json"
+TRAIN_RECORD = "emorealm_train.json"
+
+
+def resolve_model(name: str) -> str:
+    if name == "tiny-omni":
+        from emorealm.tiny import ensure_tiny_omni
+
+        return str(ensure_tiny_omni())
+    p = Path(name).expanduser()
+    return str(p.resolve()) if p.exists() else name
+
+
+def resolve_data(name: str) -> Path:
+    if name == "sample":
+        from emorealm.training.sample_prefs import ensure_sample_prefs
+
+        return ensure_sample_prefs() / "prefs.jsonl"
+    return Path(name).expanduser()
+
+
+def load_thinker(path: str, dtype: torch.dtype = torch.float32):
+    """(thinker, processor) from a full Qwen2.5-Omni or thinker checkpoint."""
+    from transformers import AutoConfig, AutoProcessor, Qwen2_5OmniThinkerForConditionalGeneration
+
+    try:
+        mt = AutoConfig.from_pretrained(path).model_type
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load a model config from {path!r}: {exc}") from exc
+    if mt not in ("qwen2_5_omni", "qwen2_5_omni_thinker"):
+        raise ModelError(f"training supports Qwen2.5-Omni checkpoints (model_type qwen2_5_omni), got {mt!r}")
+    model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(path, dtype=dtype, use_safetensors=True)
+    return model, AutoProcessor.from_pretrained(path)
+
+
+def freeze_encoders(thinker) -> None:
+    """Freeze the audio and vision towers (their projectors — audio ``proj``, vision ``merger`` — included)."""
+    for mod in (thinker.model.audio_tower, thinker.model.visual):
+        mod.requires_grad_(False)
+
+
+def build_policy(cfg: TrainConfig, thinker):
+    """(policy, reference or None): LoRA adapters on the language model, or full weights + a frozen copy."""
+    if cfg.freeze_encoders:
+        freeze_encoders(thinker)
+    if cfg.finetune == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lc = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                        target_modules=cfg.lora.target_regex())
+        try:
+            policy = get_peft_model(thinker, lc)
+        except ValueError as exc:
+            raise ConfigError(f"lora.target_modules matched nothing usable: {exc}") from exc
+        return policy, None
+    ref = copy.deepcopy(thinker).eval().requires_grad_(False)
+    return thinker, ref
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    steps: int
+    metrics: list[dict[str, Any]]
+    skipped: dict[str, int]
+
+
+def _mixed_precision(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def _latest_checkpoint(out: Path) -> Path | None:
+    cks = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return cks[-1] if cks else None
+
+
+class Trainer:
+    """Runs the training loop of one :class:`TrainConfig`; ``run()`` returns a :class:`TrainResult`."""
+
+    def __init__(self, cfg: TrainConfig, accelerator=None, console=None) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+        from rich.console import Console
+
+        self.cfg = cfg
+        # no accelerator at all: say cpu=True so that torchrun / accelerate launch on CPU gets gloo DDP
+        no_device = not (hasattr(torch, "accelerator") and torch.accelerator.is_available())
+        self.acc = accelerator or Accelerator(gradient_accumulation_steps=cfg.train.grad_accum,
+                                              mixed_precision=_mixed_precision(cfg.train.mixed_precision),
+                                              cpu=no_device)
+        self.console = console or Console(stderr=True)
+        set_seed(cfg.seed)
+        self.out = Path(cfg.output_dir)
+        with self.acc.main_process_first():
+            self.model_path = resolve_model(cfg.model)
+            self.data_path = resolve_data(cfg.data)
+        self.rows, self.report = load_preferences(self.data_path, cfg.data_root, strict=cfg.strict_data,
+                                                  need_rejected_2=cfg.loss.response and cfg.loss.w_er > 0)
+        thinker, self.processor = load_thinker(self.model_path)
+        if cfg.train.gradient_checkpointing:
+            thinker.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.policy_model, self.ref_model = build_policy(cfg, thinker)
+        self.collator = PreferenceCollator(self.processor, cfg.media, cfg.loss,
+                                           max_completion_length=cfg.train.max_completion_length, seed=cfg.seed,
+                                           system_prompt=cfg.system_prompt)
+        params = [p for p in self.policy_model.parameters() if p.requires_grad]
+        if not params:
+            raise ConfigError("nothing to train: every parameter is frozen")
+        self.n_trainable = sum(p.numel() for p in params)
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        per_epoch = math.ceil(len(self.rows) / (cfg.train.batch_size * self.acc.num_processes))
+        steps_epoch = max(1, math.ceil(per_epoch / cfg.train.grad_accum))
+        self.total_steps = cfg.train.max_steps if cfg.train.max_steps > 0 else steps_epoch * cfg.train.epochs
+        self.epochs = max(cfg.train.epochs, math.ceil(self.total_steps / steps_epoch))
+        warm = cfg.train.warmup_steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / (warm + 1)) * max(0.0, 1 - s / max(1, self.total_steps)))
+        self.policy = PreferenceModel(self.policy_model)
+        self.policy, self.optimizer, self.scheduler = self.acc.prepare(self.policy, self.optimizer, self.scheduler)
+        if self.ref_model is not None:
+            self.ref_model.to(self.acc.device)
+        self.step = 0
+        self.skipped: Counter = Counter()
+        self.corruptions: Counter = Counter()
+
+    # -- one step ---------------------------------------------------------------------------------
+    def _thinker(self):
+        return thinker_of(self.acc.unwrap_model(self.policy).model)
+
+    def compute_loss(self, batch: PrefBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Policy and reference log-probs of every sequence, then the objective."""
+        thinker = self._thinker()
+        shared = None
+        if self.cfg.freeze_encoders and batch.sequences:
+            # frozen encoders: encode each context's media once for the policy and the reference
+            with torch.no_grad(), self.acc.autocast():
+                shared = encode_media(thinker, batch, self.acc.device)
+        pol = self.policy(batch, shared)
+        if not batch.sequences:  # every row of this micro-batch was skipped: a zero step keeps ranks in step
+            return pol.sum(), {}
+        with torch.no_grad(), self.acc.autocast():
+            if self.ref_model is None:
+                with self.acc.unwrap_model(self.policy).model.disable_adapter():
+                    ref = sequence_logps(thinker, batch, shared)
+            else:
+                ref = sequence_logps(self.ref_model, batch, shared)
+        return avem_dpo_loss(split_logps(batch, pol), split_logps(batch, ref.detach()), self.cfg.loss)
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def save_state(self, epoch: int, batch_in_epoch: int) -> Path:
+        ck = self.out / "checkpoints" / f"checkpoint-{self.step}"
+        self.acc.save_state(str(ck))
+        if self.acc.is_main_process:
+            (ck / STATE_FILE).write_text(json.dumps({"step": self.step, "epoch": epoch,
+                                                     "batch_in_epoch": batch_in_epoch,
+                                                     "skipped": dict(self.skipped)}))
+            cks = sorted((self.out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+            for old in cks[: max(0, len(cks) - self.cfg.train.save_total_limit)]:
+                shutil.rmtree(old, ignore_errors=True)
+        self.acc.wait_for_everyone()
+        return ck
+
+    def _resume(self) -> tuple[int, int]:
+        where = self.cfg.resume_from_checkpoint
+        if not where:
+            return 0, 0
+        ck = _latest_checkpoint(self.out) if where == "latest" else Path(where)
+        if ck is None or not (ck / STATE_FILE).exists():
+            raise ConfigError(f"no checkpoint to resume from at {where!r} (expected {self.out}/checkpoints/checkpoint-N)")
+        self.acc.load_state(str(ck))
+        st = json.loads((ck / STATE_FILE).read_text())
+        self.step = int(st["step"])
+        self.skipped.update(st.get("skipped", {}))
+        self.console.print(f"resumed from {ck} at step {self.step}")
+        return int(st["epoch"]), int(st["batch_in_epoch"])
+
+    def save_model(self, folder: Path) -> Path:
+        """Final checkpoint in HF format: LoRA adapter folder or full weights, plus the processor."""
+        from emorealm.tiny import TINY_MARKER, is_smoke_test_model
+
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            folder.mkdir(parents=True, exist_ok=True)
+            model = self.acc.unwrap_model(self.policy).model
+            model.save_pretrained(str(folder), safe_serialization=True)
+            self.processor.save_pretrained(str(folder))
+            if Path(self.model_path).is_dir() and is_smoke_test_model(self.model_path):
+                shutil.copy(Path(self.model_path) / f"{TINY_MARKER}.json", folder / f"{TINY_MARKER}.json")
+        self.acc.wait_for_everyone()
+        return folder
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def _loader(self, epoch: int):
+        from torch.utils.data import DataLoader
+
+        g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)
+        order = torch.randperm(len(self.rows), generator=g).tolist()
+        dl = DataLoader([self.rows[i] for i in order], batch_size=self.cfg.train.batch_size, shuffle=False,
+                        collate_fn=self.collator)
+        return self.acc.prepare_data_loader(dl, device_placement=False)
+
+    def run(self) -> TrainResult:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        cfg = self.cfg
+        start_epoch, skip_batches = self._resume()
+        history: list[dict[str, Any]] = []
+        if self.acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.console.print(
+                f"AVEm-DPO: {len(self.rows)} rows from {self.data_path} ({dict(self.report.skipped) or 'none'} "
+                f"skipped at load), {self.cfg.finetune} ({self.n_trainable:,} trainable params), "
+                f"{self.total_steps} steps on {self.acc.num_processes} process(es), "
+                f"precision {self.acc.mixed_precision}")
+        log_path = self.out / "train_log.jsonl"
+        acc_metrics: dict[str, list[float]] = defaultdict(list)
+        progress = Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                            console=self.console, disable=not self.acc.is_main_process)
+        t0 = time.time()
+        with progress:
+            task = progress.add_task("train", total=self.total_steps, completed=self.step, info="")
+            for epoch in range(start_epoch, self.epochs):
+                loader = self._loader(epoch)
+                if skip_batches:
+                    loader = self.acc.skip_first_batches(loader, skip_batches)
+                for bi, batch in enumerate(loader, start=skip_batches):
+                    if self.step >= self.total_steps:
+                        break
+                    self.policy.train()
+                    self.skipped.update(batch.skipped)
+                    for rec_c in batch.corruptions:  # what replaced each modality in c~ (noise or *_l)
+                        self.corruptions.update(f"{m}:{v.split('(')[0].split(':')[0]}" for m, v in rec_c.items())
+                    with self.acc.accumulate(self.policy):
+                        loss, metrics = self.compute_loss(batch)
+                        self.acc.backward(loss)
+                        if self.acc.sync_gradients and cfg.train.max_grad_norm > 0:
+                            self.acc.clip_grad_norm_(self.policy.parameters(), cfg.train.max_grad_norm)
+                        self.optimizer.step()
+                        self.scheduler.step()
+                        self.optimizer.zero_grad()
+                    for k, v in metrics.items():
+                        acc_metrics[k].append(v)
+                    if not self.acc.sync_gradients:
+                        continue
+                    self.step += 1
+                    rec = self._reduce(acc_metrics)
+                    acc_metrics.clear()
+                    rec.update(step=self.step, epoch=epoch, lr=self.scheduler.get_last_lr()[0],
+                               elapsed_s=round(time.time() - t0, 2), skipped_rows=sum(self.skipped.values()))
+                    history.append(rec)
+                    if self.acc.is_main_process and (self.step % max(1, cfg.train.logging_steps) == 0):
+                        with open(log_path, "a", encoding="utf-8") as fh:
+                            fh.write(json.dumps(rec) + "\n")
+                    info = " ".join(f"{k.split('/')[0][:3]}/{k.split('/')[-1]}={rec[k]:.3f}" for k in
+                                    ("loss", "response/acc_vr", "modality/acc") if k in rec)
+                    progress.update(task, completed=self.step, info=info)
+                    if cfg.train.save_steps and self.step % cfg.train.save_steps == 0:
+                        self.save_state(epoch, bi + 1)
+                skip_batches = 0
+                if self.step >= self.total_steps:
+                    break
+        final = self.save_model(self.out)
+        if self.acc.is_main_process:
+            (self.out / TRAIN_RECORD).write_text(json.dumps({
+                "config": cfg.as_dict(), "base_model": self.model_path, "data": str(self.data_path),
+                "steps": self.step, "rows": len(self.rows), "skipped_at_load": dict(self.report.skipped),
+                "skipped_in_training": dict(self.skipped),
+                "rejected_inputs_used": dict(self.corruptions), "final_metrics": history[-1] if history else {},
+                "num_processes": self.acc.num_processes}, indent=2, default=str))
+            if self.skipped:
+                self.console.print(f"[yellow]rows skipped during training:[/] {dict(self.skipped)}")
+            self.console.print(f"checkpoint: {final}")
+        return TrainResult(final, self.step, history, dict(self.skipped))
+
+    def _reduce(self, metrics: dict[str, list[float]]) -> dict[str, float]:
+        """Mean of each metric over the accumulated micro-batches and over ranks."""
+        keys = sorted(metrics)
+        if self.acc.num_processes > 1:
+            # every rank must contribute the same keys; missing ones (empty micro-batches) count as NaN
+            keys = sorted(set().union(*[set(k) for k in self.acc.gather_for_metrics([keys], use_gather_object=True)]))
+        vals = torch.tensor([sum(metrics[k]) / len(metrics[k]) if metrics.get(k) else float("nan") for k in keys],
+                            device=self.acc.device, dtype=torch.float64)
+        if self.acc.num_processes > 1:
+            vals = self.acc.gather(vals[None]).nanmean(0)
+        return {k: float(v) for k, v in zip(keys, vals.tolist(), strict=True)}
+
+
+def train(cfg: TrainConfig, console=None) -> TrainResult:
+    """Train with ``cfg`` and return the result (checkpoint folder, steps, per-step metrics)."""
+    return Trainer(cfg, console=console).run()
