@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from emorealm.errors import ModelError
 from emorealm.media import DecodedMedia, MediaSpec, load_media
 
 
@@ -77,8 +78,29 @@ def build_inputs(processor, media: DecodedMedia | None, prompt: str, spec: Media
             kwargs["load_audio_from_video"] = True
             kwargs["audio_from_video_indices"] = [0]
     features = dict(processor(**kwargs))
+    _check_placeholders(processor, features, has_video, has_audio)
     modalities = tuple(m for m, ok in (("video", has_video), ("audio", has_audio)) if ok)
     return ModelInputs(features, int(features["input_ids"].shape[1]), interleaved, modalities)
+
+
+def _check_placeholders(processor, features: dict[str, Any], video: bool, audio: bool) -> None:
+    """Refuse inputs whose media never became tokens (some processor versions silently drop the
+    audio of an interleaved video): scoring them would measure a text-only model."""
+    ids = features["input_ids"]
+    for wanted, name in ((video, "video"), (audio, "audio")):
+        token_id = getattr(processor, f"{name}_token_id", None)
+        if wanted and token_id is not None and not bool((ids == token_id).any()):
+            raise ModelError(
+                f"the processor produced no {name} placeholder tokens although {name} was given; "
+                f"this transformers version ({_transformers_version()}) does not pass {name} through — "
+                "install the version in setup.cfg"
+            )
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
 
 
 def build_model_inputs(processor, doc: dict[str, Any], prompt: str, spec: MediaSpec, **kwargs) -> ModelInputs:

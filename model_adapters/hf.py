@@ -250,8 +250,11 @@ class HFAdapter(EmorealmLM):
         }
 
     def _processor_caps(self) -> dict[str, Any]:
+        # the caps actually applied: a processor class's own videos_kwargs defaults (Qwen2.5-Omni's
+        # are the released 128..768 x 28 x 28) take precedence over its video processor's saved size
         vp = getattr(self.processor, "video_processor", None)
-        size = getattr(vp, "size", None) or {}
+        size = ((getattr(type(self.processor), "videos_kwargs", None) or {}).get("size")
+                or getattr(vp, "size", None) or {})
         return {"min_pixels": size.get("shortest_edge"), "max_pixels": size.get("longest_edge")}
 
     @property

@@ -12,7 +12,7 @@ from lm_eval.api.instance import Instance
 
 from emorealm.errors import clear_sample_errors, parse_error_response
 from emorealm.inputs import append_continuation, build_inputs
-from emorealm.media import load_media
+from emorealm.media import MediaSpec, load_media
 from emorealm.synth import frames, tone, write_av_clip, write_wav
 
 
@@ -167,3 +167,20 @@ def test_lora_adapter_folder_loads_as_pretrained(tiny_omni_dir, tmp_path, clips)
     assert meta["peft"] == str(tmp_path / "adapter") and meta["model"] == str(tiny_omni_dir)
     assert meta["model_sha256"] != plain.emorealm_metadata()["model_sha256"]
     assert np.isfinite(l1)
+
+
+def test_inputs_without_audio_placeholders_are_refused(processor, clips):
+    """Some transformers versions silently drop an interleaved video's audio: that must not pass."""
+    from emorealm.errors import ModelError
+    from emorealm.inputs import _check_placeholders
+
+    spec = MediaSpec()
+    media = load_media(_doc(clips["a"])["media"], spec)
+    inputs = build_inputs(processor, media, "Emotion?", spec)
+    feats = dict(inputs.features)
+    _check_placeholders(processor, feats, True, True)  # the real inputs pass
+    ids = feats["input_ids"].clone()
+    ids[ids == processor.audio_token_id] = processor.tokenizer.pad_token_id
+    feats["input_ids"] = ids
+    with pytest.raises(ModelError, match="no audio placeholder tokens"):
+        _check_placeholders(processor, feats, True, True)
