@@ -158,3 +158,48 @@ def test_long_clips_are_sampled_by_seeking_with_the_same_frames(corpus, monkeypa
     assert calls  # the seeking path was the one taken above
     assert seek[3] == sequential[3] and np.array_equal(seek[0], sequential[0])
     assert seek[2] == 600.0 and seek[3][-1] > 550
+
+
+# CSV-based benchmarks (DFEW split files, EMER annotation files): refused before the run, or one
+# sample each, never a crash.
+def _dfew_root(tmp_path, csv_bytes: bytes):
+    base = tmp_path / "DFEW"
+    split = base / "EmoLabel_DataSplit" / "test(single-labeled)" / "set_1.csv"
+    split.parent.mkdir(parents=True)
+    split.write_bytes(csv_bytes)
+    from emorealm.synth import write_av_clip
+
+    for i in (1, 2):
+        write_av_clip(base / "Clip" / "original" / f"{i:05d}.mp4", seconds=0.5, fps=8, size=(32, 32))
+    return tmp_path
+
+
+@pytest.mark.parametrize(("name", "csv_bytes", "expect"), [
+    ("csv_missing_column", b"video_name\n1\n2\n", "missing ['label']"),
+    ("csv_wrong_columns", b"clip,emotion\n1,1\n", "expected ['video_name', 'label']"),
+    ("csv_not_utf8", "video_name,label\n1,1\n2,caf\u00e9\n".encode("latin-1"), "not UTF-8"),
+])
+def test_csv_refusals(tmp_path, name, csv_bytes, expect):
+    from emorealm.datasets.dfew import load_dfew
+
+    with pytest.raises(DataError) as info:
+        load_dfew(data_root=str(_dfew_root(tmp_path, csv_bytes)))
+    assert expect in str(info.value)
+
+
+def test_csv_label_out_of_range_costs_one_sample(tmp_path):
+    from emorealm.datasets.dfew import load_dfew
+
+    docs = load_dfew(data_root=str(_dfew_root(tmp_path, b"video_name,label\n1,9\n2,1\n"))).docs
+    bad = [d for d in docs if d.get("_load_error")]
+    assert len(docs) == 2 and len(bad) == 1 and "9" in bad[0]["_load_error"]["message"]
+
+
+def test_emer_csv_missing_column_is_refused(tmp_path):
+    from emorealm.datasets.emer import load_emer
+
+    base = tmp_path / "EMER"
+    base.mkdir()
+    (base / "track3_train_ovmerd.csv").write_text("name,description\nsample_1,happy\n")
+    with pytest.raises(DataError, match="missing \\['reason'\\]"):
+        load_emer(data_root=str(tmp_path))

@@ -72,14 +72,17 @@ def read_csv(path: Path, required: Iterable[str], what: str) -> list[dict[str, s
     """Rows of a CSV as dicts; raises :class:`DataError` when the file or a required column is missing."""
     if not path.is_file():
         raise DataError(f"{what} {path} not found")
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        cols = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in required if c not in cols]
-        if missing:
-            raise DataError(f"{what} {path} has columns {cols}; expected {list(required)} "
-                            f"(missing {missing}). Is this the file as distributed?")
-        return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            cols = [c.strip() for c in (reader.fieldnames or [])]
+            missing = [c for c in required if c not in cols]
+            if missing:
+                raise DataError(f"{what} {path} has columns {cols}; expected {list(required)} "
+                                f"(missing {missing}). Is this the file as distributed?")
+            return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{what} {path} is not UTF-8 text ({exc}); re-save it as UTF-8") from exc
 
 
 def fingerprint(*paths: Path) -> str:
