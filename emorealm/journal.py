@@ -31,7 +31,7 @@ from emorealm.errors import ConfigError
 JOURNAL_NAME = "journal.jsonl"
 FORMAT = 1
 # metadata keys that describe what happened during a run rather than which model ran
-_VOLATILE_MODEL_KEYS = {"audio_source", "media", "smoke_test"}
+_VOLATILE_MODEL_KEYS = {"audio_source", "media", "smoke_test", "modalities"}
 # keys that locate a model on disk; ignored when a weights hash identifies it (so a moved cache still resumes)
 _LOCATION_KEYS = {"model", "peft", "model_class"}
 

@@ -22,6 +22,11 @@ from emorealm.media import MediaSpec
 
 T = TypeVar("T")
 
+# per-task count tables an adapter keeps for the results metadata; a journaled sample records what it
+# added to each, so a resumed run reports the same counts as an uninterrupted one
+COUNT_TABLES = ("audio_sources", "modalities_given", "modalities_not_given")
+_NOTE_TABLES = {"audio_source": "audio_sources"}  # journals written before the tables were generalised
+
 PER_SAMPLE_ERRORS: tuple[type[BaseException], ...] = (EmorealmError, OSError, ValueError, RuntimeError)
 LOAD_ERRORS: dict[str, type[EmorealmError]] = {"DataError": DataError, "MediaError": MediaError}
 
@@ -126,27 +131,38 @@ class EmorealmLM(LM):
         rec = self.journal.get(key)
         if rec is None:
             return None
-        for task, counts in rec.get("notes", {}).get("audio_source", {}).items():
-            for source, n in counts.items():
-                mine = self.audio_sources.setdefault(task, {})
-                mine[source] = mine.get(source, 0) + n
+        for name, table in rec.get("notes", {}).items():
+            mine_table = self._count_table(_NOTE_TABLES.get(name, name))
+            if mine_table is None:
+                continue
+            for task, counts in table.items():
+                mine = mine_table.setdefault(task, {})
+                for kind, n in counts.items():
+                    mine[kind] = mine.get(kind, 0) + n
         return rec["resp"]
 
-    def _source_counts(self) -> dict[str, dict[str, int]]:
-        return {t: dict(c) for t, c in self.audio_sources.items()}
+    def _count_table(self, attr: str) -> dict[str, dict[str, int]] | None:
+        table = getattr(self, attr, None)
+        return table if isinstance(table, dict) else None
+
+    def _source_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """A snapshot of every per-task count table (what a journaled sample must replay)."""
+        return {attr: {t: dict(c) for t, c in table.items()}
+                for attr in COUNT_TABLES if (table := self._count_table(attr)) is not None}
 
     def _journal_append(self, key: tuple | None, request_type: str, doc: dict[str, Any], resp: Any,
-                        before: dict[str, dict[str, int]]) -> None:
+                        before: dict[str, dict[str, dict[str, int]]]) -> None:
         if key is None:
             return
-        delta: dict[str, dict[str, int]] = {}
-        for task, counts in self.audio_sources.items():
-            for source, n in counts.items():
-                d = n - before.get(task, {}).get(source, 0)
-                if d:
-                    delta.setdefault(task, {})[source] = d
+        notes: dict[str, dict[str, dict[str, int]]] = {}
+        for attr, snapshot in self._source_counts().items():
+            for task, counts in snapshot.items():
+                for kind, n in counts.items():
+                    d = n - before.get(attr, {}).get(task, {}).get(kind, 0)
+                    if d:
+                        notes.setdefault(attr, {}).setdefault(task, {})[kind] = d
         self.journal.append(key, request_type=request_type, doc=doc, resp=resp,
-                            notes={"audio_source": delta} if delta else {})
+                            notes=notes)
 
     def _before_call(self, req, req_hash: str, request_type: str) -> None:
         """Seed every RNG from (run seed, request) so sampling does not depend on order or on resuming,

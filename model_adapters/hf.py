@@ -160,6 +160,9 @@ class HFAdapter(EmorealmLM):
         return tuple(need)
 
     def _count(self, table: dict[str, dict[str, int]], doc: dict[str, Any], mods) -> None:
+        mods = list(mods)
+        if not mods:  # no empty entries: a resumed run replays only what was counted
+            return
         counts = table.setdefault(doc.get("_task", "?"), {})
         for m in mods:
             counts[m] = counts.get(m, 0) + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 import pytest
@@ -172,7 +173,7 @@ def test_run_adds_clustered_stderr_to_the_results(monkeypatch, tmp_path):
             "samples": {"modality_agreement": recs}}
     written = {}
     monkeypatch.setattr(lm_eval, "simple_evaluate", lambda **kw: fake)
-    monkeypatch.setattr(runner, "build_model", lambda cfg: (object(), "hf", {}))
+    monkeypatch.setattr(runner, "build_model", lambda cfg: (types.SimpleNamespace(), "hf", {}))
     monkeypatch.setattr(emorealm.results, "add_metadata", lambda *a, **k: None)
     monkeypatch.setattr(emorealm.results, "write_results",
                         lambda results, *a, **k: written.update(results) or tmp_path / "r.json")
