@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from emorealm.errors import DataError
 
@@ -63,3 +65,26 @@ def resolve_data_root(options: dict | None = None) -> Path:
 
         print(f"emorealm: no data root given; using the built-in sample data at {path}", file=sys.stderr)
     return path
+
+
+def ensure_versioned_dir(out: Path, marker: str, version: int, write: Callable[[Path], Any],
+                         prefix: str = ".build-") -> Path:
+    """Return ``out`` when its ``marker`` JSON names ``version``; else build it with ``write(tmp)`` in a
+    temporary sibling folder and rename that into place, so readers never see a half-written folder."""
+    import json
+    import shutil
+    import tempfile
+
+    path = out / marker
+    if path.exists() and json.loads(path.read_text()).get("version") == version:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
+    try:
+        write(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from emorealm.paths import sample_data_dir
+from emorealm.paths import ensure_versioned_dir, sample_data_dir
 from emorealm.synth import tone, write_av_clip, write_wav
 
 SAMPLE_VERSION = 2
@@ -100,17 +97,4 @@ def write_sample_data(root: str | Path) -> Path:
 
 def ensure_sample_data() -> Path:
     """The cached sample data under the cache root, written on first use (atomically)."""
-    out = sample_data_dir()
-    marker = out / MARKER
-    if marker.exists() and json.loads(marker.read_text()).get("version") == SAMPLE_VERSION:
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".sample-data-", dir=out.parent))
-    try:
-        write_sample_data(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return ensure_versioned_dir(sample_data_dir(), MARKER, SAMPLE_VERSION, write_sample_data, ".sample-data-")

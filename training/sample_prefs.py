@@ -11,14 +11,11 @@ Written under ``<cache root>/sample-prefs/`` (docs/contracts.md §1).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from emorealm.paths import cache_root
+from emorealm.paths import cache_root, ensure_versioned_dir
 from emorealm.synth import frames, write_av_clip, write_wav
 
 SAMPLE_PREFS_VERSION = 1
@@ -87,17 +84,5 @@ def write_sample_prefs(root: str | Path, n: int = 8, seed: int = 0) -> Path:
 
 def ensure_sample_prefs() -> Path:
     """The cached sample preference set (folder holding ``prefs.jsonl``), written on first use."""
-    out = sample_prefs_dir()
-    marker = out / MARKER
-    if marker.exists() and json.loads(marker.read_text()).get("version") == SAMPLE_PREFS_VERSION:
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".sample-prefs-", dir=out.parent))
-    try:
-        write_sample_prefs(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return ensure_versioned_dir(sample_prefs_dir(), MARKER, SAMPLE_PREFS_VERSION, write_sample_prefs,
+                                ".sample-prefs-")
