@@ -157,6 +157,16 @@ def strip_addresses(obj: Any) -> Any:
     return _ADDRESS.sub("", str(obj))  # what lm-eval's JSON writer would do (functions, classes, ...)
 
 
+def prepare_tasks(cfg: RunConfig) -> tuple[dict[str, Any], Any, list[str]]:
+    """Task options (with the resolved data root), our TaskManager, and the checked task names."""
+    metadata = parse_kv(cfg.task_args, "--task-args")
+    if cfg.data_root:
+        metadata["data_root"] = cfg.data_root
+    metadata["data_root"] = str(resolve_data_root(metadata))
+    tm = task_manager(metadata)
+    return metadata, tm, resolve_tasks(cfg.tasks, tm)
+
+
 def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
     """Run the evaluation; returns (results dict, results file path); ``({}, None)`` on a non-zero
     data-parallel rank."""
@@ -167,12 +177,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
     from emorealm.results import add_metadata, write_results
     from emorealm.task_reports import add_task_reports, write_task_figures
 
-    metadata = parse_kv(cfg.task_args, "--task-args")
-    if cfg.data_root:
-        metadata["data_root"] = cfg.data_root
-    metadata["data_root"] = str(resolve_data_root(metadata))
-    tm = task_manager(metadata)
-    task_names = resolve_tasks(cfg.tasks, tm)
+    metadata, tm, task_names = prepare_tasks(cfg)
     clear_sample_errors()
     random.seed(cfg.seed)
     _, args = model_args(cfg)

@@ -20,7 +20,7 @@ from emorealm.diagnostics.ablations import Ablation, clip_media_map, derangement
 from emorealm.diagnostics.attention import AttentionUnsupported, EagerAttention, answer_attention_share
 from emorealm.diagnostics.likelihood import logp_from_record, probe_logps, probe_of
 from emorealm.errors import ConfigError, clear_sample_errors
-from emorealm.runner import RunConfig, build_model, model_display_name, parse_kv, resolve_tasks, task_manager
+from emorealm.runner import RunConfig, build_model, model_display_name, prepare_tasks
 
 
 @dataclass
@@ -88,17 +88,11 @@ def run_conditions(cfg: DiagnoseConfig) -> Collected:
     """Build the model once, run every condition, probe likelihoods and attention."""
     from lm_eval import simple_evaluate
 
-    from emorealm.paths import resolve_data_root
     from emorealm.results import add_metadata, write_results
 
     rc = cfg.run
     cfg.conditions = parse_conditions(cfg.conditions)  # intact first, known names only
-    metadata = parse_kv(rc.task_args, "--task-args")
-    if rc.data_root:
-        metadata["data_root"] = rc.data_root
-    metadata["data_root"] = str(resolve_data_root(metadata))
-    tm = task_manager(metadata)
-    task_names = resolve_tasks(rc.tasks, tm)
+    metadata, tm, task_names = prepare_tasks(rc)
     console = _console()
     swap_map = clip_media = None
     if any(c.startswith("swap_") for c in cfg.conditions):

@@ -37,11 +37,7 @@ def likelihood_shift_plot(task: str, shifts: dict[str, list[float]], path: Path)
     if not conds:
         flat[0].text(0.5, 0.5, "no scored docs", ha="center", va="center")
     fig.suptitle(f"{task}: likelihood shift of the correct answer", fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def attention_plot(task: str, info: dict[str, Any], path: Path) -> Path:
@@ -68,11 +64,7 @@ def attention_plot(task: str, info: dict[str, Any], path: Path) -> Path:
     ax2.set_xlabel("decoder layer")
     ax2.set_title("per layer", fontsize=9)
     fig.suptitle(f"{task}: attention from the answer positions ({info['n_docs']} docs)", fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def accuracy_plot(rows: dict[str, dict[str, dict[str, Any]]], metric: str, path: Path) -> Path:
@@ -99,6 +91,11 @@ def accuracy_plot(rows: dict[str, dict[str, dict[str, Any]]], metric: str, path:
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7, ncol=min(6, max(1, len(conds))), loc="lower center", bbox_to_anchor=(0.5, 1.0),
               frameon=False)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    """Lay out, write as PNG (creating the folder) and free the figure."""
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
