@@ -110,7 +110,12 @@ def test_cache_holds_no_pickles(rel_tiny, rel_sample_root):
     from emorealm.paths import cache_root
 
     bad = []
-    for f in cache_root().rglob("*"):
+    # what emorealm writes there; the vLLM tier's venv (venv-*) holds third-party packages whose
+    # own test data includes pickled object arrays, and is not ours to police
+    ours = [p for p in cache_root().iterdir() if not p.name.startswith("venv")]
+    assert any(p.name == "models" for p in ours), ours
+    files = [f for p in ours for f in ([p] if p.is_file() else p.rglob("*"))]
+    for f in files:
         if not f.is_file() or f.is_symlink():
             continue
         if f.suffix in (".pkl", ".pickle", ".pt", ".pth", ".bin") or _is_pickle(f):
