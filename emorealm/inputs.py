@@ -116,3 +116,49 @@ def append_continuation(inputs: ModelInputs, continuation_ids: list[int]) -> Mod
     feats["input_ids"] = torch.cat([feats["input_ids"], ids], dim=1)
     feats["attention_mask"] = torch.cat([feats["attention_mask"], torch.ones_like(ids)], dim=1)
     return ModelInputs(feats, inputs.prompt_length, inputs.use_audio_in_video, inputs.modalities)
+
+
+# audio features whose time axis the feature extractor may pad per call; their masks mark real frames
+_TIME_PADDED = ("input_features", "feature_attention_mask")
+
+
+def batch_key(inputs: ModelInputs) -> tuple:
+    """Samples with equal keys can share one batch (see ``collate_inputs``)."""
+    return (inputs.use_audio_in_video, inputs.modalities, tuple(sorted(inputs.features)))
+
+
+def collate_inputs(items: list[ModelInputs], pad_token_id: int) -> ModelInputs:
+    """One left-padded batch from several samples' inputs, for batched generation.
+
+    Per-token tensors (``input_ids``, ``attention_mask`` and any side input of the same shape) are
+    left-padded — new tokens are then appended right after every prompt; padded positions get
+    ``attention_mask`` 0, which the mRoPE position code also honours. Media tensors are concatenated
+    along their first axis (the model consumes them in placeholder order); audio features are
+    zero-padded on the time axis, their masks marking the real frames. Samples must share
+    ``batch_key``; anything else raises ``ModelError`` (the caller then runs them one at a time).
+    """
+    if not items:
+        raise ValueError("collate_inputs needs at least one sample")
+    keys = {batch_key(it) for it in items}
+    if len(keys) > 1:
+        raise ModelError(f"samples with different inputs cannot share a batch: {sorted(map(str, keys))}")
+    width = max(int(it.features["input_ids"].shape[1]) for it in items)
+    feats: dict[str, Any] = {}
+    for name, first in items[0].features.items():
+        values = [it.features[name] for it in items]
+        if not isinstance(first, torch.Tensor):
+            if any(v != first for v in values):
+                raise ModelError(f"input {name!r} differs between samples; they cannot share a batch")
+            feats[name] = first
+        elif all(v.shape == it.features["input_ids"].shape for v, it in zip(values, items, strict=True)):
+            fill = pad_token_id if name == "input_ids" else 0
+            feats[name] = torch.cat([torch.nn.functional.pad(v, (width - v.shape[1], 0), value=fill)
+                                     for v in values])
+        elif name in _TIME_PADDED:
+            longest = max(v.shape[-1] for v in values)
+            feats[name] = torch.cat([torch.nn.functional.pad(v, (0, longest - v.shape[-1])) for v in values])
+        elif all(v.shape[1:] == first.shape[1:] for v in values):
+            feats[name] = torch.cat(values)
+        else:
+            raise ModelError(f"input {name!r} has shapes {[tuple(v.shape) for v in values]}; cannot batch them")
+    return ModelInputs(feats, width, items[0].use_audio_in_video, items[0].modalities)

@@ -83,6 +83,21 @@ class EmorealmLM(LM):
                              continuations: list[str]) -> list[tuple[float, bool]]:
         raise NotImplementedError
 
+    # batched generation: an adapter that can generate several requests in one call overrides these
+    # three; the defaults run ``_generate_one`` per request
+    def _generation_batch_size(self, gen_kwargs: dict[str, Any]) -> int:
+        """How many requests with these ``gen_kwargs`` one ``_generate_prepared`` call may take."""
+        return 1
+
+    def _prepare_generation(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> Any:
+        """Per-request work before the (batched) call, e.g. building inputs; a per-sample error raised
+        here fails this request only."""
+        return (doc, context, gen_kwargs)
+
+    def _generate_prepared(self, prepared: list[Any]) -> list[str]:
+        """Texts for requests prepared by ``_prepare_generation`` (all with equal ``gen_kwargs``)."""
+        return [self._generate_one(doc, context, dict(gen)) for doc, context, gen in prepared]
+
     def emorealm_metadata(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -150,10 +165,8 @@ class EmorealmLM(LM):
         return {attr: {t: dict(c) for t, c in table.items()}
                 for attr in COUNT_TABLES if (table := self._count_table(attr)) is not None}
 
-    def _journal_append(self, key: tuple | None, request_type: str, doc: dict[str, Any], resp: Any,
-                        before: dict[str, dict[str, dict[str, int]]]) -> None:
-        if key is None:
-            return
+    def _notes_since(self, before: dict[str, dict[str, dict[str, int]]]) -> dict[str, dict[str, dict[str, int]]]:
+        """What the count tables gained since the snapshot ``before`` (a request's journal notes)."""
         notes: dict[str, dict[str, dict[str, int]]] = {}
         for attr, snapshot in self._source_counts().items():
             for task, counts in snapshot.items():
@@ -161,8 +174,16 @@ class EmorealmLM(LM):
                     d = n - before.get(attr, {}).get(task, {}).get(kind, 0)
                     if d:
                         notes.setdefault(attr, {}).setdefault(task, {})[kind] = d
-        self.journal.append(key, request_type=request_type, doc=doc, resp=resp,
-                            notes=notes)
+        return notes
+
+    def _journal_append(self, key: tuple | None, request_type: str, doc: dict[str, Any], resp: Any,
+                        before: dict[str, dict[str, dict[str, int]]] | None = None,
+                        notes: dict[str, dict[str, dict[str, int]]] | None = None) -> None:
+        if key is None:
+            return
+        if notes is None:
+            notes = self._notes_since(before or {})
+        self.journal.append(key, request_type=request_type, doc=doc, resp=resp, notes=notes)
 
     def _before_call(self, req, req_hash: str, request_type: str) -> None:
         """Seed every RNG from (run seed, request) so sampling does not depend on order or on resuming,
@@ -190,18 +211,53 @@ class EmorealmLM(LM):
         keys = [self._journal_key(req, h) for req, h in zip(requests, hashes, strict=True)]
         out: list[Any] = [self._journal_lookup(k) for k in keys]
         todo = [i for i, o in enumerate(out) if o is None]
-        for i in progress(todo, len(todo), f"{self.adapter_name}: generating"):
+        # requests with equal gen_kwargs may share a call, up to the adapter's batch size for them
+        by_kwargs: dict[str, list[int]] = {}
+        for i in todo:
+            by_kwargs.setdefault(json.dumps(requests[i].args[1], sort_keys=True, default=str), []).append(i)
+        chunk_ends: set[int] = set()
+        order: list[int] = []
+        for idxs in by_kwargs.values():
+            size = max(1, int(self._generation_batch_size(dict(requests[idxs[0]].args[1]))))
+            for start in range(0, len(idxs), size):
+                order += idxs[start:start + size]
+                chunk_ends.add(order[-1])
+        ready: list[tuple[int, Any, dict]] = []  # (request index, prepared, journal notes)
+        for i in progress(order, len(order), f"{self.adapter_name}: generating"):
             req = requests[i]
             context, gen_kwargs = req.args
             doc = req.doc
             failed: list[Any] = []
             before = self._source_counts()
             self._before_call(req, hashes[i], "generate_until")
-            text = self._guard(doc, lambda d=doc, c=context, g=gen_kwargs: self._generate_one(d, c, dict(g)),
+            prepared = self._guard(doc, lambda d=doc, c=context, g=gen_kwargs: self._prepare_generation(d, c, dict(g)),
+                                   lambda err, f=failed: f.append(err) or error_response(err))
+            if failed:
+                out[i] = prepared
+            else:
+                ready.append((i, prepared, self._notes_since(before)))
+            if i in chunk_ends and ready:
+                for (j, _, notes), (text, ok) in zip(ready, self._generate_chunk(requests, ready), strict=True):
+                    out[j] = text
+                    if ok:
+                        self._journal_append(keys[j], "generate_until", requests[j].doc, text, notes=notes)
+                ready = []
+        return out
+
+    def _generate_chunk(self, requests, ready: list[tuple[int, Any, dict]]) -> list[tuple[str, bool]]:
+        """(text or error response, succeeded) per request of one chunk. A per-sample error in a batched
+        call reruns its requests one at a time, so that only the failing one is recorded."""
+        if len(ready) > 1:
+            try:
+                return [(t, True) for t in self._generate_prepared([p for _, p, _ in ready])]
+            except PER_SAMPLE_ERRORS:
+                pass
+        out = []
+        for i, prepared, _ in ready:
+            failed: list[Any] = []
+            text = self._guard(requests[i].doc, lambda p=prepared: self._generate_prepared([p])[0],
                                lambda err, f=failed: f.append(err) or error_response(err))
-            if not failed:
-                self._journal_append(keys[i], "generate_until", doc, text, before)
-            out[i] = text
+            out.append((text, not failed))
         return out
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:

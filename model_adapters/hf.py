@@ -23,7 +23,7 @@ from emorealm.model_adapters.prefix import score_from_prefix
 from emorealm import __version__
 from emorealm.errors import ModelError
 from emorealm.fingerprint import weights_hash
-from emorealm.inputs import ModelInputs, build_inputs, build_model_inputs
+from emorealm.inputs import ModelInputs, batch_key, build_inputs, build_model_inputs, collate_inputs
 from emorealm.media import DecodedMedia, MediaSpec, load_media
 from emorealm.tiny import is_smoke_test_model
 
@@ -80,7 +80,8 @@ class HFAdapter(EmorealmLM):
         "dtype": ("float32", "float32, bfloat16, float16 or auto"),
         "device": ("cpu", "cpu, cuda, cuda:N (cuda becomes cuda:<local rank> under torchrun/accelerate)"),
         "device_map": (None, "accelerate device map, e.g. auto: one model over several GPUs"),
-        "batch_size": (1, "accepted for lm-eval compatibility; questions run one at a time (the options of a question share one pass)"),
+        "batch_size": (1, "questions generated together (greedy; left-padded); sampled answers and "
+                          "log-likelihood questions run one at a time (a question's options share one pass)"),
         "modalities": (None, "narrow what the model is given: video, audio or video+audio"),
         "trust_remote_code": (False, "run the checkpoint's own code (only when you trust it)"),
         "system_prompt": (None, "system turn text (default: the chat template's own)"),
@@ -198,23 +199,63 @@ class HFAdapter(EmorealmLM):
         return out
 
     # -- generation ---------------------------------------------------------------------------
-    def _generate_one(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> str:
+    def _generation_config(self, gen_kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        """(``generate`` keyword arguments, stop sequences) from lm-eval's ``gen_kwargs``."""
+        gen_kwargs = dict(gen_kwargs)
         until = gen_kwargs.pop("until", None)
         max_new = int(gen_kwargs.pop("max_gen_toks", self.max_gen_toks))
         temperature = float(gen_kwargs.pop("temperature", 0.0) or 0.0)
         do_sample = parse_bool(gen_kwargs.pop("do_sample", temperature > 0)) and temperature > 0
-        inputs = self._inputs(doc, context)
-        gen = {"max_new_tokens": max_new, "do_sample": do_sample,
-               "pad_token_id": self.tokenizer.pad_token_id}
+        gen = {"max_new_tokens": max_new, "do_sample": do_sample, "pad_token_id": self._pad_id()}
         if do_sample:
             gen["temperature"] = temperature
             for k in ("top_p", "top_k"):
                 if k in gen_kwargs:
                     gen[k] = gen_kwargs.pop(k)
-        with torch.inference_mode():
-            out = self.model.generate(**self._to_device(inputs.model_kwargs()), **gen)
-        text = self.tokenizer.decode(out[0, inputs.prompt_length:], skip_special_tokens=True)
-        return cut_at_stops(text, until)
+        return gen, until
+
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad if pad is not None else self.tokenizer.eos_token_id)
+
+    def _eos_ids(self) -> set[int]:
+        ids = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(int(self.tokenizer.eos_token_id))
+        return ids
+
+    def _generation_batch_size(self, gen_kwargs: dict[str, Any]) -> int:
+        # sampled answers run one at a time: each then depends only on (seed, request), whatever the
+        # batch size, the order or a resume (docs/reliability.md)
+        return 1 if self._generation_config(gen_kwargs)[0]["do_sample"] else self.batch_size
+
+    def _prepare_generation(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> Any:
+        return self._inputs(doc, context), gen_kwargs
+
+    def _generate_prepared(self, prepared: list[Any]) -> list[str]:
+        gen, until = self._generation_config(prepared[0][1])
+        texts: list[str | None] = [None] * len(prepared)
+        # samples whose inputs differ in kind (e.g. audio-only next to audio+video) go in separate calls
+        groups: dict[tuple, list[int]] = {}
+        for j, (inputs, _) in enumerate(prepared):
+            groups.setdefault(batch_key(inputs), []).append(j)
+        for idxs in groups.values():
+            items = [prepared[j][0] for j in idxs]
+            inputs = items[0] if len(items) == 1 else collate_inputs(items, self._pad_id())
+            with torch.inference_mode():
+                out = self.model.generate(**self._to_device(inputs.model_kwargs()), **gen)
+            stops = self._eos_ids()
+            for row, j in enumerate(idxs):
+                new = out[row, inputs.prompt_length:].tolist()
+                # a row that finished early is filled with padding after its end-of-sequence token
+                end = next((k + 1 for k, t in enumerate(new) if t in stops), len(new))
+                text = self.tokenizer.decode(new[:end], skip_special_tokens=True)
+                texts[j] = cut_at_stops(text, until)
+        return texts  # type: ignore[return-value]
+
+    def _generate_one(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> str:
+        return self._generate_prepared([self._prepare_generation(doc, context, gen_kwargs)])[0]
 
     # -- log-likelihood -----------------------------------------------------------------------
     def _continuation_ids(self, continuation: str) -> list[int]:

@@ -114,8 +114,12 @@ def _requests(docs, request_type="generate_until"):
     return reqs
 
 
-def test_adapter_reuses_journal_without_model_calls(tmp_path, rel_adapter, rel_sample_root, monkeypatch):
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_adapter_reuses_journal_without_model_calls(tmp_path, rel_adapter, rel_sample_root, monkeypatch, batch_size):
+    """Batched generation journals each request with its own count notes, like one at a time."""
     from emorealm.emorealm_data import load_docs
+
+    monkeypatch.setattr(rel_adapter, "batch_size", batch_size)
 
     docs = load_docs("modality_agreement", data_root=str(rel_sample_root))[:3]
     calls = tmp_path / "calls.log"
@@ -140,6 +144,7 @@ def test_adapter_reuses_journal_without_model_calls(tmp_path, rel_adapter, rel_s
         assert len(calls.read_text().splitlines()) == n_calls  # nothing recomputed
         assert stats["reused"] == 3 and stats["computed"] == 0
         assert rel_adapter.audio_sources == sources  # the audio-source counts of the results are replayed
+        assert sum(sources["modality_agreement"].values()) == 3
         outputs[request_type] = first
     assert len(calls.read_text().splitlines()) == 6  # 3 generations + 3 scored groups (2 options each)
     assert all(isinstance(x, str) for x in outputs["generate_until"])
