@@ -98,6 +98,19 @@ class EmorealmLM(LM):
         """Texts for requests prepared by ``_prepare_generation`` (all with equal ``gen_kwargs``)."""
         return [self._generate_one(doc, context, dict(gen)) for doc, context, gen in prepared]
 
+    # batched scoring, likewise: one unit is a question (its context and all its options)
+    def _loglikelihood_batch_size(self) -> int:
+        """How many questions one ``_loglikelihood_prepared`` call may take."""
+        return 1
+
+    def _prepare_loglikelihood(self, doc: dict[str, Any], context: str, continuations: list[str]) -> Any:
+        """Per-question work before the (batched) call; a per-sample error here fails this question only."""
+        return (doc, context, continuations)
+
+    def _loglikelihood_prepared(self, prepared: list[Any]) -> list[list[tuple[float, bool]]]:
+        """Every option's ``(log-likelihood, is_greedy)`` for each prepared question."""
+        return [self._loglikelihood_group(doc, context, conts) for doc, context, conts in prepared]
+
     def emorealm_metadata(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -277,21 +290,51 @@ class EmorealmLM(LM):
                 continue
             for i, s in zip(idxs, hit, strict=True):
                 results[i] = (float(s[0]), bool(s[1]))
-        for g, key in progress(todo, len(todo), f"{self.adapter_name}: scoring"):
+        size = max(1, int(self._loglikelihood_batch_size()))
+        ready: list[tuple[int, Any, Any, dict]] = []  # (group index, journal key, prepared, journal notes)
+        for n, (g, key) in enumerate(progress(todo, len(todo), f"{self.adapter_name}: scoring")):
             (context, conts), idxs = groups[g]
             req = requests[idxs[0]]
             doc = req.doc
-            nan = [(math.nan, False)] * len(idxs)
             failed: list[Any] = []
             before = self._source_counts()
             self._before_call(req, hashes[g], "loglikelihood")
-            scores = self._guard(doc, lambda d=doc, c=context, k=conts: self._loglikelihood_group(d, c, k),
-                                 lambda err, n=nan, f=failed: f.append(err) or n)
-            if not failed:
-                self._journal_append(key, "loglikelihood", doc, [[float(a), bool(b)] for a, b in scores], before)
-            for i, s in zip(idxs, scores, strict=True):
-                results[i] = s
+            prepared = self._guard(doc, lambda d=doc, c=context, k=conts: self._prepare_loglikelihood(d, c, list(k)),
+                                   lambda err, f=failed: f.append(err))
+            if failed:
+                for i in idxs:
+                    results[i] = (math.nan, False)
+            else:
+                ready.append((g, key, prepared, self._notes_since(before)))
+            if ready and (len(ready) == size or n == len(todo) - 1):
+                chunk = self._score_chunk(requests, groups, [(gg, p) for gg, _, p, _ in ready])
+                for (gg, kk, _, notes), (scores, ok) in zip(ready, chunk, strict=True):
+                    if ok:
+                        self._journal_append(kk, "loglikelihood", requests[groups[gg][1][0]].doc,
+                                             [[float(a), bool(b)] for a, b in scores], notes=notes)
+                    for i, sc in zip(groups[gg][1], scores, strict=True):
+                        results[i] = sc
+                ready = []
         return results  # type: ignore[return-value]
+
+    def _score_chunk(self, requests, groups, ready: list[tuple[int, Any]]
+                     ) -> list[tuple[list[tuple[float, bool]], bool]]:
+        """(scores, succeeded) per question of one chunk; NaN scores for a failed question. A per-sample
+        error in a batched call reruns its questions one at a time."""
+        if len(ready) > 1:
+            try:
+                return [(s, True) for s in self._loglikelihood_prepared([p for _, p in ready])]
+            except PER_SAMPLE_ERRORS:
+                pass
+        out = []
+        for g, prepared in ready:
+            idxs = groups[g][1]
+            failed: list[Any] = []
+            nan = [(math.nan, False)] * len(idxs)
+            scores = self._guard(requests[idxs[0]].doc, lambda p=prepared: self._loglikelihood_prepared([p])[0],
+                                 lambda err, f=failed, n=nan: f.append(err) or n)
+            out.append((scores, not failed))
+        return out
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         raise NotImplementedError("emorealm adapters score multiple-choice options; rolling perplexity is not supported")

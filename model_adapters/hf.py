@@ -18,7 +18,7 @@ from emorealm.model_adapters import distributed
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, parse_bool
 from emorealm.model_adapters.hf_models import DTYPES, parse_modalities, resolve_architecture
 from emorealm.model_adapters.hf_models import load_model as load_model_arch
-from emorealm.model_adapters.prefix import score_from_prefix
+from emorealm.model_adapters.prefix import last_token_logprobs, score_from_prefix
 
 from emorealm import __version__
 from emorealm.errors import ModelError
@@ -80,8 +80,8 @@ class HFAdapter(EmorealmLM):
         "dtype": ("float32", "float32, bfloat16, float16 or auto"),
         "device": ("cpu", "cpu, cuda, cuda:N (cuda becomes cuda:<local rank> under torchrun/accelerate)"),
         "device_map": (None, "accelerate device map, e.g. auto: one model over several GPUs"),
-        "batch_size": (1, "questions generated together (greedy; left-padded); sampled answers and "
-                          "log-likelihood questions run one at a time (a question's options share one pass)"),
+        "batch_size": (1, "questions per forward (left-padded): greedy generation and single-token options; "
+                          "sampled answers and multi-token options run one question at a time"),
         "modalities": (None, "narrow what the model is given: video, audio or video+audio"),
         "trust_remote_code": (False, "run the checkpoint's own code (only when you trust it)"),
         "system_prompt": (None, "system turn text (default: the chat template's own)"),
@@ -264,12 +264,36 @@ class HFAdapter(EmorealmLM):
             raise ModelError(f"continuation {continuation!r} tokenizes to nothing")
         return ids
 
+    def _loglikelihood_batch_size(self) -> int:
+        return self.batch_size
+
+    def _prepare_loglikelihood(self, doc: dict[str, Any], context: str, continuations: list[str]) -> Any:
+        return self._inputs(doc, context), [self._continuation_ids(c) for c in continuations]
+
+    def _loglikelihood_prepared(self, prepared: list[Any]) -> list[list[tuple[float, bool]]]:
+        results: list[list[tuple[float, bool]] | None] = [None] * len(prepared)
+        # questions whose options are all one token need only the prompt's last logits, so several
+        # of them share one left-padded forward; the others are scored from their own cached prefix
+        batchable: dict[tuple, list[int]] = {}
+        for j, (inputs, ids) in enumerate(prepared):
+            if all(len(c) == 1 for c in ids):
+                batchable.setdefault(batch_key(inputs), []).append(j)
+        for idxs in batchable.values():
+            if len(idxs) < 2:
+                continue
+            batch = collate_inputs([prepared[j][0] for j in idxs], self._pad_id())
+            logp = last_token_logprobs(self.model, self._to_device(batch.model_kwargs()))
+            for row, j in enumerate(idxs):
+                best = int(logp[row].argmax())
+                results[j] = [(float(logp[row, c[0]]), best == c[0]) for c in prepared[j][1]]
+        for j, (inputs, ids) in enumerate(prepared):
+            if results[j] is None:  # media + prompt encoded once; every option scored from the cached prefix
+                results[j] = score_from_prefix(self.model, self._to_device(inputs.model_kwargs()), ids)
+        return results  # type: ignore[return-value]
+
     def _loglikelihood_group(self, doc: dict[str, Any], context: str,
                              continuations: list[str]) -> list[tuple[float, bool]]:
-        # media + prompt are encoded once; every option is scored from the cached prefix
-        prefix = self._inputs(doc, context)
-        ids = [self._continuation_ids(c) for c in continuations]
-        return score_from_prefix(self.model, self._to_device(prefix.model_kwargs()), ids)
+        return self._loglikelihood_prepared([self._prepare_loglikelihood(doc, context, continuations)])[0]
 
     # -- metadata -----------------------------------------------------------------------------
     def emorealm_metadata(self) -> dict[str, Any]:

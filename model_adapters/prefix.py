@@ -124,6 +124,19 @@ def score_from_prefix(model, prefix_kwargs: dict[str, Any], continuations: Seque
 
 
 @torch.inference_mode()
+def last_token_logprobs(model, batch_kwargs: dict[str, Any]) -> torch.Tensor:
+    """``[batch, vocab]`` log-probabilities of the token after each (left-padded) prompt of a batch.
+
+    Enough to score single-token options (``A``/``B``/...) of several questions in one forward.
+    """
+    for m in model.modules():  # stale deltas from an earlier sample must not be reused
+        if hasattr(m, "rope_deltas"):
+            m.rope_deltas = None
+    logits = model(**batch_kwargs, use_cache=False).logits[:, -1]
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+@torch.inference_mode()
 def score_naive(model, prefix_kwargs: dict[str, Any], continuations: Sequence[Sequence[int]],
                 ) -> list[tuple[float, bool]]:
     """Reference: one full forward (encoders included) per continuation. Used by tests and benches."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import math
+
 import pytest
 import torch
 from lm_eval.api.instance import Instance
@@ -158,3 +161,59 @@ def test_sampling_runs_one_at_a_time_and_is_reproducible(hf_adapter, docs, spy_g
         assert list(reversed(again)) == first
     finally:
         hf_adapter.sample_seed = None
+
+
+def _ll_requests(docs, options=("A", "B", "C")):
+    return [Instance("loglikelihood", doc, (p, f" {o}"), k, (doc["_task"], i, 1))
+            for i, (doc, p) in enumerate(zip(docs, PROMPTS, strict=False)) for k, o in enumerate(options)]
+
+
+@pytest.fixture()
+def spy_forward(hf_adapter, monkeypatch):
+    """Batch sizes of the adapter's model forwards."""
+    calls: list[int] = []
+    model = hf_adapter.model
+    orig = type(model).forward
+
+    @functools.wraps(orig)  # keeps forward's signature, which prefix scoring inspects
+    def spy(self, *args, **kw):
+        calls.append(int(kw["input_ids"].shape[0]))
+        return orig(self, *args, **kw)
+
+    monkeypatch.setattr(type(model), "forward", spy)
+    monkeypatch.setattr(hf_adapter, "batch_size", 1)
+    return calls
+
+
+def test_single_token_options_of_several_questions_share_a_forward(hf_adapter, docs, spy_forward):
+    assert all(len(hf_adapter.tokenizer(f" {o}", add_special_tokens=False)["input_ids"]) == 1 for o in "ABC")
+    one = hf_adapter.loglikelihood(_ll_requests(docs))
+    assert spy_forward == [1] * len(docs)  # one prefix pass per question, no option pass
+    spy_forward.clear()
+    hf_adapter.batch_size = 2
+    two = hf_adapter.loglikelihood(_ll_requests(docs))
+    assert spy_forward == [2, 2, 1]
+    for (a, ga), (b, gb) in zip(one, two, strict=True):
+        assert abs(a - b) < 1e-4 and ga == gb
+    assert len({round(a, 3) for a, _ in one}) > len(docs)  # the scores do depend on the question
+
+
+def test_multi_token_options_fall_back_to_prefix_scoring(hf_adapter, docs, spy_forward):
+    opts = ("A", "happiness and joy", "sadness, then fear")
+    one = hf_adapter.loglikelihood(_ll_requests(docs[:3], opts))
+    spy_forward.clear()
+    hf_adapter.batch_size = 3
+    three = hf_adapter.loglikelihood(_ll_requests(docs[:3], opts))
+    assert spy_forward == [1, 2] * 3  # per question: prefix pass, then one pass of the two multi-token options
+    for (a, _), (b, _) in zip(one, three, strict=True):
+        assert abs(a - b) < 1e-4
+
+
+def test_a_failing_question_does_not_fail_its_scoring_batch(hf_adapter, docs, spy_forward, tmp_path):
+    clear_sample_errors()
+    bad = {"id": "bad", "_task": "t", "media": {"video": str(tmp_path / "missing.mp4"), "audio": None}}
+    reqs = _ll_requests([docs[0], bad, docs[2]])
+    hf_adapter.batch_size = 4
+    out = hf_adapter.loglikelihood(reqs)
+    assert all(math.isnan(a) for a, _ in out[3:6]) and not any(math.isnan(a) for a, _ in out[:3] + out[6:])
+    assert spy_forward == [2]
