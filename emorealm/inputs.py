@@ -72,6 +72,10 @@ def build_inputs(processor, media: DecodedMedia | None, prompt: str, spec: Media
     if has_video:
         kwargs["videos"] = [frames]
         kwargs["videos_kwargs"] = {"fps": media.fps if media is not None else spec.fps}
+        if hasattr(getattr(processor, "video_processor", None), "cap_pixels_per_frame"):
+            # the reference (qwen-vl-utils) rule: each frame also gets at most an even share of the
+            # whole video's pixel budget; it binds only for very long or dense clips
+            kwargs["videos_kwargs"]["cap_pixels_per_frame"] = True
     if has_audio:
         kwargs["audio"] = [wave]
         if interleaved:

@@ -34,3 +34,26 @@ def install() -> None:
     logger = logging.getLogger(_LOGGER)
     if not any(isinstance(f, DefaultConfigTokenIdFilter) for f in logger.filters):
         logger.addFilter(DefaultConfigTokenIdFilter())
+
+
+class MessageFilter(logging.Filter):
+    """Rejects records whose message contains ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+# lm-eval tells every custom-dataset task to pass options with its own --metadata flag; under
+# ``emorealm run`` options go through --task-args (docs/contracts.md), so the hint misleads
+_METADATA_HINT = "Custom kwargs can be passed to `--metadata`"
+
+
+def install_for_run() -> None:
+    """Filters for ``emorealm run`` / ``diagnose`` only (lm-eval's own CLI keeps its hints)."""
+    logger = logging.getLogger("lm_eval.api.task")
+    if not any(isinstance(f, MessageFilter) and f.text == _METADATA_HINT for f in logger.filters):
+        logger.addFilter(MessageFilter(_METADATA_HINT))

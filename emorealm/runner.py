@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emorealm import log_filters
 from emorealm.errors import ConfigError, clear_sample_errors
 from emorealm.lm_eval_bridge import get_adapter_class
 from emorealm.paths import resolve_data_root
@@ -163,6 +164,7 @@ def prepare_tasks(cfg: RunConfig) -> tuple[dict[str, Any], Any, list[str]]:
     if cfg.data_root:
         metadata["data_root"] = cfg.data_root
     metadata["data_root"] = str(resolve_data_root(metadata))
+    log_filters.install_for_run()
     tm = task_manager(metadata)
     return metadata, tm, resolve_tasks(cfg.tasks, tm)
 

@@ -184,3 +184,21 @@ def test_inputs_without_audio_placeholders_are_refused(processor, clips):
     feats["input_ids"] = ids
     with pytest.raises(ModelError, match="no audio placeholder tokens"):
         _check_placeholders(processor, feats, True, True)
+
+
+def test_video_frames_follow_the_reference_total_pixel_rule(processor, clips, monkeypatch):
+    """The video processor is asked for qwen-vl-utils' rule (each frame also capped by an even share
+    of the video's pixel budget), not transformers' legacy uncapped default."""
+    spec = MediaSpec()
+    media = load_media(_doc(clips["a"])["media"], spec)
+    vp = processor.video_processor
+    seen: list[dict] = []
+    orig = type(vp).__call__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs)
+        return orig(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(vp), "__call__", spy)
+    build_inputs(processor, media, "Emotion?", spec)
+    assert [k.get("cap_pixels_per_frame") for k in seen] == [True]
