@@ -38,12 +38,31 @@ def _cached_file_hash(path: Path) -> str:
     return memo[key]
 
 
+def local_checkpoint(name: str | Path | None) -> Path | None:
+    """The folder holding checkpoint ``name``: the folder itself, or for a hub id the snapshot the
+    Hugging Face cache holds (looked up offline, never downloaded); None when neither exists."""
+    if not name:
+        return None
+    if Path(name).is_dir():
+        return Path(name)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id=str(name), local_files_only=True))
+    except Exception:  # not a hub id, or not in the cache: nothing local to hash
+        return None
+
+
 def weights_hash(*folders: str | Path | None) -> str | None:
-    """One sha256 over the weight files of the given folders (name + content hash, sorted)."""
+    """One sha256 over the weight files of the given checkpoints (name + content hash, sorted).
+
+    Each entry is a folder or a hub id whose snapshot is in the Hugging Face cache.
+    """
     h = hashlib.sha256()
     found = False
-    for folder in folders:
-        if not folder or not Path(folder).is_dir():
+    for name in folders:
+        folder = local_checkpoint(name)
+        if folder is None:
             continue
         for p in sorted(Path(folder).iterdir()):
             if p.suffix in _WEIGHT_SUFFIXES and p.is_file():

@@ -151,8 +151,9 @@ def build_entry(
             raise DataError(f"{results_path}: emorealm.{key} is missing")
     if not meta.get("model_sha256"):
         raise DataError(f"{results_path}: the results record no checkpoint hash (emorealm.model_sha256 is empty: the "
-                        "adapter found no weight files to hash, e.g. a hub id rather than a local folder); entries are "
-                        "keyed by that hash, so evaluate from a local checkpoint folder")
+                        "adapter found no weight files to hash, e.g. a served API model, or a hub id that was not in the "
+                        "local Hugging Face cache when the results were written); entries are keyed by that hash, so "
+                        "evaluate a local checkpoint folder or a cached hub id")
     versions = results.get("versions") if isinstance(results.get("versions"), dict) else {}
     configs = results.get("configs") if isinstance(results.get("configs"), dict) else {}
     n_samples = results.get("n-samples", {})

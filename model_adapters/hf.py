@@ -22,7 +22,7 @@ from emorealm.model_adapters.prefix import last_token_logprobs, score_from_prefi
 
 from emorealm import __version__
 from emorealm.errors import ModelError
-from emorealm.fingerprint import weights_hash
+from emorealm.fingerprint import local_checkpoint, weights_hash
 from emorealm.inputs import ModelInputs, batch_key, build_inputs, build_model_inputs, collate_inputs
 from emorealm.media import DecodedMedia, MediaSpec, load_media
 from emorealm.tiny import is_smoke_test_model
@@ -297,17 +297,17 @@ class HFAdapter(EmorealmLM):
 
     # -- metadata -----------------------------------------------------------------------------
     def emorealm_metadata(self) -> dict[str, Any]:
-        local = Path(self.pretrained).is_dir()
+        # hub ids are resolved to their snapshot in the Hugging Face cache (offline) for hashing
+        folders = [f for f in (local_checkpoint(self.pretrained), local_checkpoint(self.peft)) if f is not None]
         return {
             "harness_version": __version__,
             "adapter": self.adapter_name,
             "model": self.pretrained,
             "peft": self.peft,
-            "model_sha256": weights_hash(self.pretrained if local else None, self.peft),
+            "model_sha256": weights_hash(self.pretrained, self.peft),
             "model_class": type(self.model).__name__,
             "dtype": self.dtype,
-            "smoke_test": bool(local and is_smoke_test_model(self.pretrained))
-            or bool(self.peft and is_smoke_test_model(self.peft)),
+            "smoke_test": any(is_smoke_test_model(f) for f in folders),
             "architecture": self.arch.name,
             "media": {**self.spec.as_dict(), **self._processor_caps()},
             "modalities": {"accepted": list(self.arch.accepts), "given": self.modalities_given,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from emorealm.model_adapters.base import (
@@ -32,7 +31,7 @@ from emorealm.model_adapters.modalities import PreparedMedia, parse_modalities, 
 
 from emorealm import __version__
 from emorealm.errors import ConfigError, ModelError, error_response, record_sample_error
-from emorealm.fingerprint import weights_hash
+from emorealm.fingerprint import local_checkpoint, weights_hash
 from emorealm.inputs import build_messages
 from emorealm.media import MediaSpec
 from emorealm.tiny import is_smoke_test_model
@@ -346,15 +345,15 @@ class VLLMAdapter(EmorealmLM):
 
     # -- metadata -----------------------------------------------------------------------------
     def emorealm_metadata(self) -> dict[str, Any]:
-        local = Path(self.pretrained).is_dir()
+        local = local_checkpoint(self.pretrained)  # a hub id: its snapshot in the Hugging Face cache
         engine = {k: v for k, v in self.engine_options.items() if k != "model"}
         return {
             "harness_version": __version__,
             "adapter": self.adapter_name,
             "model": self.pretrained,
-            "model_sha256": weights_hash(self.pretrained if local else None, None),
+            "model_sha256": weights_hash(self.pretrained),
             "dtype": self.dtype,
-            "smoke_test": bool(local and is_smoke_test_model(self.pretrained)),
+            "smoke_test": bool(local and is_smoke_test_model(local)),
             "media": {**self.spec.as_dict(), "modalities_given": list(self.accepts)},
             "audio_source": self.audio_sources,
             "system_prompt": self.system_prompt,
