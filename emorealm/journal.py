@@ -1,6 +1,8 @@
 """The resume journal: every finished sample, appended as one flushed JSON line.
 
-A run writes ``<output>/<model name>/journal.jsonl``. Its lines are of two kinds:
+A run writes ``<output>/<model name>/journal.jsonl`` (under data parallel, rank ``r > 0`` writes
+``journal.rank<r>.jsonl`` next to it; every rank reads all of them, so a run resumes with any number
+of processes). Its lines are of two kinds:
 
 * ``{"kind": "run", "format": 1, "started": ..., "identity": {...}}`` — appended each time a run
   starts writing (after its identity was checked against the earlier ones): model fingerprint,
@@ -29,9 +31,10 @@ from typing import Any
 from emorealm.errors import ConfigError
 
 JOURNAL_NAME = "journal.jsonl"
+JOURNAL_GLOB = "journal*.jsonl"
 FORMAT = 1
 # metadata keys that describe what happened during a run rather than which model ran
-_VOLATILE_MODEL_KEYS = {"audio_source", "media", "smoke_test", "modalities"}
+_VOLATILE_MODEL_KEYS = {"audio_source", "media", "smoke_test", "modalities", "world_size"}
 # keys that locate a model on disk; ignored when a weights hash identifies it (so a moved cache still resumes)
 _LOCATION_KEYS = {"model", "peft", "model_class"}
 
@@ -75,25 +78,37 @@ class Journal:
     # -- opening ------------------------------------------------------------------------------
     @classmethod
     def open(cls, folder: str | Path, *, resume: bool = False, overwrite: bool = False,
-             identity_fn: Callable[[], dict[str, Any]] | None = None) -> Journal:
-        """Open the journal of ``folder`` for a new run, following the --resume/--overwrite rules."""
+             identity_fn: Callable[[], dict[str, Any]] | None = None, rank: int = 0,
+             world_size: int = 1) -> Journal:
+        """Open the journal of ``folder`` for a new run, following the --resume/--overwrite rules.
+
+        Under data parallel each rank writes its own file and reads every rank's (of this run and
+        of earlier runs with any number of ranks): samples are keyed by content, not by rank.
+        """
         if resume and overwrite:
             raise ConfigError("--resume and --overwrite exclude each other: resume keeps the journal, overwrite discards it")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / JOURNAL_NAME
+        path = folder / (JOURNAL_NAME if rank == 0 else f"journal.rank{rank}.jsonl")
         journal = cls(path, identity_fn)
         journal._acquire_lock()
         try:
-            if path.exists() and path.stat().st_size > 0 and not (resume or overwrite):
+            existing = [p for p in sorted(folder.glob(JOURNAL_GLOB)) if p.stat().st_size > 0]
+            if existing and not (resume or overwrite):
                 raise ConfigError(
-                    f"{folder} already holds a resume journal from an earlier run ({path}); pass --resume to "
+                    f"{folder} already holds a resume journal from an earlier run ({existing[0]}); pass --resume to "
                     "continue it (finished samples are reused, nothing else is recomputed) or --overwrite to "
                     "discard it and start again (or choose another --output)")
-            if overwrite and path.exists():
-                path.unlink()
-            if path.exists():
-                journal._read()
+            if overwrite:
+                # each rank removes its own file; rank 0 also those of ranks this run does not have.
+                # Nothing is read: another rank's old file may not be removed yet
+                stale = [path] + ([p for p in folder.glob(JOURNAL_GLOB) if _rank_of(p) >= world_size]
+                                  if rank == 0 else [])
+                for p in stale:
+                    p.unlink(missing_ok=True)
+            else:
+                for p in sorted(folder.glob(JOURNAL_GLOB)):
+                    journal._read(p, own=p == path)
         except BaseException:
             journal.close()
             raise
@@ -110,14 +125,16 @@ class Journal:
                               "wait for it to finish or choose another --output") from exc
         self._lock = lock
 
-    def _read(self) -> None:
-        with open(self.path, "rb") as fh:
+    def _read(self, path: Path, own: bool = True) -> None:
+        with open(path, "rb") as fh:
             data = fh.read()
         end = data.rfind(b"\n") + 1
         if end < len(data):
             # a run killed mid-write leaves a torn last line: drop it so appends start on a fresh line
-            with open(self.path, "r+b") as fh:
-                fh.truncate(end)
+            # (another rank's file is only read: it may be growing right now)
+            if own:
+                with open(path, "r+b") as fh:
+                    fh.truncate(end)
             self.dropped_lines += 1
         for lineno, raw in enumerate(data[:end].splitlines(), 1):
             if not raw.strip():
@@ -126,11 +143,11 @@ class Journal:
                 rec = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 self.dropped_lines += 1
-                print(f"emorealm: {self.path}:{lineno} is not valid JSON; ignoring that line", file=sys.stderr)
+                print(f"emorealm: {path}:{lineno} is not valid JSON; ignoring that line", file=sys.stderr)
                 continue
             if rec.get("kind") == "run":
                 if rec.get("format") != FORMAT:
-                    raise ConfigError(f"{self.path} has journal format {rec.get('format')!r}, this emorealm writes "
+                    raise ConfigError(f"{path} has journal format {rec.get('format')!r}, this emorealm writes "
                                       f"{FORMAT}; pass --overwrite to start again")
                 self.headers.append(rec)
             elif rec.get("kind") == "sample":
@@ -218,6 +235,12 @@ class Journal:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def _rank_of(path: Path) -> int:
+    """The rank that writes journal file ``path`` (0 for ``journal.jsonl``)."""
+    stem = path.name.removesuffix(".jsonl").removeprefix("journal")
+    return int(stem.removeprefix(".rank")) if stem.startswith(".rank") and stem[5:].isdigit() else 0
 
 
 def _diff(old: Any, new: Any) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
 from dataclasses import dataclass, field
@@ -176,6 +175,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
 
     from emorealm.clustered import add_clustered_stderr
     from emorealm.journal import Journal
+    from emorealm.model_adapters import distributed
     from emorealm.results import add_metadata, write_results
     from emorealm.task_reports import add_task_reports, write_task_figures
 
@@ -184,9 +184,10 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
     random.seed(cfg.seed)
     _, args = model_args(cfg)
     # the journal is checked before the model loads: a forgotten --resume costs nothing
-    # under data parallel each rank would write the same journal: resume is single-process for now
-    use_journal = cfg.journal and int(os.environ.get("WORLD_SIZE", "1")) <= 1
-    journal = Journal.open(output_folder(cfg, args), resume=cfg.resume, overwrite=cfg.overwrite) if use_journal else None
+    # under data parallel every rank journals its own samples and reads all ranks' (emorealm.journal)
+    dist = distributed.from_env()
+    journal = (Journal.open(output_folder(cfg, args), resume=cfg.resume, overwrite=cfg.overwrite,
+                            rank=dist.rank, world_size=dist.world_size) if cfg.journal else None)
     try:
         # load the data before the model: a refused data root costs no model loading
         loaded = tm.load(task_names)
@@ -204,6 +205,12 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
             torch_random_seed=cfg.seed, fewshot_random_seed=cfg.seed, metadata=metadata,
             bootstrap_iters=1000,
         )
+        if journal is not None and dist.enabled and hasattr(lm, "gather_object"):
+            # a collective call: every rank takes part, rank 0 reports the sums
+            gathered = lm.gather_object(journal.stats())  # a list on rank 0 only
+            stats = _sum_stats(gathered) if gathered else None
+        elif journal is not None:
+            stats = journal.stats()
         if results is None:
             if getattr(lm, "rank", 0) != 0:  # data parallel: rank 0 gathers and writes the results
                 return {}, None
@@ -214,7 +221,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
         reports = add_task_reports(results)  # confusion matrices, per-class recall, judge versions
         if journal is not None:
             # how this results file was produced; differs between a resumed and an uninterrupted run
-            results["emorealm"]["journal"] = journal.stats()
+            results["emorealm"]["journal"] = stats
     finally:
         if journal is not None:
             journal.close()
@@ -222,3 +229,9 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
     path = write_results(results, Path(cfg.output), name, adapter, log_samples=cfg.log_samples)
     write_task_figures(reports, path)
     return results, path
+
+
+def _sum_stats(per_rank: list[dict[str, Any]]) -> dict[str, Any]:
+    """One journal summary from every rank's (counts summed, files listed)."""
+    return {"path": per_rank[0]["path"], "ranks": len(per_rank),
+            **{k: sum(int(s[k]) for s in per_rank) for k in ("reused", "computed", "dropped_lines")}}

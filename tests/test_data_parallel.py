@@ -13,15 +13,15 @@ import pytest
 TASK = "reasoning_basic_audio_ll"
 
 
-def _run(cmd_prefix: list[str], out: Path, tiny_omni_dir: Path) -> tuple[dict, dict]:
+def _run(cmd_prefix: list[str], out: Path, tiny_omni_dir: Path, *extra: str) -> tuple[dict, dict]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     cmd = [*cmd_prefix, "run", "--model", "hf", "--model-args", f"pretrained={tiny_omni_dir}",
-           "--tasks", TASK, "--device", "cpu", "--output", str(out)]
+           "--tasks", TASK, "--device", "cpu", "--output", str(out), *extra]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(next(out.rglob("results_*.json")).read_text())
+    results = json.loads(sorted(out.rglob("results_*.json"))[-1].read_text())
     samples = {}
-    for line in next(out.rglob(f"samples_{TASK}_*.jsonl")).read_text().splitlines():
+    for line in sorted(out.rglob(f"samples_{TASK}_*.jsonl"))[-1].read_text().splitlines():
         rec = json.loads(line)
         samples[rec["doc_id"]] = rec["resps"]
     return results, samples
@@ -42,3 +42,34 @@ def test_two_gloo_processes_equal_one(tmp_path, tiny_omni_dir, sample_root):
         assert [x[0] for x in flat_a] == pytest.approx([x[0] for x in flat_b], abs=1e-5)
     assert one["results"][TASK] == two["results"][TASK]
     assert two["emorealm"]["world_size"] == 2 and one["emorealm"]["world_size"] == 1
+
+
+def _torchrun(port: int) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+            "-m", "emorealm"]
+
+
+def _sample_lines(path: Path) -> int:
+    return sum(json.loads(line)["kind"] == "sample" for line in path.read_text().splitlines())
+
+
+@pytest.mark.slow
+def test_data_parallel_runs_journal_per_rank_and_resume_with_any_process_count(tmp_path, tiny_omni_dir,
+                                                                               sample_root):
+    out = tmp_path / "dp"
+    first, first_samples = _run(_torchrun(29519), out, tiny_omni_dir)
+    folder = next(out.rglob("journal.jsonl")).parent
+    rank0, rank1 = folder / "journal.jsonl", folder / "journal.rank1.jsonl"
+    n0, n1 = _sample_lines(rank0), _sample_lines(rank1)
+    assert n0 > 0 and n1 > 0 and n0 + n1 == len(first_samples)  # one journaled question per doc
+    assert first["emorealm"]["journal"] == {"path": str(rank0), "ranks": 2, "reused": 0, "computed": n0 + n1,
+                                            "dropped_lines": 0}
+    # rank 1's journal is lost: a single process resumes, recomputing exactly rank 1's questions
+    rank1.unlink()
+    again, again_samples = _run([sys.executable, "-m", "emorealm"], out, tiny_omni_dir, "--resume")
+    assert again["emorealm"]["journal"]["reused"] == n0 and again["emorealm"]["journal"]["computed"] == n1
+    assert again["results"][TASK] == first["results"][TASK] and again_samples == first_samples
+    # and two processes resume from the single process's journal without computing anything
+    third, third_samples = _run(_torchrun(29521), out, tiny_omni_dir, "--resume")
+    assert third["emorealm"]["journal"]["computed"] == 0 and third["emorealm"]["journal"]["reused"] == n0 + n1
+    assert third["results"][TASK] == first["results"][TASK] and third_samples == first_samples
