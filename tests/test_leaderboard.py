@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from pathlib import Path
 
 import pytest
+from _leaderboard_helpers import OPTS, cli, edit_json, run_fixture, samples, wide_console_fixture  # noqa: F401 (fixtures)
 from emorealm.leaderboard.entry import build_entry
 from emorealm.leaderboard.schema import (
     known_tasks,
@@ -22,36 +22,7 @@ from emorealm.leaderboard.views import ranked_rows, unofficial_tasks
 from sklearn.metrics import balanced_accuracy_score, f1_score
 from test_leaderboard_fixtures import EMOREALM_TASKS, FP, LL_TASKS, make_run
 
-from emorealm.cli import main
 from emorealm.errors import DataError
-
-OPTS = SubmitOptions(submitter="tester", allow_smoke=True)
-
-
-def samples(results: Path, task: str) -> list[dict]:
-    ts = results.stem.removeprefix("results_")
-    return [json.loads(x) for x in (results.parent / f"samples_{task}_{ts}.jsonl").read_text().splitlines()]
-
-
-def edit_json(path: Path, fn) -> None:
-    doc = json.loads(path.read_text())
-    fn(doc)
-    path.write_text(json.dumps(doc))
-
-
-def cli(*argv: str) -> int:
-    return main([str(a) for a in argv])
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "400")  # rich wraps at 80 columns when captured; keep messages on one line
-
-
-@pytest.fixture
-def run(tmp_path):
-    return make_run(tmp_path / "out", n=12, seed=1)
-
 
 # --- schema ------------------------------------------------------------------------------------
 
