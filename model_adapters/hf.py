@@ -304,7 +304,7 @@ class HFAdapter(EmorealmLM):
             "adapter": self.adapter_name,
             "model": self.pretrained,
             "peft": self.peft,
-            "model_sha256": weights_hash(self.pretrained, self.peft),
+            "model_sha256": weights_hash(*folders),
             "model_class": type(self.model).__name__,
             "dtype": self.dtype,
             "smoke_test": any(is_smoke_test_model(f) for f in folders),

@@ -53,6 +53,13 @@ def _uses_mrope(model) -> bool:
     return any(hasattr(m, "rope_deltas") for m in model.modules())
 
 
+def reset_rope_deltas(model) -> None:
+    """Forget the mRoPE offset of the last forward: a new sample's positions are computed afresh."""
+    for m in model.modules():
+        if hasattr(m, "rope_deltas"):
+            m.rope_deltas = None
+
+
 def continuation_positions(prefix_len: int, length: int, batch: int, rope_deltas: torch.Tensor | None,
                            device: torch.device | str) -> torch.Tensor:
     """Position ids for ``length`` text tokens after a cached prefix of ``prefix_len`` tokens.
@@ -79,9 +86,7 @@ def score_from_prefix(model, prefix_kwargs: dict[str, Any], continuations: Seque
         raise ValueError("every continuation needs at least one token")
     mrope = _uses_mrope(model)
     if mrope:
-        for m in model.modules():  # stale deltas from an earlier sample must not be reused
-            if hasattr(m, "rope_deltas"):
-                m.rope_deltas = None
+        reset_rope_deltas(model)  # stale deltas from an earlier sample must not be reused
     input_ids = prefix_kwargs["input_ids"]
     device = input_ids.device
     prefix_len = int(input_ids.shape[1])
@@ -129,9 +134,7 @@ def last_token_logprobs(model, batch_kwargs: dict[str, Any]) -> torch.Tensor:
 
     Enough to score single-token options (``A``/``B``/...) of several questions in one forward.
     """
-    for m in model.modules():  # stale deltas from an earlier sample must not be reused
-        if hasattr(m, "rope_deltas"):
-            m.rope_deltas = None
+    reset_rope_deltas(model)  # stale deltas from an earlier sample must not be reused
     logits = model(**batch_kwargs, use_cache=False).logits[:, -1]
     return torch.log_softmax(logits.float(), dim=-1)
 
@@ -152,9 +155,7 @@ def score_naive(model, prefix_kwargs: dict[str, Any], continuations: Sequence[Se
                 kw[name] = torch.cat([value, torch.zeros_like(ids, dtype=value.dtype)], dim=1)
         kw["input_ids"] = torch.cat([kw["input_ids"], ids], dim=1)
         kw["attention_mask"] = torch.cat([kw["attention_mask"], torch.ones_like(ids)], dim=1)
-        for m in model.modules():
-            if hasattr(m, "rope_deltas"):
-                m.rope_deltas = None
+        reset_rope_deltas(model)
         logits = model(**kw).logits[0].float()
         logp = torch.log_softmax(logits[p - 1:p - 1 + len(cont)], dim=-1)
         target = ids[0].to(logp.device)

@@ -351,7 +351,7 @@ class VLLMAdapter(EmorealmLM):
             "harness_version": __version__,
             "adapter": self.adapter_name,
             "model": self.pretrained,
-            "model_sha256": weights_hash(self.pretrained),
+            "model_sha256": weights_hash(local),
             "dtype": self.dtype,
             "smoke_test": bool(local and is_smoke_test_model(local)),
             "media": {**self.spec.as_dict(), "modalities_given": list(self.accepts)},

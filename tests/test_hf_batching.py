@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from emorealm.model_adapters.prefix import reset_rope_deltas
 from lm_eval.api.instance import Instance
 
 from emorealm.errors import ModelError, clear_sample_errors, parse_error_response
@@ -80,9 +81,7 @@ def test_batched_forward_equals_single_forwards(hf_adapter, docs):
     model = hf_adapter.model
     with torch.inference_mode():
         singles = [model(**it.model_kwargs()).logits[0, -1] for it in items]
-        for m in model.modules():
-            if hasattr(m, "rope_deltas"):
-                m.rope_deltas = None
+        reset_rope_deltas(model)
         batched = model(**collate_inputs(items, hf_adapter._pad_id()).model_kwargs()).logits[:, -1]
     for row, single in enumerate(singles):
         torch.testing.assert_close(batched[row], single, atol=1e-4, rtol=0)
