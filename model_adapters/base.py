@@ -250,27 +250,33 @@ class EmorealmLM(LM):
             else:
                 ready.append((i, prepared, self._notes_since(before)))
             if i in chunk_ends and ready:
-                for (j, _, notes), (text, ok) in zip(ready, self._generate_chunk(requests, ready), strict=True):
+                chunk = self._run_chunk([(requests[j].doc, p, error_response) for j, p, _ in ready],
+                                        self._generate_prepared)
+                for (j, _, notes), (text, ok) in zip(ready, chunk, strict=True):
                     out[j] = text
                     if ok:
                         self._journal_append(keys[j], "generate_until", requests[j].doc, text, notes=notes)
                 ready = []
         return out
 
-    def _generate_chunk(self, requests, ready: list[tuple[int, Any, dict]]) -> list[tuple[str, bool]]:
-        """(text or error response, succeeded) per request of one chunk. A per-sample error in a batched
-        call reruns its requests one at a time, so that only the failing one is recorded."""
-        if len(ready) > 1:
+    def _run_chunk(self, items: list[tuple[dict[str, Any], Any, Callable[[Any], Any]]],
+                   call: Callable[[list[Any]], list[Any]]) -> list[tuple[Any, bool]]:
+        """``(result, succeeded)`` per ``(doc, prepared, on_error)`` of one chunk, from ``call``.
+
+        A per-sample error in a batched call reruns the chunk one item at a time, so that only the
+        failing item is recorded (its result is ``on_error(error)``).
+        """
+        if len(items) > 1:
             try:
-                return [(t, True) for t in self._generate_prepared([p for _, p, _ in ready])]
+                return [(r, True) for r in call([p for _, p, _ in items])]
             except PER_SAMPLE_ERRORS:
                 pass
         out = []
-        for i, prepared, _ in ready:
+        for doc, prepared, on_error in items:
             failed: list[Any] = []
-            text = self._guard(requests[i].doc, lambda p=prepared: self._generate_prepared([p])[0],
-                               lambda err, f=failed: f.append(err) or error_response(err))
-            out.append((text, not failed))
+            result = self._guard(doc, lambda p=prepared: call([p])[0],
+                                 lambda err, f=failed, e=on_error: f.append(err) or e(err))
+            out.append((result, not failed))
         return out
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
@@ -307,7 +313,10 @@ class EmorealmLM(LM):
             else:
                 ready.append((g, key, prepared, self._notes_since(before)))
             if ready and (len(ready) == size or n == len(todo) - 1):
-                chunk = self._score_chunk(requests, groups, [(gg, p) for gg, _, p, _ in ready])
+                # a failed question scores NaN on every option
+                chunk = self._run_chunk([(requests[groups[gg][1][0]].doc, p,
+                                          lambda _err, count=len(groups[gg][1]): [(math.nan, False)] * count)
+                                         for gg, _, p, _ in ready], self._loglikelihood_prepared)
                 for (gg, kk, _, notes), (scores, ok) in zip(ready, chunk, strict=True):
                     if ok:
                         self._journal_append(kk, "loglikelihood", requests[groups[gg][1][0]].doc,
@@ -316,25 +325,6 @@ class EmorealmLM(LM):
                         results[i] = sc
                 ready = []
         return results  # type: ignore[return-value]
-
-    def _score_chunk(self, requests, groups, ready: list[tuple[int, Any]]
-                     ) -> list[tuple[list[tuple[float, bool]], bool]]:
-        """(scores, succeeded) per question of one chunk; NaN scores for a failed question. A per-sample
-        error in a batched call reruns its questions one at a time."""
-        if len(ready) > 1:
-            try:
-                return [(s, True) for s in self._loglikelihood_prepared([p for _, p in ready])]
-            except PER_SAMPLE_ERRORS:
-                pass
-        out = []
-        for g, prepared in ready:
-            idxs = groups[g][1]
-            failed: list[Any] = []
-            nan = [(math.nan, False)] * len(idxs)
-            scores = self._guard(requests[idxs[0]].doc, lambda p=prepared: self._loglikelihood_prepared([p])[0],
-                                 lambda err, f=failed, n=nan: f.append(err) or n)
-            out.append((scores, not failed))
-        return out
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         raise NotImplementedError("emorealm adapters score multiple-choice options; rolling perplexity is not supported")
