@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from emorealm.errors import ConfigError, DataError
+from emorealm.fingerprint import DATA_FINGERPRINTS
 from emorealm.paths import resolve_data_root, safe_join  # noqa: F401  (re-exported for the loaders)
 
 log = logging.getLogger("emorealm.datasets")
@@ -121,6 +122,14 @@ def to_hf_dataset(docs: list[dict[str, Any]]):
 
 # task -> what its loader read and found (the runner copies it into the results file)
 LOAD_REPORTS: dict[str, dict[str, Any]] = {}
+
+
+def task_dataset(task: str, result: LoadResult):
+    """What a task's lm-eval ``custom_dataset`` hook returns: records the data fingerprint and the
+    load report (``announce``), then ``to_hf_dataset`` of the docs."""
+    DATA_FINGERPRINTS[task] = result.fingerprint
+    announce(task, result)
+    return to_hf_dataset(result.docs)
 
 
 def announce(task: str, result: LoadResult) -> None:

@@ -14,15 +14,11 @@ from emorealm.classification_task import (  # noqa: F401  (used by the YAML)
     process_results,
     process_results_ll,
 )
-from emorealm.datasets.common import announce, to_hf_dataset
+from emorealm.datasets.common import task_dataset
 from emorealm.datasets.dfew import load_dfew
-from emorealm.fingerprint import DATA_FINGERPRINTS
 from emorealm.metrics import total  # noqa: F401
 
 
 def load(**metadata: Any):
     """lm-eval custom_dataset: task options arrive as keyword arguments (unknown ones ignored)."""
-    result = load_dfew(**metadata)
-    DATA_FINGERPRINTS["dfew"] = result.fingerprint
-    announce("dfew", result)
-    return to_hf_dataset(result.docs)
+    return task_dataset("dfew", load_dfew(**metadata))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from emorealm.datasets.common import announce, to_hf_dataset
+from emorealm.datasets.common import task_dataset
 from emorealm.datasets.emer import load_emer
 from emorealm.emer_task import agg_emotion_f1, doc_to_text, judge_settings, process_results  # noqa: F401
-from emorealm.fingerprint import DATA_FINGERPRINTS
 from emorealm.metrics import mean_defined, total  # noqa: F401
 
 
@@ -16,11 +15,10 @@ def load(**metadata: Any):
     """lm-eval ``custom_dataset``: task options arrive as keyword arguments (unknown ones ignored)."""
     settings = judge_settings(metadata)
     result = load_emer(**metadata)
-    DATA_FINGERPRINTS["emer"] = result.fingerprint
-    announce("emer", result)
+    for doc in result.docs:
+        doc["_judge"] = settings
+    dataset = task_dataset("emer", result)
     if settings["spec"] == "none":
         print("emorealm: emer: no judge configured (task option judge=openai:<model> or $EMOREALM_JUDGE); "
               "judge scores skipped, judge-free emotion scores only", file=sys.stderr)
-    for doc in result.docs:
-        doc["_judge"] = settings
-    return to_hf_dataset(result.docs)
+    return dataset
