@@ -1,0 +1,183 @@
+"""Load a checkpoint folder in the released AVERE layout (``model_type: "avere"``).
+
+Layout (as ``checkpoint/AVERE-7B`` and the released ``./backbones``)::
+
+    DIR/config.json, generation_config.json, tokenizer files
+    DIR/pytorch_model.bin | pytorch_model-*.bin + index | model.safetensors (+ index)
+    DIR/backbones/LanguageBind_Image/        config.json + weights   (mm_image_tower)
+    DIR/backbones/LanguageBind_Video_merge/  config.json + weights   (mm_video_tower)
+    DIR/backbones/whisper-large-v3/          config.json + weights + preprocessor_config.json
+    DIR/backbones/bert-base-uncased/         config.json             (the Q-Former's BERT geometry)
+
+The towers' ``./backbones/<name>`` paths in config.json are read relative to ``DIR`` (the released
+code reads them relative to the working directory), or below ``backbones=ROOT`` when given. As in
+the released loader, tower weights come from the backbone folders; the copies inside the main
+weights file are ignored. Weights are read with ``torch.load(weights_only=True)`` or safetensors:
+nothing from the checkpoint is executed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from emorealm.errors import ConfigError, ModelError
+from emorealm.model_adapters.avere.config import AvereConfig, check_projectors
+from emorealm.model_adapters.avere.model import AvereForCausalLM, TowerConfigs
+from emorealm.model_adapters.avere.processor import AvereProcessor
+from emorealm.model_adapters.avere.qformer import qformer_bert_config
+from emorealm.model_adapters.avere.towers import vision_config
+
+TOWER_KEYS = ("mm_image_tower", "mm_video_tower", "mm_speech_tower")
+TOWER_PREFIXES = ("model.image_tower.", "model.video_tower.", "model.speech_tower.")
+BERT_FOLDER = "bert-base-uncased"  # hard-coded by the released SpeechQFormer
+
+
+def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a weights folder: safetensors or plain (weights_only) torch files, sharded or not."""
+    from safetensors.torch import load_file
+
+    for index_name, loader in (("model.safetensors.index.json", load_file),
+                               ("pytorch_model.bin.index.json", _torch_load)):
+        index = folder / index_name
+        if index.exists():
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            out: dict[str, torch.Tensor] = {}
+            for shard in shards:
+                out.update(loader(str(folder / shard)))
+            return out
+    if (folder / "model.safetensors").exists():
+        return load_file(str(folder / "model.safetensors"))
+    if (folder / "pytorch_model.bin").exists():
+        return _torch_load(str(folder / "pytorch_model.bin"))
+    raise ModelError(f"no weights in {folder} (looked for model.safetensors, pytorch_model.bin and their indexes)")
+
+
+def _torch_load(path: str) -> dict[str, torch.Tensor]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # an unpickling refusal names the offending object
+        raise ModelError(f"{path} is not a plain state dict of tensors ({exc}); refusing to unpickle it") from exc
+
+
+def tower_folder(folder: Path, configured: str, backbones: str | None, key: str) -> Path:
+    """Where the tower named ``configured`` (a config.json value) lives, or an error naming the places tried."""
+    name = Path(configured).name
+    candidates = [Path(backbones) / name] if backbones else []
+    path = Path(configured)
+    candidates += [path] if path.is_absolute() else [folder / path, folder / "backbones" / name]
+    for c in candidates:
+        if (c / "config.json").exists():
+            return c
+    raise ModelError(f"{key} {configured!r}: no backbone folder with a config.json at "
+                     f"{', '.join(str(c) for c in dict.fromkeys(candidates))}; put the released backbones there "
+                     "or pass backbones=<folder holding them> in --model-args")
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def _tower_configs(folder: Path, config: AvereConfig, backbones: str | None) -> tuple[TowerConfigs, dict[str, Path]]:
+    towers, paths = TowerConfigs(), {}
+    for key, kind, suffix in (("mm_image_tower", "image", "LanguageBind_Image"),
+                              ("mm_video_tower", "video", "LanguageBind_Video_merge")):
+        name = getattr(config, key, None)
+        if name is None:
+            continue
+        if not str(name).rstrip("/").endswith(suffix):  # the released builder's own test
+            raise ConfigError(f"{key} {name!r}: only LanguageBind towers ending in {suffix} are implemented")
+        paths[kind] = tower_folder(folder, name, backbones, key)
+        setattr(towers, kind, vision_config(_load_json(paths[kind] / "config.json")["vision_config"]))
+    speech = getattr(config, "mm_speech_tower", None)
+    if speech is not None:
+        from transformers import WhisperConfig
+
+        if "whisper" not in str(speech):
+            raise ConfigError(f"mm_speech_tower {speech!r}: only Whisper speech towers are implemented")
+        paths["speech"] = tower_folder(folder, speech, backbones, "mm_speech_tower")
+        towers.speech = WhisperConfig.from_pretrained(str(paths["speech"]))
+        bert_root = str(Path(backbones) / BERT_FOLDER) if backbones else str(folder / "backbones" / BERT_FOLDER)
+        paths["bert"] = tower_folder(folder, bert_root, None, "speech Q-Former BERT config")
+        towers.qformer = qformer_bert_config(_load_json(paths["bert"] / "config.json"))
+    return towers, paths
+
+
+def _load_towers(model: AvereForCausalLM, paths: dict[str, Path]) -> None:
+    for kind, prefix in (("image", "vision_model."), ("video", "vision_model."), ("speech", "encoder.")):
+        if kind not in paths:
+            continue
+        sd = {k[len(prefix):]: v for k, v in read_state_dict(paths[kind]).items() if k.startswith(prefix)}
+        module = getattr(model.model, f"{kind}_tower")
+        target = module.vit if kind != "speech" else module.speech_tower
+        missing, _ = target.load_state_dict(sd, strict=False)
+        if missing:
+            raise ModelError(f"backbone {paths[kind]} lacks {len(missing)} {kind} tower weights, e.g. {missing[:3]}")
+
+
+def _load_main(model: AvereForCausalLM, folder: Path) -> list[str]:
+    sd = read_state_dict(folder)
+    ignored = [k for k in sd if k.startswith(TOWER_PREFIXES) or k.endswith("rotary_emb.inv_freq")]
+    inv = [sd[k] for k in ignored if k.endswith("rotary_emb.inv_freq")]
+    ours = getattr(model.model.rotary_emb, "inv_freq", None)
+    if inv and ours is not None and not torch.allclose(inv[0].float(), ours.float(), rtol=1e-2):
+        raise ModelError("the checkpoint's stored rotary inv_freq differs from the RoPE computed from its config")
+    keep = {k: v for k, v in sd.items() if k not in set(ignored)}
+    missing, unexpected = model.load_state_dict(keep, strict=False)
+    missing = [k for k in missing if not k.startswith(TOWER_PREFIXES)]
+    if unexpected or missing:
+        raise ModelError(f"{folder}: weights do not fit the AVERE architecture: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
+    return ignored
+
+
+def load_avere(pretrained: str | Path, *, dtype: str = "float32", device: str = "cpu",
+               backbones: str | None = None, modalities: tuple[str, ...] | None = None):
+    """``(model, processor, Architecture)`` for a released-layout AVERE folder."""
+    from transformers import AutoTokenizer, GenerationConfig, WhisperFeatureExtractor
+
+    from emorealm.model_adapters.hf_models import DTYPES, Architecture
+
+    folder = Path(pretrained)
+    raw = _load_json(folder / "config.json")
+    if raw.get("model_type") != "avere":
+        raise ConfigError(f"{folder} is not an AVERE checkpoint (model_type {raw.get('model_type')!r})")
+    config = AvereConfig(**{k: v for k, v in raw.items() if k != "model_type"})
+    check_projectors(config)
+    if dtype not in DTYPES or dtype == "auto":
+        dtype = "float16" if dtype == "auto" else dtype
+        if dtype not in DTYPES:
+            raise ModelError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)}")
+    towers, paths = _tower_configs(folder, config, backbones)
+    model = AvereForCausalLM(config, towers)
+    _load_towers(model, paths)
+    _load_main(model, folder)
+    if (folder / "generation_config.json").exists():
+        model.generation_config = GenerationConfig.from_pretrained(str(folder))
+    model.to(device=device, dtype=DTYPES[dtype]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if tokenizer.pad_token_id is None:  # released train(): pad_token = unk_token
+        tokenizer.pad_token = tokenizer.unk_token
+    extractor = WhisperFeatureExtractor.from_pretrained(str(paths["speech"])) if "speech" in paths else None
+    processor = AvereProcessor(tokenizer, extractor, num_frames=model.num_frames,
+                               tokens_per_frame=model.tokens_per_frame, audio_tokens=model.audio_tokens,
+                               max_length=getattr(config, "tokenizer_model_max_length", None))
+    accepts = tuple(m for m, ok in (("video", "video" in paths), ("audio", "speech" in paths)) if ok)
+    if modalities is not None:
+        narrowed = tuple(m for m in accepts if m in modalities)
+        if not narrowed:
+            raise ConfigError(f"modalities={'+'.join(modalities)} but {folder} accepts only {'+'.join(accepts)}")
+        accepts = narrowed
+    return model, processor, Architecture("avere", AvereForCausalLM, accepts, False)
+
+
+def is_avere_folder(pretrained: str | Path) -> bool:
+    """True for a local folder whose config.json says ``model_type: "avere"``."""
+    cfg = Path(pretrained) / "config.json"
+    try:
+        return cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == "avere"
+    except (OSError, ValueError):
+        return False
