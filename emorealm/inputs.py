@@ -108,8 +108,13 @@ def _transformers_version() -> str:
 
 
 def build_model_inputs(processor, doc: dict[str, Any], prompt: str, spec: MediaSpec, **kwargs) -> ModelInputs:
-    """The one function that turns a doc (its declared media) and a prompt into model inputs."""
-    media = load_media(doc["media"], spec) if doc.get("media") else None
+    """The one function that turns a doc (its declared media) and a prompt into model inputs.
+
+    A processor with its own ``load_media`` (a family that samples files its own way, e.g. AVERE's
+    8 frames over the clip's own frames) decodes the doc's files itself.
+    """
+    loader = getattr(processor, "load_media", None) or load_media
+    media = loader(doc["media"], spec) if doc.get("media") else None
     return build_inputs(processor, media, prompt, spec, **kwargs)
 
 

@@ -83,6 +83,7 @@ class HFAdapter(EmorealmLM):
         "batch_size": (1, "questions per forward (left-padded): greedy generation and single-token options; "
                           "sampled answers and multi-token options run one question at a time"),
         "modalities": (None, "narrow what the model is given: video, audio or video+audio"),
+        "backbones": (None, "AVERE checkpoints: folder holding the released backbones (default DIR/backbones)"),
         "trust_remote_code": (False, "run the checkpoint's own code (only when you trust it)"),
         "system_prompt": (None, "system turn text (default: the chat template's own)"),
         "max_gen_toks": (256, "generation length cap when the task sets none"),
@@ -102,7 +103,7 @@ class HFAdapter(EmorealmLM):
     def __init__(self, pretrained: str | None = None, peft: str | None = None, dtype: str = "float32",
                  device: str = "cpu", batch_size: int | str = 1, system_prompt: str | None = None,
                  trust_remote_code: bool | str = False, max_gen_toks: int = 256, device_map: str | None = None,
-                 modalities: str | None = None, **kwargs: Any) -> None:
+                 modalities: str | None = None, backbones: str | None = None, **kwargs: Any) -> None:
         super().__init__()
         if not pretrained:
             raise ModelError("the hf adapter needs pretrained=<folder or hub id> (or use --model tiny-omni)")
@@ -123,7 +124,7 @@ class HFAdapter(EmorealmLM):
         self.device_map = device_map or None
         self.model, self.processor, self.arch = load_model_arch(
             self.pretrained, self.peft, dtype, self._device, parse_bool(trust_remote_code), self.device_map,
-            parse_modalities(modalities))
+            parse_modalities(modalities), backbones=backbones)
         if self.device_map:
             self._device = str(self.model.device)
         if not self.arch.audio_in_video and self.spec.use_audio_in_video:

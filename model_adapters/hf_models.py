@@ -99,13 +99,26 @@ def resolve_architecture(model_type: str) -> Architecture:
 
 def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32", device: str = "cpu",
                trust_remote_code: bool = False, device_map: str | None = None,
-               modalities: tuple[str, ...] | None = None):
+               modalities: tuple[str, ...] | None = None, backbones: str | None = None):
     """Load ``(model, processor, architecture)`` for a checkpoint folder or hub id; safetensors only.
 
     ``device_map`` (e.g. ``auto``) spreads one model over several GPUs with accelerate; otherwise the
-    model goes to ``device``. ``trust_remote_code`` is passed only when the user set it.
+    model goes to ``device``. ``trust_remote_code`` is passed only when the user set it. A folder in
+    the released AVERE layout (``model_type: "avere"``) loads through ``model_adapters.avere``
+    (``backbones``: where its towers live, docs/avere.md).
     """
     from transformers import AutoConfig, AutoProcessor
+
+    from emorealm.model_adapters.avere.loading import is_avere_folder, load_avere
+
+    if is_avere_folder(pretrained):
+        if peft or device_map:
+            raise ConfigError("peft= and device_map= are not supported for AVERE checkpoints")
+        model, processor, accepts = load_avere(pretrained, dtype=dtype, device=device, backbones=backbones,
+                                               modalities=modalities)
+        return model, processor, Architecture("avere", type(model), accepts, False)
+    if backbones:
+        raise ConfigError("backbones= is an option of AVERE checkpoints (model_type avere) only")
 
     if dtype not in DTYPES:
         raise ModelError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)}")

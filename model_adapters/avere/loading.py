@@ -134,12 +134,16 @@ def _load_main(model: AvereForCausalLM, folder: Path) -> list[str]:
     return ignored
 
 
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
 def load_avere(pretrained: str | Path, *, dtype: str = "float32", device: str = "cpu",
                backbones: str | None = None, modalities: tuple[str, ...] | None = None):
-    """``(model, processor, Architecture)`` for a released-layout AVERE folder."""
-    from transformers import AutoTokenizer, GenerationConfig, WhisperFeatureExtractor
+    """``(model, processor, accepted modalities)`` for a released-layout AVERE folder.
 
-    from emorealm.model_adapters.hf_models import DTYPES, Architecture
+    ``dtype`` ``auto`` is float16, the released inference dtype; ``modalities`` narrows what is given.
+    """
+    from transformers import AutoTokenizer, GenerationConfig, WhisperFeatureExtractor
 
     folder = Path(pretrained)
     raw = _load_json(folder / "config.json")
@@ -147,10 +151,9 @@ def load_avere(pretrained: str | Path, *, dtype: str = "float32", device: str = 
         raise ConfigError(f"{folder} is not an AVERE checkpoint (model_type {raw.get('model_type')!r})")
     config = AvereConfig(**{k: v for k, v in raw.items() if k != "model_type"})
     check_projectors(config)
-    if dtype not in DTYPES or dtype == "auto":
-        dtype = "float16" if dtype == "auto" else dtype
-        if dtype not in DTYPES:
-            raise ModelError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)}")
+    dtype = "float16" if dtype == "auto" else dtype
+    if dtype not in DTYPES:
+        raise ModelError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)} or auto")
     towers, paths = _tower_configs(folder, config, backbones)
     model = AvereForCausalLM(config, towers)
     _load_towers(model, paths)
@@ -171,7 +174,7 @@ def load_avere(pretrained: str | Path, *, dtype: str = "float32", device: str = 
         if not narrowed:
             raise ConfigError(f"modalities={'+'.join(modalities)} but {folder} accepts only {'+'.join(accepts)}")
         accepts = narrowed
-    return model, processor, Architecture("avere", AvereForCausalLM, accepts, False)
+    return model, processor, accepts
 
 
 def is_avere_folder(pretrained: str | Path) -> bool:
