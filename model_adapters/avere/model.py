@@ -112,6 +112,10 @@ class AvereForCausalLM(LlamaForCausalLM):
                 videos: torch.Tensor | None = None, audio_mel: torch.Tensor | None = None, **kwargs: Any):
         if inputs_embeds is None and input_ids is not None:
             inputs_embeds = self.embed_multimodal(input_ids, videos, audio_mel)
+        if position_ids is None and attention_mask is not None and inputs_embeds is not None \
+                and attention_mask.shape[1] == inputs_embeds.shape[1] and bool((attention_mask == 0).any()):
+            # a left-padded prefill: each row's positions start at its first real token, as alone
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         if labels is not None and input_ids is not None:
             labels = labels.masked_fill(input_ids < 0, -100)  # media positions are never targets
         return super().forward(input_ids=None, attention_mask=attention_mask, position_ids=position_ids,

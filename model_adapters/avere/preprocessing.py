@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from emorealm.errors import MediaError
-from emorealm.media import DecodedMedia, MediaSpec, decode_audio
+from emorealm.media import DecodedMedia, MediaSpec, _check_file, decode_audio
 from emorealm.model_adapters.avere.config import AUDIO_TOKEN, AUDIO_TOKEN_INDEX, IMAGE_TOKEN, IMAGE_TOKEN_INDEX
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -43,6 +43,7 @@ def decode_frames(path: str, num: int = 8) -> tuple[np.ndarray, np.ndarray, list
     """(frames ``[num, H, W, 3]`` uint8 RGB, their indices, their times) decoded from ``path``."""
     import av
 
+    _check_file(path, "video")
     try:
         with av.open(path) as c:
             stream = c.streams.video[0]
@@ -87,6 +88,7 @@ def video_tensor(frames: np.ndarray, num: int = 8) -> torch.Tensor:
 
 def read_wave(path: str, spec: MediaSpec) -> np.ndarray:
     """16 kHz mono wave: the first channel of a 16 kHz wav/flac (as released), else PyAV's resampled mix."""
+    _check_file(path, "audio")
     if path.lower().endswith((".wav", ".flac")):
         import soundfile as sf
 
