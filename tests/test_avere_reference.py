@@ -100,7 +100,6 @@ def test_prompt_and_input_ids_are_identical(root, loaded, inputs, clip):
 @pytest.mark.parametrize("clip", CLIPS)
 def test_frame_indices_and_video_tensor(root, inputs, clip):
     import av
-
     from emorealm.model_adapters.avere.preprocessing import decode_frames
 
     meta = _meta(root, clip)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import BertConfig, CLIPVisionConfig, LlamaForCausalLM, WhisperConfig
-
-from emorealm.errors import ModelError
 from emorealm.model_adapters.avere.config import AUDIO_TOKEN_INDEX, IMAGE_TOKEN_INDEX, AvereConfig
 from emorealm.model_adapters.avere.qformer import SpeechQFormer
 from emorealm.model_adapters.avere.towers import LanguageBindTower, WhisperSpeechTower, build_vision_projector
+from transformers import BertConfig, CLIPVisionConfig, LlamaForCausalLM, WhisperConfig
+
+from emorealm.errors import ModelError
 
 
 @dataclass

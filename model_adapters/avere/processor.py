@@ -12,12 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from emorealm.model_adapters.avere.config import AUDIO_TOKEN_INDEX, IMAGE_TOKEN_INDEX, LLAVA_V1_SYSTEM
+from emorealm.model_adapters.avere.preprocessing import (
+    expand_placeholders,
+    llava_v1_prompt,
+    mel_features,
+    released_media,
+    tokenize_with_placeholders,
+    video_tensor,
+)
 
 from emorealm.errors import ModelError
 from emorealm.media import DecodedMedia, MediaSpec
-from emorealm.model_adapters.avere.config import AUDIO_TOKEN_INDEX, IMAGE_TOKEN_INDEX, LLAVA_V1_SYSTEM
-from emorealm.model_adapters.avere.preprocessing import (expand_placeholders, llava_v1_prompt, mel_features,
-                                                         released_media, tokenize_with_placeholders, video_tensor)
 
 
 class AvereProcessor:
