@@ -137,6 +137,20 @@ def _load_main(model: AvereForCausalLM, folder: Path) -> list[str]:
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
+def _empty_model(config: AvereConfig, towers: TowerConfigs, dtype: torch.dtype) -> AvereForCausalLM:
+    """The model without random initialisation, built in the target dtype (a 7B fp32 init would take
+    minutes and twice the memory; every weight is overwritten by the checkpoint anyway)."""
+    from transformers.initialization import no_init_weights
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with no_init_weights():
+            return AvereForCausalLM(config, towers)
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def load_avere(pretrained: str | Path, *, dtype: str = "float32", device: str = "cpu",
                backbones: str | None = None, modalities: tuple[str, ...] | None = None):
     """``(model, processor, accepted modalities)`` for a released-layout AVERE folder.
@@ -155,12 +169,19 @@ def load_avere(pretrained: str | Path, *, dtype: str = "float32", device: str = 
     if dtype not in DTYPES:
         raise ModelError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)} or auto")
     towers, paths = _tower_configs(folder, config, backbones)
-    model = AvereForCausalLM(config, towers)
+    model = _empty_model(config, towers, DTYPES[dtype])
     _load_towers(model, paths)
     _load_main(model, folder)
     if (folder / "generation_config.json").exists():
         model.generation_config = GenerationConfig.from_pretrained(str(folder))
+    rope = model.model.rotary_emb
+    inv_freq = rope.inv_freq.float().clone()
     model.to(device=device, dtype=DTYPES[dtype]).eval()
+    # RoPE frequencies stay float32 (the released model's cos/sin cache is computed in float32 at init;
+    # fp16 frequencies would shift the angles of late positions, e.g. behind 2000 media tokens)
+    rope.inv_freq = inv_freq.to(device)
+    if hasattr(rope, "original_inv_freq"):
+        rope.original_inv_freq = inv_freq.to(device)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     if tokenizer.pad_token_id is None:  # released train(): pad_token = unk_token
         tokenizer.pad_token = tokenizer.unk_token
