@@ -54,8 +54,12 @@ def _ref(root: Path, clip: str, name: str) -> np.ndarray:
     return np.load(root / "ref" / "A" / clip / f"{name}.npy")
 
 
+def _json(root: Path, clip: str, name: str) -> dict:
+    return json.loads((root / "ref" / "A" / clip / f"{name}.json").read_text())
+
+
 def _meta(root: Path, clip: str) -> dict:
-    return json.loads((root / "ref" / "A" / clip / "meta.json").read_text())
+    return _json(root, clip, "meta")
 
 
 def _diff(a, b) -> float:
@@ -171,8 +175,7 @@ def test_option_loglikelihoods(root, loaded, inputs, clip):
 
     model, processor = loaded
     feats = inputs[clip][2]
-    ref = json.loads((root / "ref" / "A" / clip / "loglik.json").read_text())
-    conts = list(ref.values())
+    conts = list(_json(root, clip, "loglik").values())
     ids = [processor.tokenizer(c["continuation"], add_special_tokens=False).input_ids for c in conts]
     assert ids == [c["token_ids"] for c in conts]
     scored = score_from_prefix(model, feats, ids)  # the harness' shared-prefix scoring
@@ -190,12 +193,11 @@ def test_option_loglikelihoods(root, loaded, inputs, clip):
 @pytest.mark.parametrize("clip", CLIPS)
 @torch.inference_mode()
 def test_greedy_tokens_are_identical(root, loaded, inputs, clip):
-    model, _ = loaded
-    feats = inputs[clip][2]
-    ref = json.loads((root / "ref" / "A" / clip / "generate.json").read_text())
+    expected = _json(root, clip, "generate")["new_token_ids"]
     for use_cache in (True, False):
-        out = model.generate(**feats, max_new_tokens=5, do_sample=False, use_cache=use_cache, pad_token_id=0)
-        assert out[0, feats["input_ids"].shape[1]:].tolist() == ref["new_token_ids"]
+        out = loaded[0].generate(**inputs[clip][2], max_new_tokens=5, do_sample=False, use_cache=use_cache,
+                                 pad_token_id=0)
+        assert out[0, inputs[clip][2]["input_ids"].shape[1]:].tolist() == expected
 
 
 def test_released_state_dict_names_load_without_renaming(root, loaded):
