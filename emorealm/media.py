@@ -76,7 +76,6 @@ class StreamScan:
     pts: list[int]  # presentation timestamps of every frame, sorted
     begin: float  # seconds of the first frame
     end: float  # seconds where the last frame ends
-    rotation: int
     time_base: float
 
     @property
@@ -107,12 +106,11 @@ def scan_stream(path: str) -> StreamScan:
         except Exception as exc:  # noqa: BLE001  (a truncated file: what was read is the clip)
             if not pts:
                 raise MediaError(f"cannot read video packets of {path}: {exc}; the file is truncated or corrupt") from exc
-        rotation = int(container.streams.video[0].metadata.get("rotate", 0) or 0)
     if not pts:
         raise MediaError(f"{path}: no video frames; the file is truncated or corrupt")
     pts.sort()
     begin = float(pts[0]) * tb.numerator / tb.denominator
-    return StreamScan(pts, begin, end, rotation, float(tb))
+    return StreamScan(pts, begin, end, float(tb))
 
 
 def _resizer(src: tuple[int, int], dst: tuple[int, int]):
@@ -133,7 +131,11 @@ def _resizer(src: tuple[int, int], dst: tuple[int, int]):
 
 
 def _rotation_of(frame) -> int:
-    return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+    """The frame's display rotation in degrees (0, 90, 180 or 270); anything else is refused."""
+    degrees = int(round(getattr(frame, "rotation", 0) or 0)) % 360
+    if degrees % 90:
+        raise MediaError(f"a {degrees} degree display rotation is not supported; re-encode the clip upright")
+    return degrees
 
 
 def _decode_sequential(path: str, wanted: list[int], convert) -> dict[int, np.ndarray]:
@@ -152,6 +154,8 @@ def _decode_sequential(path: str, wanted: list[int], convert) -> dict[int, np.nd
                 k += 1
                 if k > last:
                     break
+        except MediaError:
+            raise
         except Exception as exc:  # noqa: BLE001  (PyAV raises many FFmpeg error types)
             if not out:
                 raise MediaError(f"cannot decode video of {path}: {exc}; the file is truncated or corrupt") from exc
@@ -186,10 +190,7 @@ def decode_video(path: str, spec: MediaSpec) -> tuple[np.ndarray, float, float, 
     if spec.max_seconds is not None and scan.end - scan.begin > spec.max_seconds:
         limit = scan.pts[0] + spec.max_seconds / scan.time_base
         scan = StreamScan([p for p in scan.pts if p < limit], scan.begin, scan.begin + spec.max_seconds,
-                          scan.rotation, scan.time_base)
-    if scan.rotation % 360:
-        raise MediaError(f"{path}: the video carries a {scan.rotation} degree rotation flag, which the reference "
-                         "preprocessing ignores; re-encode it upright (ffmpeg -i in.mp4 out.mp4) before evaluation")
+                          scan.time_base)
     try:
         n = n_frames_for(scan.n_frames, scan.average_fps, spec)
     except ValueError as exc:
@@ -198,6 +199,14 @@ def decode_video(path: str, spec: MediaSpec) -> tuple[np.ndarray, float, float, 
     with _open(path) as container:
         cc = container.streams.video[0].codec_context
         src_w, src_h = cc.width, cc.height
+        try:
+            first = next(container.decode(video=0), None)
+        except Exception:  # noqa: BLE001  (undecodable start: the sampling below reports it)
+            first = None
+    # a display-rotation flag turns the frames upright, as the reference's decoder (torchcodec) does
+    quarter_turns = _rotation_of(first) // 90 if first is not None else 0
+    if quarter_turns % 2:
+        src_w, src_h = src_h, src_w
     if src_w * src_h > MAX_SOURCE_PIXELS:
         raise MediaError(f"{path}: frame size {src_w}x{src_h} exceeds {MAX_SOURCE_PIXELS} pixels; "
                          "the header is corrupt or the clip needs downscaling before evaluation")
@@ -208,9 +217,11 @@ def decode_video(path: str, spec: MediaSpec) -> tuple[np.ndarray, float, float, 
     resize = _resizer((src_h, src_w), dst)
 
     def convert(frame) -> np.ndarray:
-        if _rotation_of(frame):
-            raise MediaError(f"{path}: frames carry a {_rotation_of(frame)} degree rotation; re-encode it upright")
+        if _rotation_of(frame) // 90 != quarter_turns:
+            raise MediaError(f"{path}: the rotation flag changes inside the clip; re-encode it upright")
         rgb = frame.to_ndarray(format="rgb24")
+        if quarter_turns:
+            rgb = np.ascontiguousarray(np.rot90(rgb, quarter_turns))
         if rgb.shape[:2] != (src_h, src_w):
             raise MediaError(f"{path}: frame size changes inside the clip ({src_w}x{src_h} -> "
                              f"{rgb.shape[1]}x{rgb.shape[0]}); re-encode it at one size")

@@ -12,6 +12,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import torch
+
+PROMPT = "What emotion does the person show?"
+PIXEL_TOL = 0.05  # mean |difference| of pixel_values_videos, normalised units (the issue's tolerance)
+MEL_TOL = 0.01  # mean |difference| of input_features (log-mel)
 
 
 @dataclass(frozen=True)
@@ -91,3 +96,57 @@ def write_clip(clip: Clip, out_dir: Path, seed: int = 0) -> Path:
             for packet in aus.encode():
                 container.mux(packet)
     return path
+
+
+def doc_for(path: Path, with_audio: bool) -> dict:
+    """A doc whose media are the clip (and its own audio track when it has one)."""
+    return {"media": {"video": str(path), "audio": None, "audio_source": "video" if with_audio else "none"}}
+
+
+def reference_media(path: Path, with_audio: bool):
+    """qwen-omni-utils' media for one clip: (audios, videos) as the model card gets them."""
+    from qwen_omni_utils import process_mm_info
+
+    messages = [{"role": "user", "content": [{"type": "video", "video": str(path)}, {"type": "text", "text": PROMPT}]}]
+    audios, images, videos = process_mm_info(messages, use_audio_in_video=with_audio)
+    assert images is None
+    return messages, audios, videos
+
+
+def reference_inputs(processor, path: Path, with_audio: bool) -> dict:
+    """The model card's processor call on qwen-omni-utils' media (transformers 5.24 needs the
+    audio's video index when the audio comes from the video)."""
+    messages, audios, videos = reference_media(path, with_audio)
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    kwargs = {"use_audio_in_video": True, "audio_from_video_indices": [0]} if with_audio else {}
+    return dict(processor(text=text, audio=audios, images=None, videos=videos, return_tensors="pt",
+                          padding=True, **kwargs))
+
+
+def rope_ids(thinker, feats: dict, interleaved: bool) -> torch.Tensor:
+    fam = feats.get("feature_attention_mask")
+    pos, _ = thinker.model.get_rope_index(
+        feats["input_ids"], None, feats.get("video_grid_thw"), feats["attention_mask"], interleaved,
+        fam.sum(-1) if fam is not None else None, feats.get("video_second_per_grid"))
+    return pos
+
+
+def assert_same_inputs(ours: dict, ref: dict, thinker, interleaved: bool, what: str) -> dict[str, float]:
+    """Exact where the issue asks for exact, within tolerance for pixels and log-mel; returns the gaps."""
+    assert set(ours) == set(ref), f"{what}: keys {sorted(ours)} vs {sorted(ref)}"
+    for key in ("input_ids", "attention_mask", "video_grid_thw", "feature_attention_mask"):
+        if key in ref:
+            assert torch.equal(ours[key], ref[key]), f"{what}: {key} differs"
+    if "video_second_per_grid" in ref:
+        assert torch.equal(torch.as_tensor(ours["video_second_per_grid"]),
+                           torch.as_tensor(ref["video_second_per_grid"])), f"{what}: video_second_per_grid"
+    assert torch.equal(rope_ids(thinker, ours, interleaved), rope_ids(thinker, ref, interleaved)), \
+        f"{what}: rope position ids differ"
+    gaps = {}
+    if "pixel_values_videos" in ref:
+        gaps["pixels"] = float((ours["pixel_values_videos"] - ref["pixel_values_videos"]).abs().mean())
+        assert gaps["pixels"] < PIXEL_TOL, f"{what}: pixels differ by {gaps['pixels']:.4f}"
+    if "input_features" in ref:
+        gaps["mel"] = float((ours["input_features"] - ref["input_features"]).abs().mean())
+        assert gaps["mel"] < MEL_TOL, f"{what}: log-mel differs by {gaps['mel']:.4f}"
+    return gaps

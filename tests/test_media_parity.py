@@ -16,16 +16,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from _media_corpus import CORPUS, Clip, write_clip
+from _media_corpus import (
+    CORPUS,
+    PIXEL_TOL,
+    PROMPT,
+    assert_same_inputs,
+    doc_for,
+    reference_inputs,
+    reference_media,
+    write_clip,
+)
 
 from emorealm.inputs import build_model_inputs
 from emorealm.media import MediaSpec
 from emorealm.media_spec import REFERENCE_VERSION
-
-PROMPT = "What emotion does the person show?"
-PIXEL_TOL = 0.05
-MEL_TOL = 0.01
 
 
 @pytest.fixture(scope="module")
@@ -41,59 +45,6 @@ def thinker(tiny_omni_dir):
     return Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni_dir).eval()
 
 
-def reference_media(path: Path, with_audio: bool):
-    """qwen-omni-utils' media for one clip: (audios, videos) as the model card gets them."""
-    from qwen_omni_utils import process_mm_info
-
-    messages = [{"role": "user", "content": [{"type": "video", "video": str(path)}, {"type": "text", "text": PROMPT}]}]
-    audios, images, videos = process_mm_info(messages, use_audio_in_video=with_audio)
-    assert images is None
-    return messages, audios, videos
-
-
-def reference_inputs(processor, path: Path, with_audio: bool) -> dict:
-    """The model card's processor call on qwen-omni-utils' media (transformers 5.24 needs the
-    audio's video index when the audio comes from the video)."""
-    messages, audios, videos = reference_media(path, with_audio)
-    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    kwargs = {"use_audio_in_video": True, "audio_from_video_indices": [0]} if with_audio else {}
-    return dict(processor(text=text, audio=audios, images=None, videos=videos, return_tensors="pt",
-                          padding=True, **kwargs))
-
-
-def _doc(path: Path, clip: Clip) -> dict:
-    return {"media": {"video": str(path), "audio": None, "audio_source": "video" if clip.sample_rate else "none"}}
-
-
-def rope_ids(thinker, feats: dict, interleaved: bool) -> torch.Tensor:
-    fam = feats.get("feature_attention_mask")
-    pos, _ = thinker.model.get_rope_index(
-        feats["input_ids"], None, feats.get("video_grid_thw"), feats["attention_mask"], interleaved,
-        fam.sum(-1) if fam is not None else None, feats.get("video_second_per_grid"))
-    return pos
-
-
-def assert_same_inputs(ours: dict, ref: dict, thinker, interleaved: bool, what: str) -> dict[str, float]:
-    """Exact where the issue asks for exact, within tolerance for pixels and log-mel; returns the gaps."""
-    assert set(ours) == set(ref), f"{what}: keys {sorted(ours)} vs {sorted(ref)}"
-    for key in ("input_ids", "attention_mask", "video_grid_thw", "feature_attention_mask"):
-        if key in ref:
-            assert torch.equal(ours[key], ref[key]), f"{what}: {key} differs"
-    if "video_second_per_grid" in ref:
-        assert torch.equal(torch.as_tensor(ours["video_second_per_grid"]),
-                           torch.as_tensor(ref["video_second_per_grid"])), f"{what}: video_second_per_grid"
-    assert torch.equal(rope_ids(thinker, ours, interleaved), rope_ids(thinker, ref, interleaved)), \
-        f"{what}: rope position ids differ"
-    gaps = {}
-    if "pixel_values_videos" in ref:
-        gaps["pixels"] = float((ours["pixel_values_videos"] - ref["pixel_values_videos"]).abs().mean())
-        assert gaps["pixels"] < PIXEL_TOL, f"{what}: pixels differ by {gaps['pixels']:.4f}"
-    if "input_features" in ref:
-        gaps["mel"] = float((ours["input_features"] - ref["input_features"]).abs().mean())
-        assert gaps["mel"] < MEL_TOL, f"{what}: log-mel differs by {gaps['mel']:.4f}"
-    return gaps
-
-
 def test_reference_package_is_the_pinned_version():
     assert version("qwen-omni-utils") == REFERENCE_VERSION
     assert MediaSpec().as_dict()["reference"] == f"qwen-omni-utils=={REFERENCE_VERSION}"
@@ -104,7 +55,7 @@ def test_model_inputs_match_qwen_omni_utils(clip, corpus, processor, thinker):
     path = corpus[clip.name]
     with_audio = clip.sample_rate is not None
     ref = reference_inputs(processor, path, with_audio)
-    ours = build_model_inputs(processor, _doc(path, clip), PROMPT, MediaSpec())
+    ours = build_model_inputs(processor, doc_for(path, clip.sample_rate is not None), PROMPT, MediaSpec())
     assert ours.use_audio_in_video == with_audio
     gaps = assert_same_inputs(ours.features, ref, thinker, with_audio, clip.name)
     print(f"{clip.name}: n_video_frames={int(ref['video_grid_thw'][0, 0]) * 2} grid={ref['video_grid_thw'].tolist()} "
@@ -119,7 +70,7 @@ def test_vllm_request_media_match_qwen_omni_utils(name, corpus):
     clip = next(c for c in CORPUS if c.name == name)
     path = corpus[name]
     _, audios, videos = reference_media(path, clip.sample_rate is not None)
-    mm, kwargs, _ = request_media(_doc(path, clip), MediaSpec(), ("video", "audio"), "tiny")
+    mm, kwargs, _ = request_media(doc_for(path, clip.sample_rate is not None), MediaSpec(), ("video", "audio"), "tiny")
     ref_frames = videos[0].permute(0, 2, 3, 1).numpy()
     assert mm["video"].shape == ref_frames.shape and mm["video"].dtype == np.uint8
     assert np.abs(mm["video"].astype(np.float32) - ref_frames).mean() / 255 < PIXEL_TOL / 4
