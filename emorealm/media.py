@@ -95,6 +95,7 @@ def scan_stream(path: str) -> StreamScan:
             raise MediaError(f"{path} has no video stream; this task needs frames")
         stream = container.streams.video[0]
         tb = stream.time_base
+        rate = stream.average_rate or stream.guessed_rate or 25
         pts: list[int] = []
         end = -math.inf
         try:
@@ -110,6 +111,8 @@ def scan_stream(path: str) -> StreamScan:
         raise MediaError(f"{path}: no video frames; the file is truncated or corrupt")
     pts.sort()
     begin = float(pts[0]) * tb.numerator / tb.denominator
+    if end <= begin:  # one frame without a duration: give it one frame period of the nominal rate
+        end = begin + 1.0 / float(rate)
     return StreamScan(pts, begin, end, float(tb))
 
 

@@ -153,8 +153,12 @@ def ceil_by(x: float, factor: int) -> int:
 
 def n_frames_for(n_total: int, avg_fps: float, spec: MediaSpec) -> int:
     """Frames to sample from a clip of ``n_total`` frames at ``avg_fps`` (qwen-vl-utils ``smart_nframes``)."""
+    if n_total < 1:
+        raise ValueError("the clip has no frames")
     if n_total < FRAME_FACTOR:
-        raise ValueError(f"a clip needs at least {FRAME_FACTOR} frames, this one has {n_total}")
+        # a one-frame clip: that frame twice, as qwen-vl-utils pads a frame list to an even count (its
+        # file readers refuse such a clip instead)
+        return FRAME_FACTOR
     min_frames = ceil_by(spec.min_frames, FRAME_FACTOR)
     max_frames = floor_by(min(spec.max_frames, n_total), FRAME_FACTOR)
     n = n_total / avg_fps * spec.fps
@@ -165,6 +169,9 @@ def n_frames_for(n_total: int, avg_fps: float, spec: MediaSpec) -> int:
 def frame_indices(n_total: int, n: int) -> list[int]:
     """Indices of the sampled frames: torch's float32 linspace, rounded half to even."""
     import torch
+
+    if n_total == 1:
+        return [0] * n
 
     return torch.linspace(0, n_total - 1, n).round().long().tolist()
 
