@@ -327,7 +327,8 @@ class HFAdapter(EmorealmLM):
         vp = getattr(self.processor, "video_processor", None)
         size = ((getattr(type(self.processor), "videos_kwargs", None) or {}).get("size")
                 or getattr(vp, "size", None) or {})
-        return {"min_pixels": size.get("shortest_edge"), "max_pixels": size.get("longest_edge")}
+        # recorded beside the media spec's own min/max_pixels (which size the frames before the processor)
+        return {"processor_min_pixels": size.get("shortest_edge"), "processor_max_pixels": size.get("longest_edge")}
 
     @property
     def tokenizer_name(self) -> str:

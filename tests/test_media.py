@@ -103,3 +103,27 @@ def test_truncated_clip_is_an_error_or_partial(tmp_path):
     cut.write_bytes(data[: len(data) // 3])
     with pytest.raises(MediaError):
         load_media({"video": str(cut), "audio": None, "audio_source": "video"}, MediaSpec())
+
+
+def test_named_spec_from_model_args_and_its_record():
+    from emorealm.errors import ConfigError
+    from emorealm.media_spec import REFERENCE_VERSION, spec_from_args
+
+    args = {"media": "qwen-reference", "video": "false", "batch_size": 2}
+    spec = spec_from_args(args)
+    assert spec.name == "qwen-reference" and not spec.video and args == {"batch_size": 2}
+    record = spec.as_dict()
+    assert record["reference"] == f"qwen-omni-utils=={REFERENCE_VERSION}" and record["max_frames"] == 768
+    changed = spec_from_args({"max_frames": "64", "processor_fps": "true"})
+    assert changed.name == "qwen-reference+max_frames=64+processor_fps=True"
+    assert "reference" not in changed.as_dict()  # a deviating spec never claims the reference rule
+    with pytest.raises(ConfigError, match="unknown media spec 'qwen-legacy'"):
+        spec_from_args({"media": "qwen-legacy"})
+    with pytest.raises(ConfigError, match="use max_pixels"):
+        spec_from_args({"decode_max_pixels": "1000"})
+
+
+def test_results_record_the_spec_name_and_reference_version(hf_adapter):
+    media = hf_adapter.emorealm_metadata()["media"]
+    assert media["name"] == "qwen-reference" and media["reference"] == "qwen-omni-utils==0.0.9"
+    assert media["processor_max_pixels"] == media["max_pixels"] == 768 * 28 * 28
