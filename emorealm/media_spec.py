@@ -81,7 +81,6 @@ class MediaSpec:
 # Qwen3-Omni's model card calls the same process_mm_info with its defaults (image_patch_size=14), so its
 # frames and audio are those of Qwen2.5-Omni; its processor then applies its own 32-pixel grid.
 PRESET_FIELDS: dict[str, dict[str, Any]] = {"qwen-reference": {}}
-FAMILY_SPECS = {"qwen2_5_omni": "qwen-reference", "qwen3_omni_moe": "qwen-reference"}
 _CLASS_DEFAULTS = {f.name: f.default for f in fields(MediaSpec)}
 # switching a modality off is an ablation of what the model is given, not of how media are sampled
 _SAMPLING_FIELDS = [f.name for f in fields(MediaSpec) if f.name not in ("name", "video", "audio", "use_audio_in_video")]
