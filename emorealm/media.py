@@ -77,6 +77,8 @@ class StreamScan:
     begin: float  # seconds of the first frame
     end: float  # seconds where the last frame ends
     time_base: float
+    width: int  # stored frame size (before any display rotation)
+    height: int
 
     @property
     def n_frames(self) -> int:
@@ -96,6 +98,7 @@ def scan_stream(path: str) -> StreamScan:
         stream = container.streams.video[0]
         tb = stream.time_base
         rate = stream.average_rate or stream.guessed_rate or 25
+        width, height = stream.codec_context.width, stream.codec_context.height
         pts: list[int] = []
         end = -math.inf
         try:
@@ -113,7 +116,7 @@ def scan_stream(path: str) -> StreamScan:
     begin = float(pts[0]) * tb.numerator / tb.denominator
     if end <= begin:  # one frame without a duration: give it one frame period of the nominal rate
         end = begin + 1.0 / float(rate)
-    return StreamScan(pts, begin, end, float(tb))
+    return StreamScan(pts, begin, end, float(tb), width, height)
 
 
 def _resizer(src: tuple[int, int], dst: tuple[int, int]):
@@ -193,47 +196,43 @@ def decode_video(path: str, spec: MediaSpec) -> tuple[np.ndarray, float, float, 
     if spec.max_seconds is not None and scan.end - scan.begin > spec.max_seconds:
         limit = scan.pts[0] + spec.max_seconds / scan.time_base
         scan = StreamScan([p for p in scan.pts if p < limit], scan.begin, scan.begin + spec.max_seconds,
-                          scan.time_base)
+                          scan.time_base, scan.width, scan.height)
     try:
         n = n_frames_for(scan.n_frames, scan.average_fps, spec)
     except ValueError as exc:
         raise MediaError(f"{path}: {exc}; the clip is too short to sample") from exc
     indices = frame_indices(scan.n_frames, n)
-    with _open(path) as container:
-        cc = container.streams.video[0].codec_context
-        src_w, src_h = cc.width, cc.height
-        try:
-            first = next(container.decode(video=0), None)
-        except Exception:  # noqa: BLE001  (undecodable start: the sampling below reports it)
-            first = None
-    # a display-rotation flag turns the frames upright, as the reference's decoder (torchcodec) does
-    quarter_turns = _rotation_of(first) // 90 if first is not None else 0
-    if quarter_turns % 2:
-        src_w, src_h = src_h, src_w
-    if src_w * src_h > MAX_SOURCE_PIXELS:
-        raise MediaError(f"{path}: frame size {src_w}x{src_h} exceeds {MAX_SOURCE_PIXELS} pixels; "
+    if scan.width * scan.height > MAX_SOURCE_PIXELS:
+        raise MediaError(f"{path}: frame size {scan.width}x{scan.height} exceeds {MAX_SOURCE_PIXELS} pixels; "
                          "the header is corrupt or the clip needs downscaling before evaluation")
-    try:
-        dst = frame_size(src_h, src_w, n, spec)
-    except ValueError as exc:
-        raise MediaError(f"{path}: {exc}; the reference preprocessing refuses such frames") from exc
-    resize = _resizer((src_h, src_w), dst)
+    for h, w in ((scan.height, scan.width), (scan.width, scan.height)):
+        try:
+            frame_size(h, w, n, spec)
+        except ValueError as exc:
+            raise MediaError(f"{path}: {exc}; the reference preprocessing refuses such frames") from exc
+    # set by the first decoded frame: a display-rotation flag turns frames upright, as the reference's
+    # decoder (torchcodec) does, and the frame size follows the upright frame
+    state: dict[str, Any] = {}
 
     def convert(frame) -> np.ndarray:
-        if _rotation_of(frame) // 90 != quarter_turns:
+        turns = _rotation_of(frame) // 90
+        if not state:
+            shape = (scan.width, scan.height) if turns % 2 else (scan.height, scan.width)
+            state.update(turns=turns, shape=shape, resize=_resizer(shape, frame_size(*shape, n, spec)))
+        if turns != state["turns"]:
             raise MediaError(f"{path}: the rotation flag changes inside the clip; re-encode it upright")
         rgb = frame.to_ndarray(format="rgb24")
-        if quarter_turns:
-            rgb = np.ascontiguousarray(np.rot90(rgb, quarter_turns))
-        if rgb.shape[:2] != (src_h, src_w):
-            raise MediaError(f"{path}: frame size changes inside the clip ({src_w}x{src_h} -> "
-                             f"{rgb.shape[1]}x{rgb.shape[0]}); re-encode it at one size")
-        return resize(rgb)
+        if turns:
+            rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+        if rgb.shape[:2] != state["shape"]:
+            raise MediaError(f"{path}: frame size changes inside the clip ({state['shape'][1]}x{state['shape'][0]} "
+                             f"-> {rgb.shape[1]}x{rgb.shape[0]}); re-encode it at one size")
+        return state["resize"](rgb)
 
     wanted = sorted(set(indices))
     got: dict[int, np.ndarray] = {}
-    if scan.end - scan.begin > SEEK_MIN_SECONDS:
-        got = _decode_by_seeking(path, scan, wanted, convert)  # long clip: jump instead of decoding all
+    if scan.end - scan.begin > SEEK_MIN_SECONDS and scan.n_frames > 4 * len(wanted):
+        got = _decode_by_seeking(path, scan, wanted, convert)  # long, sparse: jump instead of decoding all
     if len(got) < len(wanted):
         got = _decode_sequential(path, wanted, convert)
     missing = [k for k in wanted if k not in got]
