@@ -103,12 +103,25 @@ def doc_for(path: Path, with_audio: bool) -> dict:
     return {"media": {"video": str(path), "audio": None, "audio_source": "video" if with_audio else "none"}}
 
 
-def reference_media(path: Path, with_audio: bool):
-    """qwen-omni-utils' media for one clip: (audios, videos) as the model card gets them."""
-    from qwen_omni_utils import process_mm_info
+def _no_fallback(ele):
+    raise AssertionError(f"qwen-vl-utils' torchcodec reader failed on {ele['video']} and it fell back to "
+                         "torchvision: the reference would not be the one users run (is FFmpeg installed?)")
 
+
+def reference_media(path: Path, with_audio: bool):
+    """qwen-omni-utils' media for one clip: (messages, audios, videos) as the model card gets them,
+    read with its torchcodec backend (its silent fallback to another reader is turned into a failure)."""
+    from qwen_omni_utils import process_mm_info
+    from qwen_omni_utils.v2_5 import vision_process
+
+    assert vision_process.get_video_reader_backend() == "torchcodec"
     messages = [{"role": "user", "content": [{"type": "video", "video": str(path)}, {"type": "text", "text": PROMPT}]}]
-    audios, images, videos = process_mm_info(messages, use_audio_in_video=with_audio)
+    saved = vision_process.VIDEO_READER_BACKENDS["torchvision"]
+    vision_process.VIDEO_READER_BACKENDS["torchvision"] = _no_fallback
+    try:
+        audios, images, videos = process_mm_info(messages, use_audio_in_video=with_audio)
+    finally:
+        vision_process.VIDEO_READER_BACKENDS["torchvision"] = saved
     assert images is None
     return messages, audios, videos
 

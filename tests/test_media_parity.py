@@ -62,7 +62,7 @@ def test_model_inputs_match_qwen_omni_utils(clip, corpus, processor, thinker):
           f"gaps={gaps}")
 
 
-@pytest.mark.parametrize("name", ["dfew_3s52", "ntsc_360", "tiny_portrait", "silent"])
+@pytest.mark.parametrize("name", [c.name for c in CORPUS])
 def test_vllm_request_media_match_qwen_omni_utils(name, corpus):
     """The frames and audio the vLLM adapter hands the engine are the reference's, with no fps."""
     from emorealm.model_adapters.vllm import request_media
