@@ -1,11 +1,13 @@
 """Media sampling throughput: ours (PyAV) vs the ffmpeg command line, and the disk cache warm vs cold.
 
 Clips: synthetic H.264 + AAC mp4s (``--clips`` of ``--seconds`` s at 24 fps, ``--size``), like the
-DFEW clips EmoReAlM uses. For each clip ours samples frames at 2 fps (``MediaSpec()`` defaults) and
-16 kHz mono audio from the clip's own track (``emorealm.media.load_media``); the baseline runs one
-``ffmpeg`` command per clip that extracts exactly the same frame indices (``select`` filter) as
-rgb24 and the same 16 kHz mono float audio. The outputs are compared (frame count and pixels, audio
-length) so both sides do the same work.
+DFEW clips EmoReAlM uses. For each clip ours samples frames under the default media spec
+(``qwen-reference``: the qwen-omni-utils frame rule, each frame resized once from the source with
+bicubic + antialias) and 16 kHz mono audio from the clip's own track (native rate, channel average,
+soxr HQ; ``emorealm.media.load_media``); the baseline runs one ``ffmpeg`` command per clip that
+extracts exactly the same frame indices (``select`` filter), scales them to the same size (bicubic)
+as rgb24 and gives 16 kHz mono float audio. The outputs are compared (frame count and pixels, audio
+length) so both sides do the same work. The disk cache's key holds the spec (name and fields).
 
 Lines: clips/s of each side, then ``decode_vs_ffmpeg: <ours ÷ ffmpeg> (target >= 1.0)`` and, last,
 ``decode_cache: <warm ÷ cold> (target >= 20)`` where warm reads the disk cache (in-process LRU
@@ -32,7 +34,7 @@ def ffmpeg_extract(clip: str, frame_indices: list[int], width: int, height: int,
     select = "+".join(f"eq(n\\,{i})" for i in uniq)
     vid, aud = out_dir / "frames.raw", out_dir / "audio.raw"
     cmd = ["ffmpeg", "-v", "error", "-y", "-i", clip,
-           "-map", "0:v:0", "-vf", f"select='{select}',scale={width}:{height}", "-fps_mode", "vfr",
+           "-map", "0:v:0", "-vf", f"select='{select}',scale={width}:{height}:flags=bicubic", "-fps_mode", "vfr",
            "-f", "rawvideo", "-pix_fmt", "rgb24", str(vid),
            "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", str(aud)]
     subprocess.run(cmd, check=True)
@@ -98,7 +100,10 @@ def main() -> None:
         warm, _ = timed(ours)
 
     n = args.clips
-    print(f"{n} clips, {args.seconds:g} s, {w}x{h} @24 fps; {decoded[0].frames.shape[0]} frames + 16 kHz audio each")
+    f0 = decoded[0].frames
+    print(f"media spec {spec.name} (checked against {spec.as_dict().get('reference')})")
+    print(f"{n} clips, {args.seconds:g} s, {w}x{h} @24 fps; {f0.shape[0]} frames of {f0.shape[2]}x{f0.shape[1]} "
+          "+ 16 kHz audio each")
     print(f"same work: mean |pixel diff| vs ffmpeg {np.mean(diffs):.2f}/255, audio length diff (samples) {alen}")
     print(f"ours (PyAV, cold): {n / cold:8.1f} clips/s")
     print(f"ffmpeg CLI:        {n / base:8.1f} clips/s")

@@ -71,11 +71,10 @@ def build_inputs(processor, media: DecodedMedia | None, prompt: str, spec: Media
     kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
     if has_video:
         kwargs["videos"] = [frames]
-        kwargs["videos_kwargs"] = {"fps": media.fps if media is not None else spec.fps}
-        if hasattr(getattr(processor, "video_processor", None), "cap_pixels_per_frame"):
-            # the reference (qwen-vl-utils) rule: each frame also gets at most an even share of the
-            # whole video's pixel budget; it binds only for very long or dense clips
-            kwargs["videos_kwargs"]["cap_pixels_per_frame"] = True
+        # the frames already have the spec's size (emorealm.media); the reference call hands the
+        # processor no fps, so it assumes 2.0 (video_second_per_grid 1.0) — processor_fps opts in
+        if spec.processor_fps and media is not None:
+            kwargs["videos_kwargs"] = {"fps": media.fps}
     if has_audio:
         kwargs["audio"] = [wave]
         if interleaved:

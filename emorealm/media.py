@@ -1,11 +1,12 @@
-"""Decode and sample media with PyAV: frames at a target fps, 16 kHz mono audio.
+"""Decode and sample media with PyAV under a :class:`~emorealm.media_spec.MediaSpec`.
 
-Sampling follows the Qwen2.5-Omni reference usage (``qwen_omni_utils``): ``round(duration * fps)``
-frames rounded to a multiple of 2, clamped to ``[min_frames, max_frames]`` and to the clip's own frame
-count, spread evenly over the clip. Frames are scaled down while decoding so that no frame holds
-more than ``decode_max_pixels`` pixels (the processor then applies the model's own pixel caps).
-Audio comes from a sidecar wav when the doc names one (read with soundfile), else from the clip's
-own audio track, resampled to ``sample_rate`` mono.
+The default spec, ``qwen-reference``, reproduces Qwen's own preprocessing (``qwen-omni-utils``; the
+rule is written out in :mod:`emorealm.media_spec`): the stream's packets are scanned for its frame
+count and average rate, the frames ``round(linspace(0, n - 1, k))`` are decoded and each is resized
+once, from its source size, with torchvision's bicubic + antialias filter. Audio comes from a
+sidecar wav when the doc names one (soundfile), else from the clip's own track (PyAV, 16-bit as
+the reference's ffmpeg pipe gives it), at its native rate; channels are averaged and the result is
+resampled to ``sample_rate`` with soxr's HQ filter.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +22,15 @@ import numpy as np
 
 from emorealm import media_cache
 from emorealm.errors import MediaError
+from emorealm.media_spec import MediaSpec, frame_indices, frame_size, n_frames_for
 
-FRAME_FACTOR = 2
+__all__ = ["DecodedMedia", "MediaSpec", "decode_audio", "decode_video", "load_media", "media_paths_exist"]
+
 # Largest source frame accepted (16384 x 16384): beyond it a header is corrupt or hostile, and decoding
-# one frame alone would need gigabytes. Output frames are capped separately by spec.decode_max_pixels.
+# one frame alone would need gigabytes.
 MAX_SOURCE_PIXELS = 1 << 28
 # clips longer than this are sampled by seeking to each target frame rather than decoding all frames
 SEEK_MIN_SECONDS = 120.0
-
-
-@dataclass(frozen=True)
-class MediaSpec:
-    """How media are sampled for a model. Recorded in every results file."""
-
-    fps: float = 2.0
-    min_frames: int = 4
-    max_frames: int = 64
-    decode_max_pixels: int = 768 * 28 * 28
-    sample_rate: int = 16000
-    use_audio_in_video: bool = True
-    max_seconds: float = 600.0  # longer clips are sampled over their first max_seconds
-    video: bool = True  # give the model frames
-    audio: bool = True  # give the model audio
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -84,176 +69,246 @@ def _open(path: str):
         raise MediaError(f"cannot open {path}: {exc}; the file is corrupt or not a media container") from exc
 
 
-def _scaled_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
-    if width * height <= max_pixels:
-        return width, height
-    s = math.sqrt(max_pixels / (width * height))
-    return max(2, int(width * s) // 2 * 2), max(2, int(height * s) // 2 * 2)
+@dataclass
+class StreamScan:
+    """What a scan of a video stream's packets tells (as torchcodec's exact mode computes it)."""
+
+    pts: list[int]  # presentation timestamps of every frame, sorted
+    begin: float  # seconds of the first frame
+    end: float  # seconds where the last frame ends
+    time_base: float
+    width: int  # stored frame size (before any display rotation)
+    height: int
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.pts)
+
+    @property
+    def average_fps(self) -> float:
+        return self.n_frames / (self.end - self.begin)
 
 
-def n_frames_for(duration: float, native_frames: int, spec: MediaSpec) -> int:
-    """Number of frames to sample, as in the Qwen2.5-Omni reference code."""
-    n = round(duration * spec.fps / FRAME_FACTOR) * FRAME_FACTOR
-    n = max(spec.min_frames, min(n, spec.max_frames))
-    if native_frames > 0:
-        n = min(n, max(1, native_frames // FRAME_FACTOR * FRAME_FACTOR or native_frames))
-    return max(1, n)
-
-
-def _frame_time(frame, stream, start: float) -> float | None:
-    return float(frame.pts * stream.time_base) - start if frame.pts is not None else None
-
-
-def _sample_sequential(container, stream, targets: list[float], rate: float, start: float, size: tuple[int, int],
-                       max_seconds: float, out: list[np.ndarray], times: list[float]) -> Exception | None:
-    """Decode from the current position, keeping the frames that serve ``targets``; returns the decode
-    error that stopped it early, if any (frames gathered so far stay in ``out``)."""
-    ti = 0
-    try:
-        for frame in container.decode(stream):
-            t = _frame_time(frame, stream, start)
-            if t is None:
-                t = len(times) / rate
-            # a frame serves every target time it covers (half a frame of slack)
-            while ti < len(targets) and t + 0.5 / rate >= targets[ti]:
-                out.append(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
-                times.append(t)
-                ti += 1
-            if ti >= len(targets) or t > max_seconds:
-                break
-    except Exception as exc:  # PyAV raises many FFmpeg error types
-        return exc
-    return None
-
-
-def _sample_by_seeking(container, stream, targets: list[float], rate: float, start: float,
-                       size: tuple[int, int]) -> tuple[list[np.ndarray], list[float]]:
-    """The frames :func:`_sample_sequential` would pick, found by seeking to the keyframe before each target.
-
-    Returns what it found; the caller falls back to sequential decoding when it is short (a container
-    that cannot seek, a frame without a timestamp)."""
-    out: list[np.ndarray] = []
-    times: list[float] = []
-    try:
-        for target in targets:
-            if times and times[-1] + 0.5 / rate >= target:  # the previous frame still covers this target
-                out.append(out[-1])
-                times.append(times[-1])
-                continue
-            container.seek(int((start + max(0.0, target - 0.5 / rate)) / stream.time_base), stream=stream,
-                           backward=True, any_frame=False)
-            for frame in container.decode(stream):
-                t = _frame_time(frame, stream, start)
-                if t is None:
-                    return out, times
-                if t + 0.5 / rate >= target:
-                    out.append(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
-                    times.append(t)
-                    break
-            else:
-                return out, times
-    except Exception:  # noqa: BLE001  (any seek/decode failure: the caller decodes sequentially)
-        return out, times
-    return out, times
-
-
-def decode_video(path: str, spec: MediaSpec) -> tuple[np.ndarray, float, float, list[float]]:
-    """Sample frames from ``path``: returns (frames, effective fps, duration, frame times)."""
-    _check_file(path, "video")
+def scan_stream(path: str) -> StreamScan:
+    """Frame count, timestamps and content duration from the packets (no decoding), so a container
+    header that misreports the duration or frame count changes nothing."""
     with _open(path) as container:
         if not container.streams.video:
             raise MediaError(f"{path} has no video stream; this task needs frames")
         stream = container.streams.video[0]
-        rate = float(stream.average_rate or stream.guessed_rate or 25)
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration:
-            duration = container.duration / 1_000_000
-        else:
-            duration = (stream.frames or 0) / rate
-        duration = min(duration, spec.max_seconds)
-        native = int(stream.frames or round(duration * rate))
-        n = n_frames_for(duration, native, spec)
-        # target times spread like numpy.linspace over the frame indices of the clip
-        last = max(0, min(native, int(round(duration * rate))) - 1)
-        targets = [i / rate for i in np.linspace(0, last, n).round().astype(int)]
-        src_w, src_h = stream.codec_context.width, stream.codec_context.height
-        if src_w * src_h > MAX_SOURCE_PIXELS:
-            raise MediaError(f"{path}: frame size {src_w}x{src_h} exceeds {MAX_SOURCE_PIXELS} pixels; "
-                             "the header is corrupt or the clip needs downscaling before evaluation")
-        # frames are scaled while converting, so the output never holds more than decode_max_pixels per frame
-        width, height = _scaled_size(src_w, src_h, spec.decode_max_pixels)
-        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        out: list[np.ndarray] = []
-        times: list[float] = []
-        seeking = duration > SEEK_MIN_SECONDS
-        if seeking:
-            # long clip: jump to each target instead of decoding everything in between
-            out, times = _sample_by_seeking(container, stream, targets, rate, start, (width, height))
-        if len(out) < len(targets):
-            if seeking:
-                try:
-                    container.seek(0)
-                except Exception as exc:  # noqa: BLE001
-                    raise MediaError(f"cannot rewind {path} after a failed seek: {exc}") from exc
-            out, times = [], []
-            error = _sample_sequential(container, stream, targets, rate, start, (width, height), spec.max_seconds,
-                                       out, times)
-            if error is not None and not out:
-                raise MediaError(f"cannot decode video of {path}: {error}; the file is truncated or corrupt") from error
-        if not out:
-            raise MediaError(f"{path}: no decodable video frames; the file is truncated or corrupt")
-        while len(out) < len(targets):  # stream ended early (truncated file): repeat the last frame
-            out.append(out[-1])
-            times.append(times[-1])
-    eff_fps = n / duration if duration > 0 else spec.fps
-    return np.stack(out), eff_fps, duration, times
+        tb = stream.time_base
+        rate = stream.average_rate or stream.guessed_rate or 25
+        width, height = stream.codec_context.width, stream.codec_context.height
+        pts: list[int] = []
+        end = -math.inf
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is None or packet.size == 0:
+                    continue
+                pts.append(packet.pts)
+                end = max(end, float(packet.pts + (packet.duration or 0)) * tb.numerator / tb.denominator)
+        except Exception as exc:  # noqa: BLE001  (a truncated file: what was read is the clip)
+            if not pts:
+                raise MediaError(f"cannot read video packets of {path}: {exc}; the file is truncated or corrupt") from exc
+    if not pts:
+        raise MediaError(f"{path}: no video frames; the file is truncated or corrupt")
+    pts.sort()
+    begin = float(pts[0]) * tb.numerator / tb.denominator
+    if end <= begin:  # one frame without a duration: give it one frame period of the nominal rate
+        end = begin + 1.0 / float(rate)
+    return StreamScan(pts, begin, end, float(tb), width, height)
 
 
-def _resample_av(container, stream, sample_rate: int, max_seconds: float, path: str) -> np.ndarray:
+def _resizer(src: tuple[int, int], dst: tuple[int, int]):
+    """uint8 HWC frame -> uint8 HWC frame at ``dst`` (height, width): torchvision bicubic + antialias,
+    the reference's filter, applied once to the source-size frame."""
+    if src == dst:
+        return lambda a: a
+    import torch
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as tvf
+
+    def resize(a: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0)
+        out = tvf.resize(t, list(dst), interpolation=InterpolationMode.BICUBIC, antialias=True)
+        return out[0].permute(1, 2, 0).contiguous().numpy()
+
+    return resize
+
+
+def _rotation_of(frame) -> int:
+    """The frame's display rotation in degrees (0, 90, 180 or 270); anything else is refused."""
+    degrees = int(round(getattr(frame, "rotation", 0) or 0)) % 360
+    if degrees % 90:
+        raise MediaError(f"a {degrees} degree display rotation is not supported; re-encode the clip upright")
+    return degrees
+
+
+def _decode_sequential(path: str, wanted: list[int], convert) -> dict[int, np.ndarray]:
+    """Frames at presentation-order indices ``wanted`` (sorted, unique), decoding from the start."""
+    out: dict[int, np.ndarray] = {}
+    want = set(wanted)
+    last = wanted[-1]
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        k = 0
+        try:
+            for frame in container.decode(stream):
+                if k in want:
+                    out[k] = convert(frame)
+                k += 1
+                if k > last:
+                    break
+        except MediaError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (PyAV raises many FFmpeg error types)
+            if not out:
+                raise MediaError(f"cannot decode video of {path}: {exc}; the file is truncated or corrupt") from exc
+    return out
+
+
+def _decode_by_seeking(path: str, scan: StreamScan, wanted: list[int], convert) -> dict[int, np.ndarray]:
+    """The same frames found by seeking to the keyframe before each; what it finds (the caller decodes
+    sequentially when something is missing)."""
+    out: dict[int, np.ndarray] = {}
+    try:
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            for k in wanted:
+                target = scan.pts[k]
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+                for frame in container.decode(stream):
+                    if frame.pts is None or frame.pts > target:
+                        return out
+                    if frame.pts == target:
+                        out[k] = convert(frame)
+                        break
+    except Exception:  # noqa: BLE001  (any seek/decode failure: the caller decodes sequentially)
+        return out
+    return out
+
+
+def decode_video(path: str, spec: MediaSpec) -> tuple[np.ndarray, float, float, list[float]]:
+    """Sample frames from ``path`` under ``spec``: returns (frames, sampled fps, duration, frame times)."""
+    _check_file(path, "video")
+    scan = scan_stream(path)
+    if spec.max_seconds is not None and scan.end - scan.begin > spec.max_seconds:
+        limit = scan.pts[0] + spec.max_seconds / scan.time_base
+        scan = StreamScan([p for p in scan.pts if p < limit], scan.begin, scan.begin + spec.max_seconds,
+                          scan.time_base, scan.width, scan.height)
+    try:
+        n = n_frames_for(scan.n_frames, scan.average_fps, spec)
+    except ValueError as exc:
+        raise MediaError(f"{path}: {exc}; the clip is too short to sample") from exc
+    indices = frame_indices(scan.n_frames, n)
+    if scan.width * scan.height > MAX_SOURCE_PIXELS:
+        raise MediaError(f"{path}: frame size {scan.width}x{scan.height} exceeds {MAX_SOURCE_PIXELS} pixels; "
+                         "the header is corrupt or the clip needs downscaling before evaluation")
+    for h, w in ((scan.height, scan.width), (scan.width, scan.height)):
+        try:
+            frame_size(h, w, n, spec)
+        except ValueError as exc:
+            raise MediaError(f"{path}: {exc}; the reference preprocessing refuses such frames") from exc
+    # set by the first decoded frame: a display-rotation flag turns frames upright, as the reference's
+    # decoder (torchcodec) does, and the frame size follows the upright frame
+    state: dict[str, Any] = {}
+
+    def convert(frame) -> np.ndarray:
+        turns = _rotation_of(frame) // 90
+        if not state:
+            shape = (scan.width, scan.height) if turns % 2 else (scan.height, scan.width)
+            state.update(turns=turns, shape=shape, resize=_resizer(shape, frame_size(*shape, n, spec)))
+        if turns != state["turns"]:
+            raise MediaError(f"{path}: the rotation flag changes inside the clip; re-encode it upright")
+        rgb = frame.to_ndarray(format="rgb24")
+        if turns:
+            rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+        if rgb.shape[:2] != state["shape"]:
+            raise MediaError(f"{path}: frame size changes inside the clip ({state['shape'][1]}x{state['shape'][0]} "
+                             f"-> {rgb.shape[1]}x{rgb.shape[0]}); re-encode it at one size")
+        return state["resize"](rgb)
+
+    wanted = sorted(set(indices))
+    got: dict[int, np.ndarray] = {}
+    if scan.end - scan.begin > SEEK_MIN_SECONDS and scan.n_frames > 4 * len(wanted):
+        got = _decode_by_seeking(path, scan, wanted, convert)  # long, sparse: jump instead of decoding all
+    if len(got) < len(wanted):
+        got = _decode_sequential(path, wanted, convert)
+    missing = [k for k in wanted if k not in got]
+    if missing:
+        # the packets promised frames the decoder could not give: never hand over a different number
+        raise MediaError(f"{path}: {len(missing)} of the {len(wanted)} sampled frames could not be decoded "
+                         f"(first missing index {missing[0]} of {scan.n_frames}); the file is truncated or corrupt")
+    frames = np.stack([got[k] for k in indices])
+    times = [scan.pts[k] * scan.time_base - scan.begin for k in indices]
+    sample_fps = n / scan.n_frames * scan.average_fps
+    return frames, sample_fps, scan.end - scan.begin, times
+
+
+def _to_16k(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Resample like librosa's default (soxr HQ, then the length fixed to ceil(n * ratio))."""
+    if rate == target:
+        return wave.astype(np.float32)
+    import soxr
+
+    out = soxr.resample(wave, rate, target, quality="soxr_hq")
+    n = int(np.ceil(wave.shape[-1] * float(target) / rate))
+    if out.shape[-1] < n:
+        out = np.pad(out, (0, n - out.shape[-1]))
+    return np.asarray(out[:n], dtype=np.float32)
+
+
+def _track_av(container, stream, max_seconds: float | None, path: str) -> tuple[np.ndarray, int]:
+    """The whole track as [channels, n] float32 at its native rate (16-bit, as ffmpeg's s16 pipe gives it)."""
     import av
 
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    rate = stream.rate or stream.codec_context.sample_rate
+    layout = stream.layout.name if stream.layout is not None else "mono"
+    resampler = av.AudioResampler(format="s16p", layout=layout, rate=rate)
     chunks: list[np.ndarray] = []
-    total, limit = 0, int(max_seconds * sample_rate)
+    total = 0
+    limit = None if max_seconds is None else int(max_seconds * rate)
     try:
         for frame in container.decode(stream):
             for rf in resampler.resample(frame):
-                arr = rf.to_ndarray().reshape(-1)
+                arr = rf.to_ndarray()
                 chunks.append(arr)
-                total += arr.size
-            if total >= limit:
+                total += arr.shape[1]
+            if limit is not None and total >= limit:
                 break
         for rf in resampler.resample(None):
-            chunks.append(rf.to_ndarray().reshape(-1))
-    except Exception as exc:
+            chunks.append(rf.to_ndarray())
+    except Exception as exc:  # noqa: BLE001  (PyAV raises many FFmpeg error types)
         if not chunks:
             raise MediaError(f"cannot decode audio of {path}: {exc}; the file is truncated or corrupt") from exc
-    if not chunks:
-        raise MediaError(f"{path}: audio stream holds no samples")
-    return np.concatenate(chunks)[:limit].astype(np.float32)
+    if not chunks or sum(c.shape[1] for c in chunks) == 0:
+        raise MediaError(f"{path}: the audio stream holds no samples; remove the track or give a sidecar wav")
+    wave = np.concatenate(chunks, axis=1).astype(np.float32) / 32768.0
+    return (wave if limit is None else wave[:, :limit]), int(rate)
 
 
 def decode_audio(path: str, spec: MediaSpec) -> np.ndarray:
-    """Mono float32 audio at ``spec.sample_rate`` from a wav (soundfile) or any container (PyAV)."""
+    """Mono float32 audio at ``spec.sample_rate`` from a wav/flac (soundfile) or any container (PyAV)."""
     _check_file(path, "audio")
     if path.lower().endswith((".wav", ".flac")):
         import soundfile as sf
 
         try:
-            info = sf.info(path)
-            if info.samplerate == spec.sample_rate:
-                wave, _ = sf.read(path, dtype="float32", always_2d=True,
-                                  frames=int(spec.max_seconds * spec.sample_rate))
-                if wave.shape[0] == 0:
-                    raise MediaError(f"{path}: audio file holds no samples; re-export it or remove the sidecar")
-                return wave.mean(axis=1).astype(np.float32)
+            rate = sf.info(path).samplerate
+            frames = -1 if spec.max_seconds is None else int(spec.max_seconds * rate)
+            wave, rate = sf.read(path, dtype="float32", always_2d=True, frames=frames)
         except RuntimeError as exc:
             raise MediaError(f"cannot read audio file {path}: {exc}") from exc
+        if wave.shape[0] == 0:
+            raise MediaError(f"{path}: audio file holds no samples; re-export it or remove the sidecar")
+        return _to_16k(wave.T.mean(axis=0), rate, spec.sample_rate)
     with _open(path) as container:
         if not container.streams.audio:
             raise MediaError(f"{path} has no audio stream; this task needs audio (or give a sidecar wav)")
-        return _resample_av(container, container.streams.audio[0], spec.sample_rate, spec.max_seconds, path)
+        wave, rate = _track_av(container, container.streams.audio[0], spec.max_seconds, path)
+    # channels averaged (0.5 (L + R)), not ffmpeg's downmix matrix, as the reference does
+    return _to_16k(wave.mean(axis=0), rate, spec.sample_rate)
 
 
 _cache: OrderedDict[tuple, DecodedMedia] = OrderedDict()

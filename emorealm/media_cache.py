@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+# 2: frames resized once from the source (media specs with names, emorealm.media_spec)
+FORMAT_VERSION = 2
 ENV = "EMOREALM_MEDIA_CACHE"
 
 

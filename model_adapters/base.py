@@ -19,6 +19,7 @@ from lm_eval.api.model import LM
 from emorealm.errors import DataError, EmorealmError, MediaError, error_response, record_sample_error
 from emorealm.journal import Journal, request_hash, stable_hash
 from emorealm.media import MediaSpec
+from emorealm.media_spec import spec_from_args
 
 T = TypeVar("T")
 
@@ -38,17 +39,9 @@ def parse_bool(value: Any) -> bool:
 
 
 def media_spec_from_args(args: dict[str, Any], defaults: MediaSpec | None = None) -> MediaSpec:
-    """A MediaSpec from adapter ``model_args`` (fps, max_frames, min_frames, use_audio_in_video, ...)."""
-    base = defaults or MediaSpec()
-    kw: dict[str, Any] = {}
-    for name, conv in (("fps", float), ("max_frames", int), ("min_frames", int), ("decode_max_pixels", int),
-                       ("sample_rate", int), ("max_seconds", float)):
-        if name in args:
-            kw[name] = conv(args.pop(name))
-    for name in ("use_audio_in_video", "video", "audio"):
-        if name in args:
-            kw[name] = parse_bool(args.pop(name))
-    return MediaSpec(**{**base.as_dict(), **kw})
+    """A MediaSpec from adapter ``model_args`` (``media=<preset>``, fps, max_frames, ...; see
+    :func:`emorealm.media_spec.spec_from_args`)."""
+    return spec_from_args(args, defaults)
 
 
 def progress(items: Sequence[T] | Iterable[T], total: int, description: str) -> Iterable[T]:

@@ -87,12 +87,16 @@ class HFAdapter(EmorealmLM):
         "trust_remote_code": (False, "run the checkpoint's own code (only when you trust it)"),
         "system_prompt": (None, "system turn text (default: the chat template's own)"),
         "max_gen_toks": (256, "generation length cap when the task sets none"),
+        "media": ("qwen-reference", "named media spec (qwen-omni-utils' preprocessing); the fields below override it"),
         "fps": (2.0, "frames sampled per second of clip"),
         "min_frames": (4, "fewest frames per clip"),
-        "max_frames": (64, "most frames per clip"),
-        "decode_max_pixels": (768 * 28 * 28, "frames are scaled down to at most this many pixels while decoding"),
+        "max_frames": (768, "most frames per clip"),
+        "min_pixels": (128 * 28 * 28, "fewest pixels per frame (smaller frames are upscaled)"),
+        "max_pixels": (768 * 28 * 28, "most pixels per frame (frames are resized once from the source)"),
+        "total_pixels": (128000 * 28 * 28 * 0.9, "pixel budget of a whole clip (caps max_pixels for long clips)"),
+        "processor_fps": (False, "pass the sampled fps to the processor (the reference passes none: 2.0 assumed)"),
         "sample_rate": (16000, "audio sample rate given to the model"),
-        "max_seconds": (600.0, "longer clips are sampled over their first max_seconds"),
+        "max_seconds": (None, "sample only the first max_seconds of a clip (default: the whole clip)"),
         "use_audio_in_video": (True, "Omni models: interleave the clip's audio with its frames"),
         "video": (True, "give the model frames (false: audio-only ablation)"),
         "audio": (True, "give the model audio (false: video-only ablation)"),
@@ -324,7 +328,8 @@ class HFAdapter(EmorealmLM):
         vp = getattr(self.processor, "video_processor", None)
         size = ((getattr(type(self.processor), "videos_kwargs", None) or {}).get("size")
                 or getattr(vp, "size", None) or {})
-        return {"min_pixels": size.get("shortest_edge"), "max_pixels": size.get("longest_edge")}
+        # recorded beside the media spec's own min/max_pixels (which size the frames before the processor)
+        return {"processor_min_pixels": size.get("shortest_edge"), "processor_max_pixels": size.get("longest_edge")}
 
     @property
     def tokenizer_name(self) -> str:

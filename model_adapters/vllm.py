@@ -3,7 +3,8 @@
 Runs an offline ``vllm.LLM``. Each request's prompt is the model's own chat template over the same
 messages the HF adapter builds (``emorealm.inputs.build_messages``), tokenised here; the decoded
 media go in as ``multi_modal_data={"video": frames, "audio": (wave, 16000)}`` with per-request
-``mm_processor_kwargs`` (``use_audio_in_video``, ``fps``). ``generate_until`` batches every request
+``mm_processor_kwargs`` (``use_audio_in_video``; ``fps`` only when the media spec asks, see
+``request_media``). ``generate_until`` batches every request
 through ``LLM.generate``; ``loglikelihood`` appends each option's tokens to the prompt and reads
 them back from ``prompt_logprobs``.
 
@@ -67,6 +68,25 @@ def parse_limits(value: Any) -> dict[str, int]:
                 raise ConfigError(f"limit_mm_per_prompt {value!r}: expected modality:count;... e.g. video:1;audio:1")
             items.append((key.strip(), num))
     return {str(k): int(v) for k, v in items}
+
+
+def request_media(doc: dict[str, Any], spec: MediaSpec, accepts: tuple[str, ...],
+                  model: str) -> tuple[dict[str, Any], dict[str, Any], PreparedMedia]:
+    """``(multi_modal_data, mm_processor_kwargs, prepared media)`` of one request: the frames (already
+    at the spec's size) and 16 kHz audio the HF path gives its processor, and the kwargs it passes —
+    no fps unless ``spec.processor_fps`` (the reference hands none; the processor then assumes 2.0)."""
+    prep = prepare_media(doc, spec, accepts, model)
+    mm: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
+    if prep.has_video:
+        mm["video"] = prep.media.frames
+        if spec.processor_fps:
+            kwargs["fps"] = prep.media.fps
+    if prep.has_audio:
+        mm["audio"] = (prep.media.audio, spec.sample_rate)
+    if prep.interleaved:
+        kwargs["use_audio_in_video"] = True
+    return mm, kwargs, prep
 
 
 @dataclass
@@ -179,20 +199,12 @@ class VLLMAdapter(EmorealmLM):
 
     def render(self, doc: dict[str, Any], context: str, continuation_ids: list[int] | None = None) -> EnginePrompt:
         """The engine request for ``doc`` + ``context`` (optionally followed by continuation tokens)."""
-        prep = prepare_media(doc, self.spec, self.accepts, self.pretrained)
+        mm, kwargs, prep = request_media(doc, self.spec, self.accepts, self.pretrained)
         ids = list(self.tokenizer(self._chat_text(context, prep), add_special_tokens=False)["input_ids"])
         ids += continuation_ids or []
         prompt: dict[str, Any] = {"prompt_token_ids": ids}
-        mm: dict[str, Any] = {}
-        kwargs: dict[str, Any] = {}
-        if prep.has_video:
-            mm["video"] = prep.media.frames
-            kwargs["fps"] = prep.media.fps
         if prep.has_audio:
-            mm["audio"] = (prep.media.audio, self.spec.sample_rate)
             self._note_source(doc, prep.media.audio_source)
-        if prep.interleaved:
-            kwargs["use_audio_in_video"] = True
         if mm:
             prompt["multi_modal_data"] = mm
             prompt["mm_processor_kwargs"] = kwargs

