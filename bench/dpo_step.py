@@ -129,7 +129,7 @@ def main() -> None:
         model2, _ = bench_model(args.hidden, args.layers)
         freeze_encoders(model2)
         plain = PreferenceCollator(proc, MediaSpec(max_frames=8),
-                                   LossConfig(w_vr=1.0, gamma=0.0, debias=False, modality=False))(rows)
+                                   LossConfig(w_vr=1.0, debias_weight=0.0, debias=False, modality=False))(rows)
         vs_trl = compare(model2, proc, plain, LoraSettings().target_regex(), repeats=args.repeats)
         print(f"dpo_step_plain_vs_trl: {vs_trl:.3f} (target <= 1.1)")
     print(f"dpo_step: {ratio:.3f} (target <= 0.6)")
