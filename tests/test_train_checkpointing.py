@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from emorealm.model_adapters.architectures import architecture_of
 from emorealm.training.collate import PreferenceCollator
 from emorealm.training.data import load_preferences
 from emorealm.training.forward import encode_media, sequence_logps, split_logps
@@ -15,7 +16,6 @@ from emorealm.training.prefix_cache import enable_gradient_checkpointing
 from emorealm.training.sample_prefs import toy_rows
 
 from emorealm.media import MediaSpec
-from emorealm.model_adapters.architectures import architecture_of
 
 
 @pytest.fixture(scope="module")

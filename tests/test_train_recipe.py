@@ -62,9 +62,8 @@ def test_bad_launches_fail_before_the_first_step(monkeypatch):
 
 
 def test_checkpointing_refused_on_a_model_without_it(tmp_path, monkeypatch):
-    from emorealm.training.trainer import Trainer
-
     from emorealm.model_adapters.architectures.qwen_omni import Qwen25Omni
+    from emorealm.training.trainer import Trainer
 
     monkeypatch.setattr(Qwen25Omni, "supports_gradient_checkpointing", lambda self, m: False)
     with pytest.raises(ConfigError, match="does not support gradient checkpointing"):
