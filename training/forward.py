@@ -69,7 +69,8 @@ def _layout(arch: TrainArchitecture, thinker: nn.Module, batch: PrefBatch, index
         ctx = batch.contexts[seq.context]
         p = arch.positions(thinker, ids[i: i + 1, : len(r)], ctx.features, ctx.use_audio_in_video)
         if pos is None:
-            pos = torch.zeros((*p.shape[:-2], len(rows), length), dtype=torch.long)
+            # dtype from the family: Qwen3-Omni's temporal positions are fractional (float)
+            pos = torch.zeros((*p.shape[:-2], len(rows), length), dtype=p.dtype)
         pos[..., i, : len(r)] = p[..., 0, :]
         start = len(r) - len(seq.completion)
         # logits at position t predict token t + 1
@@ -169,7 +170,7 @@ def prefix_reuse_logps(thinker: nn.Module, batch: PrefBatch, index: list[int], m
         clen = max(len(c) for c in comps)
         cids = torch.zeros(len(js), clen, dtype=torch.long, device=device)
         cmask = torch.zeros(len(js), p + clen, dtype=torch.long, device=device)
-        cpos = torch.zeros((*pos.shape[:-2], len(js), clen), dtype=torch.long, device=device)
+        cpos = torch.zeros((*pos.shape[:-2], len(js), clen), dtype=pos.dtype, device=device)
         for r, (j, c) in enumerate(zip(js, comps, strict=True)):
             cids[r, : len(c)] = torch.tensor(c, device=device)
             cmask[r, : p + len(c)] = 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -72,8 +73,15 @@ def build_policy(cfg: TrainConfig, thinker, arch):
     if cfg.finetune == "lora":
         from peft import LoraConfig, get_peft_model
 
+        kw = {}
+        if cfg.lora.scope is None:
+            # PEFT rewrites a regex into bare names for some MoE models (Qwen3-Omni), losing the scope:
+            # exclude the towers explicitly as well
+            tower_ids = {id(t) for t in arch.towers(thinker)}
+            names = [re.escape(n) for n, m in thinker.named_modules() if id(m) in tower_ids]
+            kw["exclude_modules"] = rf"(.*\.)?({'|'.join(names)})\..*"
         lc = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                        target_modules=cfg.lora.target_regex(arch.lora_scope))
+                        target_modules=cfg.lora.target_regex(arch.lora_scope), **kw)
         try:
             policy = get_peft_model(thinker, lc)
         except ValueError as exc:
