@@ -50,6 +50,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
+    from emorealm.model_adapters.architectures.qwen_omni import Qwen25Omni
     from emorealm.training.collate import PreferenceCollator
     from emorealm.training.config import LoraSettings
     from emorealm.training.data import load_preferences
@@ -66,7 +67,7 @@ def main() -> None:
     print(f"building done: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     freeze_encoders(model)
-    policy = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=LoraSettings().target_regex()))
+    policy = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=LoraSettings().target_regex(Qwen25Omni.lora_scope)))
     thinker = policy.get_base_model()
     tmp = Path(tempfile.mkdtemp(prefix="dpo-bench-"))
     with open(tmp / "prefs.jsonl", "w") as fh:
@@ -129,8 +130,8 @@ def main() -> None:
         model2, _ = bench_model(args.hidden, args.layers)
         freeze_encoders(model2)
         plain = PreferenceCollator(proc, MediaSpec(max_frames=8),
-                                   LossConfig(w_vr=1.0, gamma=0.0, debias=False, modality=False))(rows)
-        vs_trl = compare(model2, proc, plain, LoraSettings().target_regex(), repeats=args.repeats)
+                                   LossConfig(w_vr=1.0, debias_weight=0.0, debias=False, modality=False))(rows)
+        vs_trl = compare(model2, proc, plain, LoraSettings().target_regex(Qwen25Omni.lora_scope), repeats=args.repeats)
         print(f"dpo_step_plain_vs_trl: {vs_trl:.3f} (target <= 1.1)")
     print(f"dpo_step: {ratio:.3f} (target <= 0.6)")
 

@@ -53,7 +53,7 @@ def compare(model, proc, batch, lora_regex: str, repeats: int = 2) -> float:
     from peft import LoraConfig, get_peft_model
     from trl import DPOConfig, DPOTrainer
 
-    cfg = LossConfig(w_vr=1.0, gamma=0.0, debias=False, modality=False)
+    cfg = LossConfig(w_vr=1.0, debias_weight=0.0, debias=False, modality=False)
     policy = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=lora_regex))
     thinker = policy.get_base_model()
     seen: dict[str, bool] = {}

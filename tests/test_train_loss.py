@@ -39,7 +39,7 @@ def test_joint_response_term_value_by_hand():
 
 
 def test_full_loss_value_by_hand():
-    cfg = LossConfig(beta=0.2, w_vr=0.6, gamma=0.3, modality_weight=0.5, response_weight=2.0)
+    cfg = LossConfig(beta=0.2, w_vr=0.6, debias_weight=0.3, modality_weight=0.5, response_weight=2.0)
     pol, ref = _logps(0, b=3), _logps(1, b=3)
     loss, metrics = avem_dpo_loss(pol, ref, cfg)
     r = {n: 0.2 * (pol[n] - ref[n]) for n in SEQUENCES}
@@ -136,22 +136,22 @@ def _trl_sigmoid_dpo(pol_w, pol_l, ref_w, ref_l, beta):
 
 
 def test_reduces_to_sigmoid_dpo_and_matches_trl():
-    """gamma = 0, w_er = 0 and no modality term: exactly TRL's sigmoid DPO on the same tensors."""
-    cfg = LossConfig(beta=0.1, w_vr=1.0, gamma=0.0, modality=False)
+    """debias_weight = 0, w_er = 0 and no modality term: exactly TRL's sigmoid DPO on the same tensors."""
+    cfg = LossConfig(beta=0.1, w_vr=1.0, debias_weight=0.0, modality=False)
     pol, ref = _logps(6, b=8), _logps(7, b=8)
     ours, _ = avem_dpo_loss(pol, ref, cfg)
     theirs = _trl_sigmoid_dpo(pol["chosen"], pol["rejected_vr"], ref["chosen"], ref["rejected_vr"], 0.1)
     assert abs(ours.item() - float(theirs)) < 1e-6
-    # debias switched off instead of gamma = 0 is the same objective
+    # debias switched off instead of debias_weight = 0 is the same objective
     ours2, _ = avem_dpo_loss(pol, ref, LossConfig(beta=0.1, w_vr=1.0, debias=False, modality=False))
     assert abs(ours2.item() - float(theirs)) < 1e-6
-    # and with gamma > 0 it differs (the debiasing does something)
-    ours3, _ = avem_dpo_loss(pol, ref, LossConfig(beta=0.1, w_vr=1.0, gamma=0.2, modality=False))
+    # and with debias_weight > 0 it differs (the debiasing does something)
+    ours3, _ = avem_dpo_loss(pol, ref, LossConfig(beta=0.1, w_vr=1.0, debias_weight=0.2, modality=False))
     assert abs(ours3.item() - float(theirs)) > 1e-4
 
 
 @pytest.mark.parametrize("bad", [dict(beta=0), dict(w_vr=1.5), dict(response_form="x"),
-                                 dict(response=False, modality=False), dict(gamma=-1)])
+                                 dict(response=False, modality=False), dict(debias_weight=-1)])
 def test_bad_config_raises(bad):
     with pytest.raises(ConfigError):
         LossConfig(**bad)

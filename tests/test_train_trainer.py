@@ -109,8 +109,10 @@ def test_example_config_loads_and_bad_configs_fail(tmp_path):
     from emorealm.errors import ConfigError
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "examples" / "avem_dpo_tiny.yaml", {"output_dir": str(tmp_path)})
-    assert cfg.output_dir == str(tmp_path) and cfg.loss.gamma == 0.2 and cfg.loss.beta == 0.1
-    assert cfg.lora.target_regex().startswith(r"model\.language_model")
+    assert cfg.output_dir == str(tmp_path) and cfg.loss.debias_weight == 0.2 and cfg.loss.beta == 0.1
+    from emorealm.model_adapters.architectures.qwen_omni import Qwen25Omni
+
+    assert cfg.lora.target_regex(Qwen25Omni.lora_scope).startswith(r"model\.language_model")
     with pytest.raises(ConfigError, match="unknown key"):
         config_from_dict({"trian": {}})
     with pytest.raises(ConfigError, match="unknown key"):

@@ -72,7 +72,8 @@ class PreferenceCollator:
     """
 
     def __init__(self, processor, spec: MediaSpec, loss: LossConfig, *, max_completion_length: int = 256,
-                 seed: int = 0, system_prompt: str | None = None) -> None:
+                 seed: int = 0, system_prompt: str | None = None, max_length: int | None = None,
+                 end_of_turn_id: int | None = None) -> None:
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.spec = spec
@@ -81,16 +82,16 @@ class PreferenceCollator:
         self.max_completion_length = max_completion_length
         self.seed = seed
         self.system_prompt = system_prompt
-        self.eos_id = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if self.eos_id is None or self.eos_id == self.tokenizer.unk_token_id:
-            self.eos_id = self.tokenizer.eos_token_id
+        self.max_length = max_length
+        # the architecture's end-of-turn token (model_adapters.architectures); else the tokenizer's eos
+        self.eos_id = end_of_turn_id if end_of_turn_id is not None else self.tokenizer.eos_token_id
         self.skipped: Counter = Counter()
 
     # -- pieces ---------------------------------------------------------------------------------
-    def completion_ids(self, text: str) -> list[int]:
-        """Response tokens plus the end-of-turn token, truncated to ``max_completion_length``."""
+    def completion_ids(self, text: str, limit: int | None = None) -> list[int]:
+        """Response tokens plus the end-of-turn token, truncated to ``max_completion_length`` (or ``limit``)."""
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        ids = ids[: max(0, self.max_completion_length - 1)]
+        ids = ids[: max(0, min(self.max_completion_length, limit or self.max_completion_length) - 1)]
         return ids + [self.eos_id] if ids else []
 
     def _build(self, media, prompt: str, override: dict[str, Any] | None = None) -> ModelInputs:
@@ -152,6 +153,14 @@ class PreferenceCollator:
             built["corrupt"] = self._build(media, row.prompt, override)
         if "text" in kinds:
             built["text"] = self._build(None, row.prompt)
+        if self.max_length is not None:  # prompt + completion within max_length: cut the completions
+            budget = self.max_length - max(inp.prompt_length for inp in built.values())
+            if budget < 2:
+                raise DataError(f"row {row.id}: prompt longer than train.max_length")
+            comps = {k: self.completion_ids(getattr(row, k), budget) for k in comps}
+            vals = [tuple(v) for v in comps.values()]
+            if len(set(vals)) < len(vals):
+                raise DataError(f"row {row.id}: responses identical after tokenisation/truncation")
         # commit only once everything for the row succeeded
         index = {}
         for kind, inp in built.items():

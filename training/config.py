@@ -13,10 +13,14 @@ from emorealm.training.loss import LossConfig
 from emorealm.errors import ConfigError
 from emorealm.media import MediaSpec
 
-# The Qwen2.5-Omni thinker's language-model projections. The audio tower (q/k/v/out_proj) and the
-# vision tower (mlp.gate/up/down_proj) reuse some of these names, so targets are scoped by path.
+# Decoder projections of the supported families. Towers reuse some of these names, so targets are
+# scoped by path: by default to the architecture's language model (TrainArchitecture.lora_scope).
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-LANGUAGE_MODEL_SCOPE = r"model\.language_model\.layers\.\d+\..*"
+SCHEDULERS = ("linear", "cosine", "constant")
+# loss keys under other names: released launcher flag -> our key; and our old names, refused
+LOSS_ALIASES = {"tpd_gamma": "debias_weight"}
+LOSS_RENAMED = {"gamma": ("debias_weight", "the released launcher's `gamma` is an SFT weight; its debiasing weight "
+                                           "`tpd_gamma` is our loss.debias_weight")}
 
 
 @dataclass
@@ -25,12 +29,15 @@ class LoraSettings:
     alpha: int = 16
     dropout: float = 0.0
     target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_LORA_TARGETS))
-    # regex prefix the targets must live under; "" targets the names anywhere (encoders included)
-    scope: str = LANGUAGE_MODEL_SCOPE
+    # regex prefix the targets must live under; null: the architecture's language model;
+    # "" targets the names anywhere (towers included)
+    scope: str | None = None
 
-    def target_regex(self) -> str:
+    def target_regex(self, default_scope: str = "") -> str:
+        """PEFT ``target_modules`` regex; ``default_scope`` (the architecture's) applies when scope is null."""
         names = "|".join(sorted(set(self.target_modules)))
-        return f"{self.scope}({names})" if self.scope else f".*({names})"
+        scope = default_scope if self.scope is None else self.scope
+        return f"{scope}({names})" if scope else f".*({names})"
 
 
 @dataclass
@@ -39,11 +46,17 @@ class TrainSettings:
     max_steps: int = -1  # optimizer steps; -1: run the epochs
     batch_size: int = 2  # preference rows per device per micro-batch
     grad_accum: int = 1
+    # every rank's total across processes and accumulation; when set, batch_size is derived from it
+    # (global / (processes x grad_accum)), so one config gives the same schedule on any process count
+    global_batch_size: int | None = None
     lr: float = 5e-5
+    lr_scheduler_type: str = "linear"  # linear | cosine | constant (warmup first in each)
     weight_decay: float = 0.0
-    warmup_steps: int = 0
+    warmup_steps: int = 0  # optimizer steps of linear warmup
+    warmup_ratio: float = 0.0  # ... or a fraction of the total optimizer steps (not both)
     max_grad_norm: float = 1.0
     max_completion_length: int = 256
+    max_length: int | None = None  # prompt + completion tokens; completions are cut to fit (the launcher's 2048)
     mixed_precision: str = "auto"  # auto (bf16 where the GPU supports it) | no | bf16 | fp16
     gradient_checkpointing: bool = False
     logging_steps: int = 1
@@ -79,6 +92,18 @@ class TrainConfig:
             raise ConfigError("train.batch_size, train.grad_accum and train.epochs must be >= 1")
         if t.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ConfigError(f"train.mixed_precision must be auto|no|bf16|fp16, got {t.mixed_precision!r}")
+        if t.lr_scheduler_type not in SCHEDULERS:
+            raise ConfigError(f"train.lr_scheduler_type must be one of {SCHEDULERS}, got {t.lr_scheduler_type!r}")
+        if not 0.0 <= t.warmup_ratio < 1.0:
+            raise ConfigError(f"train.warmup_ratio must lie in [0, 1), got {t.warmup_ratio}")
+        if t.warmup_steps < 0:
+            raise ConfigError(f"train.warmup_steps must be >= 0, got {t.warmup_steps}")
+        if t.warmup_steps and t.warmup_ratio:
+            raise ConfigError("set train.warmup_steps or train.warmup_ratio, not both")
+        if t.global_batch_size is not None and t.global_batch_size < 1:
+            raise ConfigError(f"train.global_batch_size must be >= 1, got {t.global_batch_size}")
+        if t.max_length is not None and t.max_length < 4:
+            raise ConfigError(f"train.max_length must be >= 4 tokens, got {t.max_length}")
         if t.max_completion_length < 2:
             raise ConfigError("train.max_completion_length must be >= 2 (a token and the end-of-turn token)")
 
@@ -101,9 +126,27 @@ def _build(cls, data: Any, where: str):
         raise ConfigError(f"{where}: {exc}") from exc
 
 
+def _loss_keys(loss: Any) -> Any:
+    """``loss`` with released-launcher aliases mapped onto our keys; old names refused with the new one."""
+    if not isinstance(loss, dict):
+        return loss
+    loss = dict(loss)
+    for old, (new, why) in LOSS_RENAMED.items():
+        if old in loss:
+            raise ConfigError(f"loss.{old} is no longer a key: use loss.{new} ({why})")
+    for alias, key in LOSS_ALIASES.items():
+        if alias in loss:
+            if key in loss:
+                raise ConfigError(f"loss.{alias} is an alias of loss.{key}; give one of them")
+            loss[key] = loss.pop(alias)
+    return loss
+
+
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     """Build and validate a :class:`TrainConfig` from a plain mapping (unknown keys are errors)."""
     data = dict(data or {})
+    if "loss" in data:
+        data["loss"] = _loss_keys(data["loss"])
     nested = {"lora": LoraSettings, "loss": LossConfig, "train": TrainSettings}
     parts = {k: _build(cls, data.pop(k, None), k) for k, cls in nested.items()}
     media = data.pop("media", None) or {}

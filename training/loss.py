@@ -26,7 +26,8 @@ SEQUENCES = ("chosen", "rejected_vr", "rejected_er", "chosen_corrupt",
 @dataclass
 class LossConfig:
     """Weights and switches of the objective. Defaults follow the released AVERE launcher where it
-    states them (beta, response weight, ``tpd_gamma``); the rest are ours (docs/avem-dpo.md)."""
+    states them (beta, response weight, ``tpd_gamma`` = our ``debias_weight``); the rest are ours
+    (docs/avem-dpo.md). The released launcher's ``gamma`` is an SFT weight, so ours is not called that."""
 
     beta: float = 0.1
     response: bool = True  # response preference term (two rejected responses)
@@ -36,7 +37,7 @@ class LossConfig:
     modality: bool = True  # prompt-based modality preference term
     modality_weight: float = 1.0
     debias: bool = True  # text-prior debiasing of the response term's rewards
-    gamma: float = 0.2  # tpd_gamma
+    debias_weight: float = 0.2  # the released launcher's tpd_gamma (config alias)
 
     def __post_init__(self) -> None:
         if self.beta <= 0:
@@ -47,8 +48,8 @@ class LossConfig:
             raise ConfigError(f"loss.response_form must be 'joint' or 'pairwise', got {self.response_form!r}")
         if not (self.response or self.modality):
             raise ConfigError("loss: at least one of response / modality must be on")
-        if self.gamma < 0:
-            raise ConfigError(f"loss.gamma must be >= 0, got {self.gamma}")
+        if self.debias_weight < 0:
+            raise ConfigError(f"loss.debias_weight must be >= 0, got {self.debias_weight}")
 
     @property
     def w_er(self) -> float:
@@ -64,7 +65,7 @@ class LossConfig:
                 need.append("rejected_vr")
             if self.w_er > 0:
                 need.append("rejected_er")
-            if self.debias and self.gamma > 0:
+            if self.debias and self.debias_weight > 0:
                 need += [f"{n}_text" for n in list(need)]
         if self.modality:
             need.append("chosen_corrupt")
@@ -132,7 +133,7 @@ def avem_dpo_loss(policy: dict[str, torch.Tensor], ref: dict[str, torch.Tensor],
     total = torch.zeros_like(r["chosen"])
     metrics: dict[str, float] = {}
     if cfg.response:
-        g = cfg.gamma if cfg.debias else 0.0
+        g = cfg.debias_weight if cfg.debias else 0.0
         rw = debiased_reward(r["chosen"], r.get("chosen_text"), g)
         rvr = debiased_reward(r["rejected_vr"], r.get("rejected_vr_text"), g) if "rejected_vr" in r else None
         rer = debiased_reward(r["rejected_er"], r.get("rejected_er_text"), g) if "rejected_er" in r else None

@@ -24,7 +24,7 @@ def merge_adapter(adapter: str | Path, out: str | Path, base: str | None = None)
     base = base or json.loads(cfg.read_text()).get("base_model_name_or_path")
     if not base:
         raise ModelError(f"{cfg} names no base_model_name_or_path; pass --base")
-    model, processor = load_thinker(base)
+    model, processor, _ = load_thinker(base)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(str(out), safe_serialization=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -21,9 +22,11 @@ from emorealm.training.collate import PrefBatch, PreferenceCollator
 from emorealm.training.config import TrainConfig
 from emorealm.training.data import load_preferences
 from emorealm.training.forward import PreferenceModel, encode_media, sequence_logps, split_logps, thinker_of
+from emorealm.training.launch import build_scheduler, check_launch, per_device_batch
 from emorealm.training.loss import avem_dpo_loss
+from emorealm.training.prefix_cache import enable_gradient_checkpointing
 
-from emorealm.errors import ConfigError, ModelError
+from emorealm.errors import ConfigError
 
 STATE_FILE = "emorealm_train_state.json"
 TRAIN_RECORD = "emorealm_train.json"
@@ -47,34 +50,38 @@ def resolve_data(name: str) -> Path:
 
 
 def load_thinker(path: str, dtype: torch.dtype = torch.float32):
-    """(thinker, processor) from a full Qwen2.5-Omni or thinker checkpoint."""
-    from transformers import AutoConfig, AutoProcessor, Qwen2_5OmniThinkerForConditionalGeneration
+    """(model, processor, architecture) of a checkpoint the trainer supports (docs/contracts.md)."""
+    from emorealm.model_adapters.architectures import architecture_for
 
-    try:
-        mt = AutoConfig.from_pretrained(path).model_type
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load a model config from {path!r}: {exc}") from exc
-    if mt not in ("qwen2_5_omni", "qwen2_5_omni_thinker"):
-        raise ModelError(f"training supports Qwen2.5-Omni checkpoints (model_type qwen2_5_omni), got {mt!r}")
-    model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(path, dtype=dtype, use_safetensors=True)
-    return model, AutoProcessor.from_pretrained(path)
+    arch = architecture_for(path)
+    model, processor = arch.load(path, dtype)
+    return model, processor, arch
 
 
-def freeze_encoders(thinker) -> None:
-    """Freeze the audio and vision towers (their projectors — audio ``proj``, vision ``merger`` — included)."""
-    for mod in (thinker.model.audio_tower, thinker.model.visual):
+def freeze_encoders(thinker, arch=None) -> None:
+    """Freeze the media towers (their projectors included)."""
+    from emorealm.model_adapters.architectures import architecture_of
+
+    for mod in (arch or architecture_of(thinker)).towers(thinker):
         mod.requires_grad_(False)
 
 
-def build_policy(cfg: TrainConfig, thinker):
+def build_policy(cfg: TrainConfig, thinker, arch):
     """(policy, reference or None): LoRA adapters on the language model, or full weights + a frozen copy."""
     if cfg.freeze_encoders:
-        freeze_encoders(thinker)
+        freeze_encoders(thinker, arch)
     if cfg.finetune == "lora":
         from peft import LoraConfig, get_peft_model
 
+        kw = {}
+        if cfg.lora.scope is None:
+            # PEFT rewrites a regex into bare names for some MoE models (Qwen3-Omni), losing the scope:
+            # exclude the towers explicitly as well
+            tower_ids = {id(t) for t in arch.towers(thinker)}
+            names = [re.escape(n) for n, m in thinker.named_modules() if id(m) in tower_ids]
+            kw["exclude_modules"] = rf"(.*\.)?({'|'.join(names)})\..*"
         lc = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                        target_modules=cfg.lora.target_regex())
+                        target_modules=cfg.lora.target_regex(arch.lora_scope), **kw)
         try:
             policy = get_peft_model(thinker, lc)
         except ValueError as exc:
@@ -112,6 +119,7 @@ class Trainer:
         from rich.console import Console
 
         self.cfg = cfg
+        check_launch(cfg)  # bad launch settings fail here, before any weight is loaded
         # no accelerator at all: say cpu=True so that torchrun / accelerate launch on CPU gets gloo DDP
         no_device = not (hasattr(torch, "accelerator") and torch.accelerator.is_available())
         self.acc = accelerator or Accelerator(gradient_accumulation_steps=cfg.train.grad_accum,
@@ -119,33 +127,40 @@ class Trainer:
                                               cpu=no_device)
         self.console = console or Console(stderr=True)
         set_seed(cfg.seed)
+        self.batch_size = per_device_batch(cfg.train, self.acc.num_processes)
         self.out = Path(cfg.output_dir)
         with self.acc.main_process_first():
             self.model_path = resolve_model(cfg.model)
             self.data_path = resolve_data(cfg.data)
         self.rows, self.report = load_preferences(self.data_path, cfg.data_root, strict=cfg.strict_data,
                                                   need_rejected_2=cfg.loss.response and cfg.loss.w_er > 0)
-        thinker, self.processor = load_thinker(self.model_path)
+        thinker, self.processor, self.arch = load_thinker(self.model_path)
         if cfg.train.gradient_checkpointing:
-            thinker.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.policy_model, self.ref_model = build_policy(cfg, thinker)
+            if not self.arch.supports_gradient_checkpointing(thinker):
+                raise ConfigError(f"train.gradient_checkpointing: {type(thinker).__name__} does not support gradient "
+                                  "checkpointing; set it to false (or use LoRA / a smaller batch to save memory)")
+            enable_gradient_checkpointing(thinker, self.arch.decoder_layers(thinker))
+        self.policy_model, self.ref_model = build_policy(cfg, thinker, self.arch)
         self.collator = PreferenceCollator(self.processor, cfg.media, cfg.loss,
                                            max_completion_length=cfg.train.max_completion_length, seed=cfg.seed,
-                                           system_prompt=cfg.system_prompt)
+                                           system_prompt=cfg.system_prompt, max_length=cfg.train.max_length,
+                                           end_of_turn_id=self.arch.end_of_turn_id(self.processor.tokenizer))
         params = [p for p in self.policy_model.parameters() if p.requires_grad]
         if not params:
             raise ConfigError("nothing to train: every parameter is frozen")
         self.n_trainable = sum(p.numel() for p in params)
         self.optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-        per_epoch = math.ceil(len(self.rows) / (cfg.train.batch_size * self.acc.num_processes))
+        per_epoch = math.ceil(len(self.rows) / (self.batch_size * self.acc.num_processes))
         steps_epoch = max(1, math.ceil(per_epoch / cfg.train.grad_accum))
         self.total_steps = cfg.train.max_steps if cfg.train.max_steps > 0 else steps_epoch * cfg.train.epochs
         self.epochs = max(cfg.train.epochs, math.ceil(self.total_steps / steps_epoch))
-        warm = cfg.train.warmup_steps
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: min(1.0, (s + 1) / (warm + 1)) * max(0.0, 1 - s / max(1, self.total_steps)))
+        # Not handed to accelerate.prepare: a prepared scheduler steps once per process per optimizer
+        # step, which ends the schedule after 1/N of training on N processes. Stepped by run() once
+        # per optimizer step instead, and saved with the accelerate state.
+        self.scheduler = build_scheduler(self.optimizer, cfg.train, self.total_steps)
+        self.acc.register_for_checkpointing(self.scheduler)
         self.policy = PreferenceModel(self.policy_model)
-        self.policy, self.optimizer, self.scheduler = self.acc.prepare(self.policy, self.optimizer, self.scheduler)
+        self.policy, self.optimizer = self.acc.prepare(self.policy, self.optimizer)
         if self.ref_model is not None:
             self.ref_model.to(self.acc.device)
         self.step = 0
@@ -163,7 +178,7 @@ class Trainer:
         if self.cfg.freeze_encoders and batch.sequences:
             # frozen encoders: encode each context's media once for the policy and the reference
             with torch.no_grad(), self.acc.autocast():
-                shared = encode_media(thinker, batch, self.acc.device)
+                shared = encode_media(thinker, batch, self.acc.device, self.arch)
         pol = self.policy(batch, shared)
         if not batch.sequences:  # every row of this micro-batch was skipped: a zero step keeps ranks in step
             return pol.sum(), {}
@@ -224,7 +239,7 @@ class Trainer:
 
         g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)
         order = torch.randperm(len(self.rows), generator=g).tolist()
-        dl = DataLoader([self.rows[i] for i in order], batch_size=self.cfg.train.batch_size, shuffle=False,
+        dl = DataLoader([self.rows[i] for i in order], batch_size=self.batch_size, shuffle=False,
                         collate_fn=self.collator)
         return self.acc.prepare_data_loader(dl, device_placement=False)
 
@@ -266,16 +281,18 @@ class Trainer:
                         if self.acc.sync_gradients and cfg.train.max_grad_norm > 0:
                             self.acc.clip_grad_norm_(self.policy.parameters(), cfg.train.max_grad_norm)
                         self.optimizer.step()
-                        self.scheduler.step()
                         self.optimizer.zero_grad()
                     for k, v in metrics.items():
                         acc_metrics[k].append(v)
                     if not self.acc.sync_gradients:
                         continue
                     self.step += 1
+                    lr = self.scheduler.get_last_lr()[0]  # the LR this optimizer step used
+                    if not self.acc.optimizer_step_was_skipped:  # fp16 overflow: no step, no schedule advance
+                        self.scheduler.step()
                     rec = self._reduce(acc_metrics)
                     acc_metrics.clear()
-                    rec.update(step=self.step, epoch=epoch, lr=self.scheduler.get_last_lr()[0],
+                    rec.update(step=self.step, epoch=epoch, lr=lr,
                                elapsed_s=round(time.time() - t0, 2), skipped_rows=sum(self.skipped.values()))
                     history.append(rec)
                     if self.acc.is_main_process and (self.step % max(1, cfg.train.logging_steps) == 0):

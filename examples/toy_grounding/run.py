@@ -4,7 +4,7 @@ Clips: a loud rising chirp = happy, a quiet falling chirp = sad; the frames carr
 prompt names a visual cue ("The person is smiling widely." / "...looks tearful."). In training the
 cue agrees with the audio in ``--consistent`` of the rows (a text shortcut worth exploiting); on
 the held-out clips it always contradicts the audio. The tiny random Qwen2.5-Omni is trained with
-LoRA for the same steps with (a) plain DPO (gamma 0, w_er 0, no modality term) and (b) AVEm-DPO
+LoRA for the same steps with (a) plain DPO (debias_weight 0, w_er 0, no modality term) and (b) AVEm-DPO
 (all terms, released defaults), then scored on held-out clips:
 
 * accuracy: log p("The voice sounds <true>.") > log p("The voice sounds <other>.") given the clip
@@ -105,7 +105,7 @@ def main() -> None:
     model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(base)
     results["base (untrained)"] = evaluate(model, AutoProcessor.from_pretrained(base), held, spec)
     methods = {
-        "plain DPO": {"w_vr": 1.0, "gamma": 0.0, "debias": False, "modality": False},
+        "plain DPO": {"w_vr": 1.0, "debias_weight": 0.0, "debias": False, "modality": False},
         "AVEm-DPO": {},
     }
     for name, loss in methods.items():

@@ -1,0 +1,67 @@
+"""Launch-time checks and the learning-rate schedule of the trainer (docs/avem-dpo.md).
+
+Everything here runs before the first optimizer step, so a bad launch fails in seconds with a
+message naming the fix instead of hours into a run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping
+
+from emorealm.training.config import TrainConfig, TrainSettings
+
+from emorealm.errors import ConfigError
+
+_TRUE = ("1", "true", "yes")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in _TRUE
+
+
+def check_launch(cfg: TrainConfig, env: Mapping[str, str] | None = None) -> None:
+    """Refuse launch settings that would crash or silently mistrain, from accelerate's environment
+    (``accelerate launch`` exports the config file as ``ACCELERATE_*`` / ``FSDP_*`` variables)."""
+    env = os.environ if env is None else env
+    if _flag(env, "ACCELERATE_USE_DEEPSPEED"):
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ConfigError("the accelerate config asks for DeepSpeed, which is not installed: "
+                              "`pip install deepspeed` (or launch with training/configs/ddp.yaml or fsdp.yaml)")
+        ds_accum = env.get("ACCELERATE_GRADIENT_ACCUMULATION_STEPS")
+        if ds_accum and ds_accum != "auto" and int(ds_accum) != cfg.train.grad_accum:
+            raise ConfigError(f"the DeepSpeed config accumulates {ds_accum} micro-batches but train.grad_accum is "
+                              f"{cfg.train.grad_accum}: set deepspeed_config.gradient_accumulation_steps to "
+                              f"{cfg.train.grad_accum} in the accelerate config")
+    if _flag(env, "ACCELERATE_USE_FSDP") and cfg.finetune == "lora" and not _flag(env, "FSDP_USE_ORIG_PARAMS"):
+        raise ConfigError("FSDP with finetune: lora needs `fsdp_use_orig_params: true` in the accelerate config "
+                          "(FSDP would otherwise flatten frozen and trainable weights into one parameter)")
+
+
+def per_device_batch(t: TrainSettings, num_processes: int) -> int:
+    """Rows per device per micro-batch: ``train.batch_size``, or derived from ``train.global_batch_size``."""
+    if t.global_batch_size is None:
+        return t.batch_size
+    per_step = num_processes * t.grad_accum
+    if t.global_batch_size % per_step:
+        raise ConfigError(f"train.global_batch_size {t.global_batch_size} does not divide by processes x grad_accum "
+                          f"= {num_processes} x {t.grad_accum}; use a multiple of {per_step} or change grad_accum")
+    return t.global_batch_size // per_step
+
+
+def warmup_steps(t: TrainSettings, total_steps: int) -> int:
+    """Warmup length in optimizer steps: ``warmup_steps``, else ``ceil(warmup_ratio * total)`` (as transformers)."""
+    import math
+
+    return t.warmup_steps if t.warmup_steps else math.ceil(t.warmup_ratio * total_steps)
+
+
+def build_scheduler(optimizer, t: TrainSettings, total_steps: int):
+    """transformers' schedule of ``t.lr_scheduler_type`` over ``total_steps`` *optimizer* steps; the
+    caller steps it once per optimizer step (never through ``accelerate.prepare``)."""
+    from transformers import get_scheduler
+
+    name = "constant_with_warmup" if t.lr_scheduler_type == "constant" else t.lr_scheduler_type
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup_steps(t, total_steps),
+                         num_training_steps=total_steps)
