@@ -64,7 +64,8 @@ class StageReport:
     skipped: bool = False  # output existed: the stage was not run again
 
     def drop(self, reason: str, n: int = 1) -> None:
-        self.dropped[reason] += n
+        if n:
+            self.dropped[reason] += n
 
     def as_dict(self) -> dict[str, Any]:
         return {"counts": dict(sorted(self.counts.items())), "dropped": dict(sorted(self.dropped.items())),
