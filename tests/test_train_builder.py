@@ -11,7 +11,9 @@ from emorealm.training.corrupt import shuffle_frames
 from emorealm.training.data import load_preferences
 from emorealm.training.sample_prefs import emotion_audio
 
+from emorealm.builder.backends import IRRELEVANT, LEXICON
 from emorealm.cli import main
+from emorealm.errors import DataError
 from emorealm.media import MediaSpec, load_media
 from emorealm.synth import frames, write_av_clip
 
@@ -25,8 +27,9 @@ def clips(tmp_path_factory):
                       video=frames(1.0, 8, (56, 56), seed=i), audio=emotion_audio("happy" if i == 0 else "sad", 1.0,
                                                                                    16000, i))
         man.append({"id": f"c{i}", "video": f"c{i}.mp4", "emotion": emo})
-        ac.append({"id": f"c{i}", "caption": f"a voice cue {i}"})
-        vc.append({"id": f"c{i}", "caption": f"a face cue {i}"})
+        # lexicon cues (relevant for the template verifier) next to ones that say nothing of the emotion
+        ac.append({"id": f"c{i}", "caption": f"{LEXICON['audio'][emo][0]}; {IRRELEVANT['audio'][i]}"})
+        vc.append({"id": f"c{i}", "caption": f"{LEXICON['video'][emo][0]}; {IRRELEVANT['video'][i]}"})
     for name, rows in (("clips.jsonl", man), ("audio.jsonl", ac), ("video.jsonl", vc[:2])):
         (root / name).write_text("\n".join(json.dumps(r) for r in rows))
     return root
@@ -57,9 +60,19 @@ def test_build_prefs_cli_rows_load_and_are_deterministic(clips, tmp_path, corrup
         assert (r.audio_l is not None) == (r.modality == "audio") and (r.video_l is not None) == (r.modality == "video")
         assert len({r.chosen, r.rejected_vr, r.rejected_er}) == 3
     raw = [json.loads(x) for x in (tmp_path / "a" / "prefs.jsonl").read_text().splitlines()]
-    assert all(x["template_version"] == "avem-prefs-v1" and x["corruption"] == corruption for x in raw)
+    assert all(x["template_version"] == "avem-prefs-v2" and x["corruption"] == corruption for x in raw)
     a0 = next(r for r in rows if r.id == "c0:audio")
-    assert "happiness" in a0.chosen and "a voice cue 0" in a0.chosen and "a voice cue 0" in a0.rejected_vr
+    # y_w: relevant present cue + true emotion; y_l^vr: present irrelevant cue tied to the emotion;
+    # y_l^er: the emotion explained by another clip's relevant cue, absent from this clip
+    assert a0.chosen == "The voice conveys happiness: bright laughter."
+    assert a0.rejected_vr == f"The voice conveys happiness: {IRRELEVANT['audio'][0]}."
+    assert a0.rejected_er in ("The voice conveys happiness: a low trembling voice.",
+                              "The voice conveys happiness: loud shouting.")
+    r0 = next(x for x in raw if x["id"] == "c0:audio")
+    assert [c["cue"] for c in r0["cues"]["chosen"]] == ["bright laughter"] and r0["cues"]["chosen"][0]["relevant"]
+    assert r0["cues"]["rejected"] == [{"cue": IRRELEVANT["audio"][0], "relevant": False, "votes": [""]}]
+    assert r0["cues"]["rejected_2"][0]["from"] in ("c1", "c2") and r0["cues"]["rejected_2"][0]["cue"] in \
+        a0.rejected_er
     spec = MediaSpec(max_frames=8)
     clean = load_media(a0.media(), spec).audio
     rej = load_media({"video": None, "audio": a0.audio_l, "audio_source": "sidecar"}, spec).audio
@@ -110,10 +123,41 @@ def test_adapter_generator_uses_a_real_model(clips, tmp_path):
                            temperature=1.0, seed=1)
     one = tmp_path / "one.jsonl"  # a single clip keeps this to three generations
     one.write_text(json.dumps({"id": "c0", "video": str(clips / "c0.mp4"), "emotion": "happiness"}))
-    path, rep = build_preferences(one, tmp_path, audio_captions=str(clips / "audio.jsonl"),
+    # the cue analysis of all three clips (absent cues come from the others), verified offline
+    assert main(["build-benchmark", "--clips", str(clips / "clips.jsonl"), "--output", str(tmp_path / "root"),
+                 "--audio-captions", str(clips / "audio.jsonl"), "--video-captions", str(clips / "video.jsonl"),
+                 "--stages", "captions,cues,verification"]) == 0
+    path, rep = build_preferences(one, tmp_path, analysis=tmp_path / "root" / "build" / "verification.jsonl",
                                   modalities=("audio",), corruption="noise", generator=gen, seed=1)
     raw = [json.loads(x) for x in path.read_text().splitlines()]
     assert rep.rows == len(raw) == 1 and all(r["generator"] == "hf" for r in raw)
     rows, _ = load_preferences(path, strict=True)
     # the answers are the model's, not the templates' reference answers
     assert all("conveys" not in r.chosen for r in rows)
+
+
+def test_prefs_from_a_benchmark_build_cue_analysis(clips, tmp_path):
+    """--analysis reads build-benchmark's verification.jsonl; a cue kind missing is counted, not invented."""
+    from emorealm.training.builder import build_preferences
+
+    assert main(["build-benchmark", "--clips", str(clips / "clips.jsonl"), "--output", str(tmp_path / "root"),
+                 "--backend", "template", "--stages", "captions,cues,verification", "--seed", "2"]) == 0
+    ver_path = tmp_path / "root" / "build" / "verification.jsonl"
+    ver = {(r["clip"], r["modality"]): r for r in map(json.loads, ver_path.read_text().splitlines())}
+    path, rep = build_preferences(clips / "clips.jsonl", tmp_path / "p", analysis=ver_path, corruption="silence",
+                                  seed=2)
+    raw = {r["id"]: r for r in map(json.loads, path.read_text().splitlines())}
+    for rid, r in raw.items():
+        v = ver[tuple(rid.split(":"))]
+        assert [c["cue"] for c in r["cues"]["chosen"]] == [c["cue"] for c in v["cues"] if c["relevant"]]
+        assert r["cues"]["rejected"][0] in [c for c in v["cues"] if not c["relevant"]]
+        assert r["cues"]["rejected_2"][0] in v["absent"] and r["cues"]["rejected_2"][0]["cue"] in r["rejected_2"]
+    expected_skips = sum(not any(c["relevant"] for c in v["cues"]) or all(c["relevant"] for c in v["cues"])
+                         or not v["absent"] for v in ver.values())
+    assert rep.rows == len(raw) == 6 - expected_skips and sum(rep.skipped.values()) == expected_skips
+    # only relevant cues in a caption: no present-but-irrelevant cue for y_l^vr, so the row is skipped
+    only = tmp_path / "only.jsonl"
+    only.write_text("\n".join(json.dumps({"id": f"c{i}", "caption": LEXICON["audio"][e][1]})
+                              for i, e in enumerate(["happiness", "sadness", "anger"])))
+    with pytest.raises(DataError, match="no rows"):
+        build_preferences(clips / "clips.jsonl", tmp_path / "q", audio_captions=str(only), modalities=("audio",))

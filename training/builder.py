@@ -1,17 +1,22 @@
-"""``build-prefs``: preference rows from labelled clips with per-modality cue captions.
+"""``build-prefs``: preference rows from labelled clips, on the benchmark builder's cue analysis.
 
 Inputs: a clip manifest (jsonl: ``id``, ``video``, optional ``audio``, ``emotion``) and caption
-files per modality (jsonl: ``id``, ``caption``). For each clip and each requested modality the
-builder asks a generator for the chosen response, y_l^vr (the clip's real cues tied to a wrong
-emotion) and y_l^er (the right emotion explained by a cue that is not in the clip), with the
-versioned templates below, and builds the rejected input for that modality by a corruption:
-``swap`` (another clip's audio/video), ``noise``, ``silence`` (silence / black frames),
-``shuffle`` (temporal shuffle). Everything random is drawn from ``seed``; the same inputs give
-the same rows and files.
+files per modality (jsonl: ``id``, ``caption``), or the ``verification.jsonl`` of an
+``emorealm build-benchmark`` run (``analysis``). The cue analysis is the builder's: cue phrases
+per caption, each verified by a text-only emotion prediction (relevant when it names the clip's
+label), absent cues drawn from other clips' relevant cues. For each clip and requested modality
+the generator writes y_w (the relevant present cues with the true emotion), y_l^vr (a present but
+emotion-irrelevant cue tied to the emotion: a spurious association) and y_l^er (the emotion
+explained by a cue absent from the clip: a hallucination), with the versioned templates below;
+rows record the cues used and their verification votes. The rejected input of that modality is a
+corruption: ``swap`` (another clip's audio/video), ``noise``, ``silence`` (silence / black
+frames), ``shuffle`` (temporal shuffle). Everything random is drawn from ``seed``; the same
+inputs give the same rows and files.
 
-Generators: ``template`` (built in, no model: fills the templates' reference answers) or any
-emorealm adapter (``hf``, or an OpenAI-compatible one when registered) with its model args; its
-answers are used as written, and failed generations are counted and the row skipped.
+Generators: ``template`` (built in, no model: fills the templates' reference answers; verification
+by the builder's template lexicon) or any emorealm adapter (``hf``, ``vllm``, ``openai``) with its
+model args, which then also verifies the cues; its answers are used as written, and failed
+generations are counted and the row skipped.
 """
 
 from __future__ import annotations
@@ -28,30 +33,28 @@ from emorealm.training.corrupt import CORRUPTIONS, corrupt, row_seed
 from emorealm.errors import ConfigError, DataError, MediaError
 from emorealm.media import MediaSpec, load_media
 
-TEMPLATE_VERSION = "avem-prefs-v1"
+TEMPLATE_VERSION = "avem-prefs-v2"
 EMOTIONS = ("happiness", "sadness", "anger", "surprise", "fear", "disgust", "neutral")
 QUESTIONS = {
     "audio": "<video>\n<audio>\nWhat emotion does the speaker's voice convey, and which vocal cues show it?",
     "video": "<video>\n<audio>\nWhat emotion does the person's facial expression show, and which visual cues show it?",
     "both": "<video>\n<audio>\nWhat emotion does the person express, judging from both their voice and face?",
 }
-# instructions given to a model generator; {fields} come from the clip's label and captions
+# instructions given to a model generator; {fields} come from the clip's label and its verified cues
 INSTRUCTIONS = {
     "chosen": ("Answer the question '{question}' in one or two sentences. The true emotion is {emotion}. "
-               "Ground the answer only in these observed cues: {cues}."),
-    "rejected": ("Answer the question '{question}' in one or two sentences, describing these observed cues: "
-                 "{cues}, but wrongly concluding that they show {wrong_emotion}."),
-    "rejected_2": ("Answer the question '{question}' in one or two sentences, concluding {emotion}, but justify "
-                   "it with a cue that is NOT among these observed cues: {cues} (invent one)."),
+               "Ground the answer only in these observed, emotion-relevant cues: {cues}."),
+    "rejected": ("Answer the question '{question}' in one or two sentences, concluding {emotion}, and justify it "
+                 "only with this observed cue, which says nothing about the emotion: {irrelevant}."),
+    "rejected_2": ("Answer the question '{question}' in one or two sentences, concluding {emotion}, and justify "
+                   "it only with this cue, which is NOT in the clip: {absent}."),
 }
 # reference answers of the template generator (deterministic)
 REFERENCE = {
     "chosen": "The {subject} conveys {emotion}: {cues}.",
-    "rejected": "The {subject} conveys {wrong_emotion}: {cues}.",
-    "rejected_2": "The {subject} conveys {emotion}: {invented}.",
+    "rejected": "The {subject} conveys {emotion}: {irrelevant}.",
+    "rejected_2": "The {subject} conveys {emotion}: {absent}.",
 }
-INVENTED = {"audio": ["a sudden scream", "loud sobbing", "nervous laughter", "a long sigh"],
-            "video": ["tears streaming down the face", "clenched fists", "a jaw dropping open", "a wide grin"]}
 SUBJECT = {"audio": "voice", "video": "facial expression", "both": "person"}
 
 
@@ -154,8 +157,35 @@ def _write_corrupted(kind: str, modality: str, clip: dict, other: dict | None, o
     return str(path)
 
 
+def cue_analysis(clips: list[dict], audio_captions: str | None, video_captions: str | None,
+                 analysis: str | Path | None, generator, seed: int) -> dict[tuple[str, str], dict]:
+    """Verified cues per (clip, modality): read from a builder ``verification.jsonl`` or computed by
+    the builder's cue and verification stages from the caption files."""
+    from emorealm.builder.backends import AdapterBackend, TemplateBackend
+    from emorealm.builder.common import Clip, StageReport
+    from emorealm.builder.cues import run_cues
+    from emorealm.builder.verify import AgreementRule, run_verification
+
+    if analysis:
+        rows = _read_jsonl(analysis, "cue analysis (verification.jsonl)")
+    else:
+        bclips = [Clip(c["id"], Path(c["video"]), Path(c["audio"]) if c.get("audio") else None,
+                       str(c["emotion"]).strip().lower(), {}) for c in clips]
+        caps = [{"clip": cid, "modality": m, "caption": text, "source": "file"}
+                for m, path in (("audio", audio_captions), ("video", video_captions))
+                for cid, text in sorted(load_captions(path).items()) if text.strip()]
+        lm = getattr(generator, "lm", None)
+        verifier = TemplateBackend(seed) if lm is None else AdapterBackend(generator.name, {}, seed=seed,
+                                                                           max_gen_toks=8, lm=lm)
+        cues = run_cues(bclips, caps, TemplateBackend(seed), StageReport("cues"))
+        rows = run_verification(bclips, cues, verifier, StageReport("verification"), rule=AgreementRule(),
+                                seed=seed)
+    return {(str(r["clip"]), r["modality"]): r for r in rows}
+
+
 def build_preferences(manifest: str | Path, output: str | Path, *, audio_captions: str | None = None,
-                      video_captions: str | None = None, modalities: tuple[str, ...] = ("audio", "video"),
+                      video_captions: str | None = None, analysis: str | Path | None = None,
+                      modalities: tuple[str, ...] = ("audio", "video"),
                       corruption: str = "swap", generator=None, seed: int = 0,
                       spec: MediaSpec | None = None) -> tuple[Path, BuildReport]:
     """Write ``output/prefs.jsonl`` (+ corrupted media under ``output/rejected/``); see module doc.
@@ -180,7 +210,7 @@ def build_preferences(manifest: str | Path, output: str | Path, *, audio_caption
                       "media": {"video": video, "audio": audio, "audio_source": "sidecar" if audio else "video"}})
     if len(clips) < 2 and corruption in ("swap", "mixed"):
         raise DataError("swap corruption needs at least two clips")
-    caps = {"audio": load_captions(audio_captions), "video": load_captions(video_captions)}
+    ver = cue_analysis(clips, audio_captions, video_captions, analysis, generator, seed)
     out = Path(output)
     (out / "rejected").mkdir(parents=True, exist_ok=True)
     report = BuildReport()
@@ -189,22 +219,30 @@ def build_preferences(manifest: str | Path, output: str | Path, *, audio_caption
         for modality in modalities:
             rng = random.Random(row_seed(seed, f"{clip['id']}:{modality}"))
             cue_mods = ("audio", "video") if modality == "both" else (modality,)
-            cues = "; ".join(caps[m][clip["id"]] for m in cue_mods if clip["id"] in caps[m])
-            if not cues:
+            found = [ver[(clip["id"], m)] for m in cue_mods if (clip["id"], m) in ver]
+            if len(found) < len(cue_mods):
                 report.skipped[f"no {modality} caption"] += 1
                 continue
+            relevant = [c for r in found for c in r["cues"] if c["relevant"]]
+            irrelevant = [c for r in found for c in r["cues"] if not c["relevant"]]
+            absent = [a for r in found for a in r["absent"]]
+            missing = [k for k, v in (("relevant", relevant), ("irrelevant", irrelevant), ("absent", absent)) if not v]
+            if missing:  # each response needs its kind of cue; none is invented
+                report.skipped[f"no {missing[0]} {modality} cue"] += 1
+                continue
             emotion = str(clip["emotion"])
-            wrong = rng.choice([e for e in EMOTIONS if e != emotion])
-            invented = rng.choice(INVENTED["audio" if modality == "audio" else "video"])
-            fields = {"question": QUESTIONS[modality].split("\n")[-1], "emotion": emotion, "wrong_emotion": wrong,
-                      "cues": cues, "invented": invented, "subject": SUBJECT[modality]}
+            irr, hal = rng.choice(irrelevant), rng.choice(absent)
+            fields = {"question": QUESTIONS[modality].split("\n")[-1], "emotion": emotion,
+                      "cues": "; ".join(c["cue"] for c in relevant), "irrelevant": irr["cue"], "absent": hal["cue"],
+                      "subject": SUBJECT[modality]}
+            used = {"chosen": relevant, "rejected": [irr], "rejected_2": [hal]}
             try:
                 resp = {k: generator.generate(k, fields, clip) for k in ("chosen", "rejected", "rejected_2")}
                 if len(set(resp.values())) < 3:
                     raise DataError("generated responses are identical")
                 row = {"id": f"{clip['id']}:{modality}", "prompt": QUESTIONS[modality], **resp,
                        "video": clip["video"], "modality": modality, "emotion": emotion,
-                       "template_version": TEMPLATE_VERSION, "generator": generator.name}
+                       "template_version": TEMPLATE_VERSION, "generator": generator.name, "cues": used}
                 if clip.get("audio"):
                     row["audio"] = clip["audio"]
                 kind = rng.choice(CORRUPTIONS) if corruption == "mixed" else corruption

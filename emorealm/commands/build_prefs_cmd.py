@@ -9,6 +9,8 @@ def add_parser(sub) -> None:
     p.add_argument("--clips", required=True, help="clip manifest jsonl: id, video, [audio], emotion")
     p.add_argument("--audio-captions", help="jsonl of {id, caption} describing each clip's audio cues")
     p.add_argument("--video-captions", help="jsonl of {id, caption} describing each clip's visual cues")
+    p.add_argument("--analysis", help="cue analysis of a build-benchmark run (DATA_ROOT/build/verification.jsonl) "
+                   "instead of verifying the caption files' cues here")
     p.add_argument("--output", required=True, help="folder for prefs.jsonl and rejected/ media")
     p.add_argument("--modalities", default="audio,video", help="prompts to build per clip: audio,video,both")
     p.add_argument("--corruption", default="swap", help="swap | noise | silence | shuffle | mixed")
@@ -30,6 +32,7 @@ def _run(args) -> int:
         temperature=args.temperature, seed=args.seed)
     path, report = build_preferences(
         args.clips, args.output, audio_captions=args.audio_captions, video_captions=args.video_captions,
+        analysis=args.analysis,
         modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()),
         corruption=args.corruption, generator=gen, seed=args.seed)
     print(f"{report.rows} rows -> {path}" + (f"; skipped: {dict(report.skipped)}" if report.skipped else ""))
