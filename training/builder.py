@@ -65,28 +65,16 @@ class BuildReport:
 
 
 def _read_jsonl(path: str | Path, what: str) -> list[dict[str, Any]]:
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{what} file not found: {p}")
-    out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{p.name}:{n}: not valid JSON ({exc})") from exc
-    return out
+    from emorealm.builder.common import read_jsonl
+
+    return read_jsonl(Path(path), what)
 
 
 def load_captions(path: str | Path | None) -> dict[str, str]:
-    if not path:
-        return {}
-    caps = {}
-    for r in _read_jsonl(path, "caption"):
-        if "id" not in r or "caption" not in r:
-            raise DataError(f"{path}: every caption row needs 'id' and 'caption'")
-        caps[str(r["id"])] = str(r["caption"])
-    return caps
+    """``{id: caption}`` of a caption file (empty without one)."""
+    from emorealm.builder.captions import load_caption_file
+
+    return load_caption_file(Path(path)) if path else {}
 
 
 class TemplateGenerator:
@@ -112,26 +100,15 @@ class AdapterGenerator:
         self.seed = seed
 
     def generate(self, field_name: str, fields: dict[str, str], clip: dict[str, Any]) -> str:
-        from lm_eval.api.instance import Instance
+        from emorealm.builder.backends import adapter_generate
 
-        from emorealm.errors import parse_error_response
-
-        doc = {"id": f"{clip['id']}:{field_name}", "_task": "build-prefs", "media": clip["media"]}
-        ctx = INSTRUCTIONS[field_name].format(**fields)
-        gen_kwargs: dict[str, Any] = {"until": ["\n\n"], "max_gen_toks": self.max_gen_toks}
-        if self.temperature > 0:  # sampling, seeded per clip and field so builds repeat
-            import torch
-
-            torch.manual_seed(row_seed(self.seed, doc["id"]))
-            gen_kwargs.update(temperature=self.temperature, do_sample=True)
-        req = Instance("generate_until", doc, (ctx, gen_kwargs), 0)
-        out = self.lm.generate_until([req])[0]
-        err = parse_error_response(out)
-        if err is not None:
-            raise MediaError(f"generator failed: {err.kind}: {err.message}")
-        if not out.strip():
+        # the builder's generation path: one generate_until call, sampling seeded per clip and field
+        out = adapter_generate(self.lm, f"{clip['id']}:{field_name}", INSTRUCTIONS[field_name].format(**fields),
+                               clip["media"], max_gen_toks=self.max_gen_toks, temperature=self.temperature,
+                               seed=self.seed)
+        if not out:
             raise DataError("generator returned an empty answer")
-        return out.strip()
+        return out
 
 
 def _write_corrupted(kind: str, modality: str, clip: dict, other: dict | None, out_dir: Path, seed: int,
