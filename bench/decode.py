@@ -101,7 +101,7 @@ def main() -> None:
 
     n = args.clips
     f0 = decoded[0].frames
-    print(f"media spec {spec.name} (checked against {spec.as_dict().get('reference')})")
+    print(f"media spec {spec.name} (checked against {spec.record().get('reference')})")
     print(f"{n} clips, {args.seconds:g} s, {w}x{h} @24 fps; {f0.shape[0]} frames of {f0.shape[2]}x{f0.shape[1]} "
           "+ 16 kHz audio each")
     print(f"same work: mean |pixel diff| vs ffmpeg {np.mean(diffs):.2f}/255, audio length diff (samples) {alen}")

@@ -71,7 +71,13 @@ class MediaSpec:
                               f"{self.min_frames}, {self.max_frames})")
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """The fields (``MediaSpec(**spec.as_dict())`` rebuilds the spec)."""
+        return asdict(self)
+
+    def record(self) -> dict[str, Any]:
+        """What results files record: the fields, plus the reference package and version the rule was
+        checked against when the spec is an unchanged preset."""
+        d = self.as_dict()
         if self.name in PRESET_FIELDS:
             d["reference"] = f"{REFERENCE_PACKAGE}=={REFERENCE_VERSION}"
         return d

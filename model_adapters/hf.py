@@ -314,7 +314,7 @@ class HFAdapter(EmorealmLM):
             "dtype": self.dtype,
             "smoke_test": any(is_smoke_test_model(f) for f in folders),
             "architecture": self.arch.name,
-            "media": {**self.spec.as_dict(), **self._processor_caps()},
+            "media": {**self.spec.record(), **self._processor_caps()},
             "modalities": {"accepted": list(self.arch.accepts), "given": self.modalities_given,
                            "not_given": self.modalities_not_given},
             "world_size": self.dist.world_size,

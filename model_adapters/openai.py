@@ -233,7 +233,7 @@ class OpenAIAdapter(EmorealmLM):
             "smoke_test": False,
             "base_url": self.base_url,
             "api_key_env": self.api_key_env,
-            "media": {**self.spec.as_dict(), "modalities_given": list(self.accepts),
+            "media": {**self.spec.record(), "modalities_given": list(self.accepts),
                       "video_transport": self.video_transport, "audio_subtype": self.audio_subtype},
             "audio_source": self.audio_sources,
             "system_prompt": self.system_prompt,

@@ -366,7 +366,7 @@ class VLLMAdapter(EmorealmLM):
             "model_sha256": weights_hash(local),
             "dtype": self.dtype,
             "smoke_test": bool(local and is_smoke_test_model(local)),
-            "media": {**self.spec.as_dict(), "modalities_given": list(self.accepts)},
+            "media": {**self.spec.record(), "modalities_given": list(self.accepts)},
             "audio_source": self.audio_sources,
             "system_prompt": self.system_prompt,
             "engine": {"vllm": self.vllm_version, **engine},

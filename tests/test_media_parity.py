@@ -47,7 +47,7 @@ def thinker(tiny_omni_dir):
 
 def test_reference_package_is_the_pinned_version():
     assert version("qwen-omni-utils") == REFERENCE_VERSION
-    assert MediaSpec().as_dict()["reference"] == f"qwen-omni-utils=={REFERENCE_VERSION}"
+    assert MediaSpec().record()["reference"] == f"qwen-omni-utils=={REFERENCE_VERSION}"
 
 
 @pytest.mark.parametrize("clip", CORPUS, ids=[c.name for c in CORPUS])
