@@ -133,7 +133,7 @@ class Trainer:
             self.model_path = resolve_model(cfg.model)
             self.data_path = resolve_data(cfg.data)
         self.rows, self.report = load_preferences(self.data_path, cfg.data_root, strict=cfg.strict_data,
-                                                  need_rejected_2=cfg.loss.response and cfg.loss.w_er > 0)
+                                                  need_rejected_2=cfg.loss.uses_rejected_er)
         thinker, self.processor, self.arch = load_thinker(self.model_path)
         if cfg.train.gradient_checkpointing:
             if not self.arch.supports_gradient_checkpointing(thinker):
