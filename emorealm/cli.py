@@ -27,6 +27,7 @@ COMMANDS = [
     "emorealm.commands.train_cmd",
     "emorealm.commands.merge_cmd",
     "emorealm.commands.build_prefs_cmd",
+    "emorealm.commands.toy_world_cmd",
 ]
 
 
