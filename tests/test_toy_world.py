@@ -10,6 +10,8 @@ import sys
 
 import numpy as np
 import pytest
+from emorealm.training.data import load_preferences
+from emorealm.training.sft import load_sft_rows
 
 from emorealm.emorealm_data import TASK_KEYS, load_docs
 from emorealm.errors import ConfigError, DataError
@@ -17,8 +19,6 @@ from emorealm.media import MediaSpec, load_media
 from emorealm.toyworld import ToyWorldConfig, write_toy_world
 from emorealm.toyworld.questions import check_preference_row
 from emorealm.toyworld.spec import AUDIO_FEATURES, EMOTIONS, VIDEO_FEATURES, plan_clips
-from emorealm.training.data import load_preferences
-from emorealm.training.sft import load_sft_rows
 
 
 @pytest.fixture(scope="module")

@@ -30,10 +30,10 @@ class ToyOmniRecipe:
     train_clips: int = 96
     hidden: int = 128
     layers: int = 4
-    steps: int = 150
+    steps: int = 200
     batch_size: int = 8
     lr: float = 1e-3
-    max_frames: int = 4
+    frames: int = 2  # frames per clip (min = max); evaluate with min_frames=2,max_frames=2
 
 
 def toy_omni_dir() -> Path:
@@ -93,7 +93,7 @@ def build_toy_omni(out_dir: str | Path | None = None, recipe: ToyOmniRecipe | No
         (base / f"{TINY_MARKER}.json").write_text(json.dumps(_marker(recipe)))
         cfg = config_from_dict({
             "objective": "sft", "model": str(base), "data": str(world / "sft.jsonl"), "output_dir": str(tmp / "model"),
-            "finetune": "full", "freeze_encoders": False, "seed": recipe.seed, "media": {"max_frames": recipe.max_frames},
+            "finetune": "full", "freeze_encoders": False, "seed": recipe.seed, "media": {"min_frames": recipe.frames, "max_frames": recipe.frames},
             "train": {"max_steps": recipe.steps, "batch_size": recipe.batch_size, "lr": recipe.lr,
                       "warmup_steps": 10, "max_completion_length": 8, "mixed_precision": "no", "logging_steps": 10},
         })
