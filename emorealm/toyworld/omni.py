@@ -119,7 +119,8 @@ def ensure_toy_omni(out_dir: str | Path | None = None, console=None) -> Path:
         return out
     from filelock import FileLock
 
-    with FileLock(str(out.parent / ".toy-omni.lock") if out.parent.exists() else str(out) + ".lock"):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out.parent / f".{out.name}.lock")):  # one builder at a time (parallel test workers)
         if marker.exists() and json.loads(marker.read_text()).get("version") == TOY_OMNI_VERSION:
             return out
         return build_toy_omni(out, console=console)
