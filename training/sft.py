@@ -13,7 +13,6 @@ so SFT shares the trainer, the media encoding, LoRA/full fine-tuning and the che
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import torch
 from emorealm.training.collate import PrefBatch, Sequence
-from emorealm.training.data import LoadReport, _resolve, strip_markers
+from emorealm.training.data import LoadReport, _resolve, read_jsonl_rows, strip_markers
 
 from emorealm.errors import DataError, MediaError
 from emorealm.inputs import build_inputs
@@ -76,37 +75,7 @@ def load_sft_rows(path: str | Path, data_root: str | Path | None = None, *,
                   strict: bool = False) -> tuple[list[SFTRow], LoadReport]:
     """Read and validate an SFT jsonl: invalid rows raise when ``strict``, else are counted per
     reason and skipped (the report says which). An empty result is always an error."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"SFT file not found: {path}")
-    root = Path(data_root) if data_root else path.parent
-    rows: list[SFTRow] = []
-    report = LoadReport()
-    seen: set[str] = set()
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path.name}:{lineno}"
-        try:
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not valid JSON ({exc})") from exc
-            row = parse_sft_row(raw, root, where)
-            if row.id in seen:
-                raise DataError(f"{where}: duplicate id {row.id!r}")
-        except DataError as exc:
-            if strict:
-                raise
-            report.skip(str(exc).split(": ", 1)[-1][:120], where)
-            continue
-        seen.add(row.id)
-        rows.append(row)
-    report.kept = len(rows)
-    if not rows:
-        detail = "; ".join(f"{r} (e.g. {w})" for r, w in report.examples.items()) or "the file is empty"
-        raise DataError(f"{path}: no usable SFT rows: {detail}")
-    return rows, report
+    return read_jsonl_rows(path, data_root, parse_sft_row, strict=strict, what="SFT")
 
 
 class SFTCollator:

@@ -6,7 +6,6 @@ tiny-omni (docs/toy-world.md); results from it are flagged as smoke-test results
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -14,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from emorealm.paths import cache_root
+from emorealm.paths import cache_root, ensure_versioned_dir
 from emorealm.tiny import TINY_MARKER
 
 TOY_OMNI_VERSION = 1
@@ -73,42 +72,40 @@ def _marker(recipe: ToyOmniRecipe, extra: dict[str, Any] | None = None) -> dict[
             **(extra or {})}
 
 
-def build_toy_omni(out_dir: str | Path | None = None, recipe: ToyOmniRecipe | None = None, console=None) -> Path:
-    """Generate its toy world, build the random base, SFT it (full, encoders trainable) and move the
-    result into ``out_dir`` atomically."""
+def _build_into(target: Path, recipe: ToyOmniRecipe, console=None) -> None:
+    """Generate its toy world, build the random base and SFT it (full, encoders trainable) into ``target``."""
     from emorealm.toyworld.build import ToyWorldConfig, write_toy_world
     from emorealm.training.config import config_from_dict
     from emorealm.training.trainer import Trainer
 
-    recipe = recipe or ToyOmniRecipe()
-    out = Path(out_dir) if out_dir else toy_omni_dir()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".toy-omni-", dir=out.parent))
     t0 = time.time()
-    try:
-        world = tmp / "world"
+    with tempfile.TemporaryDirectory(prefix=".toy-omni-work-", dir=target.parent) as work:
+        world = Path(work) / "world"
         write_toy_world(world, ToyWorldConfig(seed=recipe.world_seed, n_train=recipe.train_clips, n_test=2))
-        base = _write_base(tmp / "base", recipe)
+        base = _write_base(Path(work) / "base", recipe)
         # the smoke-test marker travels into the trained checkpoint (the trainer copies it)
         (base / f"{TINY_MARKER}.json").write_text(json.dumps(_marker(recipe)))
         cfg = config_from_dict({
-            "objective": "sft", "model": str(base), "data": str(world / "sft.jsonl"), "output_dir": str(tmp / "model"),
-            "finetune": "full", "freeze_encoders": False, "seed": recipe.seed, "media": {"min_frames": recipe.frames, "max_frames": recipe.frames},
+            "objective": "sft", "model": str(base), "data": str(world / "sft.jsonl"), "output_dir": str(target),
+            "finetune": "full", "freeze_encoders": False, "seed": recipe.seed,
+            "media": {"min_frames": recipe.frames, "max_frames": recipe.frames},
             "train": {"max_steps": recipe.steps, "batch_size": recipe.batch_size, "lr": recipe.lr,
                       "warmup_steps": 10, "max_completion_length": 8, "mixed_precision": "no", "logging_steps": 10},
         })
         result = Trainer(cfg, console=console).run()
-        model = tmp / "model"
-        shutil.rmtree(model / "checkpoints", ignore_errors=True)
-        info = _marker(recipe, {"train_seconds": round(time.time() - t0, 1), "final_loss": result.metrics[-1]["loss"]})
-        for name in (f"{TINY_MARKER}.json", TOY_MARKER):
-            (model / name).write_text(json.dumps(info, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(model, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    shutil.rmtree(target / "checkpoints", ignore_errors=True)
+    info = _marker(recipe, {"train_seconds": round(time.time() - t0, 1), "final_loss": result.metrics[-1]["loss"]})
+    for name in (f"{TINY_MARKER}.json", TOY_MARKER):
+        (target / name).write_text(json.dumps(info, indent=2))
+
+
+def build_toy_omni(out_dir: str | Path | None = None, recipe: ToyOmniRecipe | None = None, console=None) -> Path:
+    """(Re)build toy-omni into ``out_dir`` atomically (a temporary sibling renamed into place)."""
+    recipe = recipe or ToyOmniRecipe()
+    out = Path(out_dir) if out_dir else toy_omni_dir()
+    (out / TOY_MARKER).unlink(missing_ok=True)  # a rebuild: the old version no longer counts
+    return ensure_versioned_dir(out, TOY_MARKER, TOY_OMNI_VERSION, lambda d: _build_into(d, recipe, console),
+                                ".toy-omni-")
 
 
 def ensure_toy_omni(out_dir: str | Path | None = None, console=None) -> Path:
