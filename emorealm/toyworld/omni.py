@@ -33,6 +33,8 @@ class ToyOmniRecipe:
     batch_size: int = 8
     lr: float = 1e-3
     frames: int = 2  # frames per clip (min = max); evaluate with min_frames=2,max_frames=2
+    # SFT rows of these question kinds only (empty: all five task keys)
+    kinds: tuple[str, ...] = ()
 
 
 def toy_omni_dir() -> Path:
@@ -82,11 +84,17 @@ def _build_into(target: Path, recipe: ToyOmniRecipe, console=None) -> None:
     with tempfile.TemporaryDirectory(prefix=".toy-omni-work-", dir=target.parent) as work:
         world = Path(work) / "world"
         write_toy_world(world, ToyWorldConfig(seed=recipe.world_seed, n_train=recipe.train_clips, n_test=2))
+        data = world / "sft.jsonl"
+        if recipe.kinds:  # keep the rows of the chosen question kinds (the id ends with the task key)
+            keep = [line for line in data.read_text().splitlines() if any(json.loads(line)["id"].endswith(k)
+                                                                           for k in recipe.kinds)]
+            data = world / "sft_subset.jsonl"
+            data.write_text("\n".join(keep) + "\n")
         base = _write_base(Path(work) / "base", recipe)
         # the smoke-test marker travels into the trained checkpoint (the trainer copies it)
         (base / f"{TINY_MARKER}.json").write_text(json.dumps(_marker(recipe)))
         cfg = config_from_dict({
-            "objective": "sft", "model": str(base), "data": str(world / "sft.jsonl"), "output_dir": str(target),
+            "objective": "sft", "model": str(base), "data": str(data), "output_dir": str(target),
             "finetune": "full", "freeze_encoders": False, "seed": recipe.seed,
             "media": {"min_frames": recipe.frames, "max_frames": recipe.frames},
             "train": {"max_steps": recipe.steps, "batch_size": recipe.batch_size, "lr": recipe.lr,
