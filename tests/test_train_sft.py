@@ -62,7 +62,7 @@ def test_sft_loss_equals_the_models_own_cross_entropy(sft_file):
     from emorealm.inputs import append_continuation
     from emorealm.tiny import ensure_tiny_omni
 
-    thinker, proc = load_thinker(str(ensure_tiny_omni()))
+    thinker, proc, _ = load_thinker(str(ensure_tiny_omni()))
     rows, _ = load_sft_rows(sft_file)
     col = SFTCollator(proc, MediaSpec(max_frames=4), max_completion_length=16)
     batch = col(rows[:2])
