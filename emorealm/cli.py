@@ -28,6 +28,8 @@ COMMANDS = [
     "emorealm.commands.merge_cmd",
     "emorealm.commands.build_prefs_cmd",
     "emorealm.commands.build_benchmark_cmd",
+    "emorealm.commands.toy_world_cmd",
+    "emorealm.commands.toy_omni_cmd",
 ]
 
 

@@ -15,6 +15,8 @@ from emorealm.training.loss import (
     LossConfig,
     avem_dpo_loss,
     debiased_reward,
+    grounding_loss,
+    hallucination_loss,
     modality_preference_loss,
     response_preference_loss,
 )
@@ -142,16 +144,16 @@ def test_reduces_to_sigmoid_dpo_and_matches_trl():
     ours, _ = avem_dpo_loss(pol, ref, cfg)
     theirs = _trl_sigmoid_dpo(pol["chosen"], pol["rejected_vr"], ref["chosen"], ref["rejected_vr"], 0.1)
     assert abs(ours.item() - float(theirs)) < 1e-6
-    # debias switched off instead of debias_weight = 0 is the same objective
+    # debias switched off instead of weight 0 is the same objective
     ours2, _ = avem_dpo_loss(pol, ref, LossConfig(beta=0.1, w_vr=1.0, debias=False, modality=False))
     assert abs(ours2.item() - float(theirs)) < 1e-6
-    # and with debias_weight > 0 it differs (the debiasing does something)
+    # and with weight > 0 it differs (the debiasing does something)
     ours3, _ = avem_dpo_loss(pol, ref, LossConfig(beta=0.1, w_vr=1.0, debias_weight=0.2, modality=False))
     assert abs(ours3.item() - float(theirs)) > 1e-4
 
 
 @pytest.mark.parametrize("bad", [dict(beta=0), dict(w_vr=1.5), dict(response_form="x"),
-                                 dict(response=False, modality=False), dict(debias_weight=-1)])
+                                 dict(response=False, modality=False), dict(debias_weight=-1), dict(debias_form="x")])
 def test_bad_config_raises(bad):
     with pytest.raises(ConfigError):
         LossConfig(**bad)
@@ -162,3 +164,122 @@ def test_missing_logps_raise():
     del pol["chosen_corrupt"]
     with pytest.raises(ConfigError, match="chosen_corrupt"):
         avem_dpo_loss(pol, ref, LossConfig())
+
+
+# -- text-prior debiasing forms (docs/avem-dpo.md, "Text-prior debiasing forms") ---------------------
+
+def _finite_difference(pol, ref, cfg, name, eps=1e-6):
+    """Central difference of the loss along one log-prob (float64, row 0), independent of autograd."""
+    def at(delta):
+        p = {k: v.detach().clone() for k, v in pol.items()}
+        p[name][0] += delta
+        return avem_dpo_loss(p, ref, cfg)[0].item()
+    return (at(eps) - at(-eps)) / (2 * eps)
+
+
+@pytest.mark.parametrize("form", ["margin", "grounding", "hallucination"])
+def test_autograd_matches_finite_differences(form):
+    cfg = LossConfig(debias_form=form, debias_weight=0.4)
+    pol, ref = _logps(10, b=3, requires_grad=True), _logps(11, b=3)
+    loss, _ = avem_dpo_loss(pol, ref, cfg)
+    loss.backward()
+    for name in cfg.needed_sequences():
+        fd = _finite_difference(pol, ref, cfg, name)
+        assert pol[name].grad[0].item() == pytest.approx(fd, rel=1e-5, abs=1e-9), name
+
+
+def _text_grads(form):
+    cfg = LossConfig(debias_form=form, debias_weight=0.5)
+    pol, ref = _logps(12, requires_grad=True), _logps(13)
+    avem_dpo_loss(pol, ref, cfg)[0].backward()
+    return cfg, pol
+
+
+def test_margin_raises_the_hallucinated_text_only_likelihood():
+    """The issue's finding: the margin form's gradient *raises* log pi(y_l^er|text) (descent along
+    -grad with grad < 0), and log pi(y_l^vr|text) too, while lowering log pi(y_w|text)."""
+    _, pol = _text_grads("margin")
+    assert (pol["rejected_er_text"].grad < 0).all() and (pol["rejected_vr_text"].grad < 0).all()
+    assert (pol["chosen_text"].grad > 0).all()
+
+
+def test_grounding_prefers_chosen_with_media_over_text_only():
+    cfg, pol = _text_grads("grounding")
+    assert (pol["chosen_text"].grad > 0).all()  # descent lowers r(y_w|text) ...
+    assert (pol["chosen"].grad < 0).all()  # ... and raises r(y_w|c)
+    # the rejected responses' text-only likelihoods are not read at all
+    assert "rejected_er_text" not in cfg.needed_sequences() and pol["rejected_er_text"].grad is None
+    assert pol["rejected_vr_text"].grad is None
+
+
+def test_hallucination_lowers_the_hallucinated_text_only_likelihood():
+    cfg, pol = _text_grads("hallucination")
+    assert (pol["rejected_er_text"].grad > 0).all()  # descent lowers log pi(y_l^er|text)
+    assert pol["chosen_text"].grad is None and pol["rejected_vr_text"].grad is None
+    assert cfg.needed_sequences() == ("chosen", "rejected_vr", "rejected_er", "rejected_er_text", "chosen_corrupt")
+
+
+def test_form_values_by_hand():
+    pol, ref = _logps(14, b=4), _logps(15, b=4)
+    r = {n: 0.1 * (pol[n] - ref[n]) for n in SEQUENCES}
+    resp = -F.logsigmoid(r["chosen"] - 0.5 * r["rejected_vr"] - 0.5 * r["rejected_er"])
+    mod = -F.logsigmoid(r["chosen"] - r["chosen_corrupt"])
+    g, _ = avem_dpo_loss(pol, ref, LossConfig(debias_form="grounding", debias_weight=0.3))
+    want = resp + mod + 0.3 * torch.log1p(torch.exp(-(r["chosen"] - r["chosen_text"])))
+    assert g.item() == pytest.approx(want.mean().item(), abs=1e-9)
+    h, m = avem_dpo_loss(pol, ref, LossConfig(debias_form="hallucination", debias_weight=0.3))
+    want = resp + mod + 0.3 * torch.log1p(torch.exp(r["rejected_er_text"]))
+    assert h.item() == pytest.approx(want.mean().item(), abs=1e-9)
+    assert m["hallucination/loss"] == pytest.approx(torch.log1p(torch.exp(r["rejected_er_text"])).mean().item())
+    assert torch.allclose(grounding_loss(r["chosen"], r["chosen_text"]), -F.logsigmoid(r["chosen"] - r["chosen_text"]))
+    assert torch.allclose(hallucination_loss(r["rejected_er_text"]), -F.logsigmoid(-r["rejected_er_text"]))
+
+
+def _train_categorical(form: str, steps: int = 60) -> dict[str, float]:
+    """A tiny policy: per context (clean c, text only) a softmax over three one-token responses
+    (y_w, y_l^vr, y_l^er); the reference is its initial copy. Returns how much each log-prob moved."""
+    torch.manual_seed(0)
+    init = torch.randn(2, 3, dtype=torch.float64)
+    theta = init.clone().requires_grad_(True)
+    ref_lp = torch.log_softmax(init, -1)
+    # modality term off: the corrupted context would be a third softmax, irrelevant to these properties
+    cfg = LossConfig(debias_form=form, debias_weight=1.0, modality=False)
+    opt = torch.optim.SGD([theta], lr=0.5)
+
+    def logps(lp):
+        idx = {"chosen": (0, 0), "rejected_vr": (0, 1), "rejected_er": (0, 2),
+               "chosen_text": (1, 0), "rejected_vr_text": (1, 1), "rejected_er_text": (1, 2)}
+        return {n: lp[c, y].reshape(1) for n, (c, y) in idx.items()}
+
+    for _ in range(steps):
+        opt.zero_grad()
+        avem_dpo_loss(logps(torch.log_softmax(theta, -1)), logps(ref_lp), cfg)[0].backward()
+        opt.step()
+    moved = torch.log_softmax(theta.detach(), -1) - ref_lp
+    return {"chosen": moved[0, 0].item(), "chosen_text": moved[1, 0].item(), "rejected_er_text": moved[1, 2].item()}
+
+
+def test_trained_tiny_policy_moves_as_each_form_says():
+    """Gradient descent on a real (tiny) softmax policy: margin trains the text-only model toward the
+    hallucinated response, hallucination away from it, grounding widens r(y_w|c) - r(y_w|text)."""
+    margin, grounding, halluc = (_train_categorical(f) for f in ("margin", "grounding", "hallucination"))
+    assert margin["rejected_er_text"] > 0.05
+    assert halluc["rejected_er_text"] < -0.05
+    assert grounding["chosen"] - grounding["chosen_text"] > 0.05
+    assert grounding["chosen_text"] < 0
+
+
+def test_weight_aliases_and_refused_old_name():
+    from emorealm.training.config import config_from_dict
+
+    assert config_from_dict({"loss": {"tpd_gamma": 0.3}}).loss.debias_weight == 0.3
+    with pytest.raises(ConfigError, match="debias_weight"):
+        config_from_dict({"loss": {"gamma": 0.3}})
+    assert config_from_dict({"loss": {"debias_form": "hallucination"}}).loss.debias_form == "hallucination"
+
+
+def test_hallucination_form_needs_rejected_2_even_without_w_er():
+    cfg = LossConfig(w_vr=1.0, debias_form="hallucination")
+    assert cfg.uses_rejected_er and "rejected_er" not in cfg.needed_sequences()
+    assert not LossConfig(w_vr=1.0).uses_rejected_er
+    assert not LossConfig(w_vr=1.0, debias_form="hallucination", debias=False).uses_rejected_er

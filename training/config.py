@@ -21,6 +21,7 @@ SCHEDULERS = ("linear", "cosine", "constant")
 LOSS_ALIASES = {"tpd_gamma": "debias_weight"}
 LOSS_RENAMED = {"gamma": ("debias_weight", "the released launcher's `gamma` is an SFT weight; its debiasing weight "
                                            "`tpd_gamma` is our loss.debias_weight")}
+OBJECTIVES = ("avem_dpo", "dpo", "sft")
 
 
 @dataclass
@@ -66,6 +67,7 @@ class TrainSettings:
 
 @dataclass
 class TrainConfig:
+    objective: str = "avem_dpo"  # avem_dpo | dpo (plain sigmoid DPO: loss.beta only) | sft (training/sft.py)
     model: str = "tiny-omni"  # checkpoint folder / hub id; "tiny-omni": the embedded test model
     data: str = "sample"  # preference jsonl; "sample": the built-in sample preference set
     data_root: str | None = None  # media paths are relative to this (default: the jsonl's folder)
@@ -82,11 +84,16 @@ class TrainConfig:
     media: MediaSpec = field(default_factory=lambda: MediaSpec(max_frames=16))
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.objective == "dpo":  # the loss reduced to sigmoid DPO on (y_w, y_l^vr)
+            self.loss = LossConfig(beta=self.loss.beta, w_vr=1.0, debias=False, modality=False)
         if self.finetune not in ("lora", "full"):
             raise ConfigError(f"finetune must be 'lora' or 'full', got {self.finetune!r}")
-        if self.finetune == "lora" and not self.freeze_encoders:
+        if self.finetune == "lora" and not self.freeze_encoders and self.objective != "sft":
             raise ConfigError("finetune: lora keeps the encoders frozen (the reference is the policy with adapters "
-                              "disabled); use finetune: full to train the encoders")
+                              "disabled); use finetune: full to train the encoders (objective: sft, which has no "
+                              "reference, may train them beside LoRA)")
         t = self.train
         if t.batch_size < 1 or t.grad_accum < 1 or t.epochs < 1:
             raise ConfigError("train.batch_size, train.grad_accum and train.epochs must be >= 1")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,19 +143,19 @@ def parse_row(raw: Any, root: Path, where: str) -> PreferenceRow:
     )
 
 
-def load_preferences(path: str | Path, data_root: str | Path | None = None, *, strict: bool = False,
-                     need_rejected_2: bool = False) -> tuple[list[PreferenceRow], LoadReport]:
-    """Read and validate a preference jsonl.
+def read_jsonl_rows(path: str | Path, data_root: str | Path | None, parse: Callable[[Any, Path, str], Any], *,
+                    strict: bool = False, what: str = "preference") -> tuple[list[Any], LoadReport]:
+    """Read a jsonl of rows with ``parse(raw, root, where)`` (which raises :class:`DataError`).
 
-    Invalid rows raise :class:`DataError` when ``strict``, else they are counted per reason and
-    skipped (the report says which). ``need_rejected_2``: the objective uses y_l^er, so rows
-    without it are invalid. An empty result is always an error.
+    Invalid rows (and duplicate ids) raise when ``strict``, else they are counted per reason and
+    skipped (the report says which). An empty result is always an error. ``root``: ``data_root``,
+    default the file's folder.
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"preference file not found: {path}")
+        raise DataError(f"{what} file not found: {path}")
     root = Path(data_root) if data_root else path.parent
-    rows: list[PreferenceRow] = []
+    rows: list[Any] = []
     report = LoadReport()
     seen: set[str] = set()
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -166,10 +167,7 @@ def load_preferences(path: str | Path, data_root: str | Path | None = None, *, s
                 raw = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{where}: not valid JSON ({exc})") from exc
-            row = parse_row(raw, root, where)
-            if need_rejected_2 and row.rejected_er is None:
-                raise DataError(f"{where}: missing 'rejected_2' (y_l^er), which the objective uses with w_er > 0; "
-                                "add it or set loss.w_vr: 1.0")
+            row = parse(raw, root, where)
             if row.id in seen:
                 raise DataError(f"{where}: duplicate id {row.id!r}")
         except DataError as exc:
@@ -182,5 +180,19 @@ def load_preferences(path: str | Path, data_root: str | Path | None = None, *, s
     report.kept = len(rows)
     if not rows:
         detail = "; ".join(f"{r} (e.g. {w})" for r, w in report.examples.items()) or "the file is empty"
-        raise DataError(f"{path}: no usable preference rows: {detail}")
+        raise DataError(f"{path}: no usable {what} rows: {detail}")
     return rows, report
+
+
+def load_preferences(path: str | Path, data_root: str | Path | None = None, *, strict: bool = False,
+                     need_rejected_2: bool = False) -> tuple[list[PreferenceRow], LoadReport]:
+    """Read and validate a preference jsonl (:func:`read_jsonl_rows`). ``need_rejected_2``: the
+    objective uses y_l^er, so rows without it are invalid."""
+    def parse(raw: Any, root: Path, where: str) -> PreferenceRow:
+        row = parse_row(raw, root, where)
+        if need_rejected_2 and row.rejected_er is None:
+            raise DataError(f"{where}: missing 'rejected_2' (y_l^er), which the objective uses; "
+                            "add it or set loss.w_vr: 1.0 (and a debias_form other than hallucination)")
+        return row
+
+    return read_jsonl_rows(path, data_root, parse, strict=strict, what="preference")

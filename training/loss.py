@@ -23,11 +23,11 @@ SEQUENCES = ("chosen", "rejected_vr", "rejected_er", "chosen_corrupt",
              "chosen_text", "rejected_vr_text", "rejected_er_text")
 
 
+DEBIAS_FORMS = ("margin", "grounding", "hallucination")
 @dataclass
 class LossConfig:
     """Weights and switches of the objective. Defaults follow the released AVERE launcher where it
-    states them (beta, response weight, ``tpd_gamma`` = our ``debias_weight``); the rest are ours
-    (docs/avem-dpo.md). The released launcher's ``gamma`` is an SFT weight, so ours is not called that."""
+    states them (beta, response weight, ``tpd_gamma``); the rest are ours (docs/avem-dpo.md)."""
 
     beta: float = 0.1
     response: bool = True  # response preference term (two rejected responses)
@@ -36,8 +36,11 @@ class LossConfig:
     response_form: str = "joint"  # "joint": -log s(r_w - w_vr r_vr - w_er r_er); "pairwise": weighted sum of DPOs
     modality: bool = True  # prompt-based modality preference term
     modality_weight: float = 1.0
-    debias: bool = True  # text-prior debiasing of the response term's rewards
-    debias_weight: float = 0.2  # the released launcher's tpd_gamma (config alias)
+    debias: bool = True  # text-prior debiasing (form below)
+    debias_weight: float = 0.2  # tpd_gamma
+    # margin: r(y|c) - w r(y|text) inside the response sigmoid; grounding: w * -log s(r(y_w|c) - r(y_w|text));
+    # hallucination: w * -log s(-r(y_l^er|text))   (docs/avem-dpo.md, "Text-prior debiasing forms")
+    debias_form: str = "margin"
 
     def __post_init__(self) -> None:
         if self.beta <= 0:
@@ -50,23 +53,37 @@ class LossConfig:
             raise ConfigError("loss: at least one of response / modality must be on")
         if self.debias_weight < 0:
             raise ConfigError(f"loss.debias_weight must be >= 0, got {self.debias_weight}")
+        if self.debias_form not in DEBIAS_FORMS:
+            raise ConfigError(f"loss.debias_form must be one of {', '.join(DEBIAS_FORMS)}, got {self.debias_form!r}")
 
     @property
     def w_er(self) -> float:
         return 1.0 - self.w_vr
 
+    @property
+    def debias_active(self) -> bool:
+        return self.debias and self.debias_weight > 0
+
+    @property
+    def uses_rejected_er(self) -> bool:
+        """True when the objective reads y_l^er (the row's ``rejected_2``)."""
+        return "rejected_er" in self.needed_sequences() or "rejected_er_text" in self.needed_sequences()
+
     def needed_sequences(self) -> tuple[str, ...]:
         """The sequences whose log-probs the objective reads (the forward pass computes only these)."""
-        need: list[str] = []
-        if self.response or self.modality:
-            need.append("chosen")
+        need: list[str] = ["chosen"]
         if self.response:
             if self.w_vr > 0:
                 need.append("rejected_vr")
             if self.w_er > 0:
                 need.append("rejected_er")
-            if self.debias and self.debias_weight > 0:
-                need += [f"{n}_text" for n in list(need)]
+        if self.debias_active:
+            if self.debias_form == "margin":  # debiases the response term's rewards: inert without it
+                need += [f"{n}_text" for n in list(need)] if self.response else []
+            elif self.debias_form == "grounding":
+                need.append("chosen_text")
+            else:
+                need.append("rejected_er_text")
         if self.modality:
             need.append("chosen_corrupt")
         return tuple(dict.fromkeys(need))
@@ -80,11 +97,23 @@ def reward(policy_logps: torch.Tensor, ref_logps: torch.Tensor, beta: float) -> 
     return beta * (policy_logps - ref_logps)
 
 
-def debiased_reward(r: torch.Tensor, r_text: torch.Tensor | None, gamma: float) -> torch.Tensor:
-    """Text-prior debiasing: ``r(y|c) - gamma * r(y|prompt only)`` (``gamma = 0`` leaves ``r``)."""
-    if r_text is None or gamma == 0:
+def debiased_reward(r: torch.Tensor, r_text: torch.Tensor | None, weight: float) -> torch.Tensor:
+    """``margin`` debiasing: ``r(y|c) - weight * r(y|prompt only)`` (``weight = 0`` leaves ``r``)."""
+    if r_text is None or weight == 0:
         return r
-    return r - gamma * r_text
+    return r - weight * r_text
+
+
+def grounding_loss(r_w: torch.Tensor, r_w_text: torch.Tensor) -> torch.Tensor:
+    """``grounding`` debiasing: ``-log sigma(r(y_w|c) - r(y_w|prompt only))`` (mDPO's conditional
+    preference with the text-only input as the corrupted one)."""
+    return -F.logsigmoid(r_w - r_w_text)
+
+
+def hallucination_loss(r_er_text: torch.Tensor) -> torch.Tensor:
+    """``hallucination`` debiasing: ``-log sigma(-r(y_l^er|prompt only))`` lowers the text-only
+    reward of the hallucinated response."""
+    return -F.logsigmoid(-r_er_text)
 
 
 def response_preference_loss(r_w: torch.Tensor, r_vr: torch.Tensor | None, r_er: torch.Tensor | None,
@@ -132,11 +161,11 @@ def avem_dpo_loss(policy: dict[str, torch.Tensor], ref: dict[str, torch.Tensor],
     r = {n: reward(f32(policy[n]), f32(ref[n]), cfg.beta) for n in cfg.needed_sequences()}
     total = torch.zeros_like(r["chosen"])
     metrics: dict[str, float] = {}
+    margin_w = cfg.debias_weight if cfg.debias_active and cfg.debias_form == "margin" else 0.0
     if cfg.response:
-        g = cfg.debias_weight if cfg.debias else 0.0
-        rw = debiased_reward(r["chosen"], r.get("chosen_text"), g)
-        rvr = debiased_reward(r["rejected_vr"], r.get("rejected_vr_text"), g) if "rejected_vr" in r else None
-        rer = debiased_reward(r["rejected_er"], r.get("rejected_er_text"), g) if "rejected_er" in r else None
+        rw = debiased_reward(r["chosen"], r.get("chosen_text"), margin_w)
+        rvr = debiased_reward(r["rejected_vr"], r.get("rejected_vr_text"), margin_w) if "rejected_vr" in r else None
+        rer = debiased_reward(r["rejected_er"], r.get("rejected_er_text"), margin_w) if "rejected_er" in r else None
         term = response_preference_loss(rw, rvr, rer, cfg.w_vr, cfg.w_er, cfg.response_form)
         total = total + cfg.response_weight * term
         metrics["response/loss"] = float(term.mean().detach())
@@ -144,6 +173,15 @@ def avem_dpo_loss(policy: dict[str, torch.Tensor], ref: dict[str, torch.Tensor],
             if rl is not None:
                 metrics[f"response/margin_{name}"] = float((rw - rl).mean().detach())
                 metrics[f"response/acc_{name}"] = float((rw > rl).float().mean())
+    if cfg.debias_active and cfg.debias_form == "grounding":
+        term = grounding_loss(r["chosen"], r["chosen_text"])
+        total = total + cfg.debias_weight * term
+        metrics["grounding/loss"] = float(term.mean().detach())
+        metrics["grounding/margin"] = float((r["chosen"] - r["chosen_text"]).mean().detach())
+    if cfg.debias_active and cfg.debias_form == "hallucination":
+        term = hallucination_loss(r["rejected_er_text"])
+        total = total + cfg.debias_weight * term
+        metrics["hallucination/loss"] = float(term.mean().detach())
     if cfg.modality:
         term = modality_preference_loss(r["chosen"], r["chosen_corrupt"])
         total = total + cfg.modality_weight * term
@@ -151,8 +189,9 @@ def avem_dpo_loss(policy: dict[str, torch.Tensor], ref: dict[str, torch.Tensor],
         metrics["modality/margin"] = float((r["chosen"] - r["chosen_corrupt"]).mean().detach())
         metrics["modality/acc"] = float((r["chosen"] > r["chosen_corrupt"]).float().mean())
     metrics["rewards/chosen"] = float(r["chosen"].mean().detach())
-    if "chosen_text" in r:
-        metrics["rewards/chosen_text"] = float(r["chosen_text"].mean().detach())
+    for name in ("chosen_text", "rejected_er_text"):
+        if name in r:
+            metrics[f"rewards/{name}"] = float(r[name].mean().detach())
     loss = total.mean()
     metrics["loss"] = float(loss.detach())
     return loss, metrics

@@ -25,6 +25,7 @@ from emorealm.training.forward import PreferenceModel, encode_media, sequence_lo
 from emorealm.training.launch import build_scheduler, check_launch, per_device_batch
 from emorealm.training.loss import avem_dpo_loss
 from emorealm.training.prefix_cache import enable_gradient_checkpointing
+from emorealm.training.sft import SFTCollator, load_sft_rows, sft_loss
 
 from emorealm.errors import ConfigError
 
@@ -80,6 +81,9 @@ def build_policy(cfg: TrainConfig, thinker, arch):
             tower_ids = {id(t) for t in arch.towers(thinker)}
             names = [re.escape(n) for n, m in thinker.named_modules() if id(m) in tower_ids]
             kw["exclude_modules"] = rf"(.*\.)?({'|'.join(names)})\..*"
+        if not cfg.freeze_encoders:  # trainable towers beside LoRA (SFT only): trained in full, saved in the adapter
+            tower_ids = {id(t) for t in arch.towers(thinker)}
+            kw["modules_to_save"] = [n for n, m in thinker.named_modules() if id(m) in tower_ids]
         lc = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                         target_modules=cfg.lora.target_regex(arch.lora_scope), **kw)
         try:
@@ -87,6 +91,8 @@ def build_policy(cfg: TrainConfig, thinker, arch):
         except ValueError as exc:
             raise ConfigError(f"lora.target_modules matched nothing usable: {exc}") from exc
         return policy, None
+    if cfg.objective == "sft":  # SFT reads no reference model
+        return thinker, None
     ref = copy.deepcopy(thinker).eval().requires_grad_(False)
     return thinker, ref
 
@@ -132,8 +138,12 @@ class Trainer:
         with self.acc.main_process_first():
             self.model_path = resolve_model(cfg.model)
             self.data_path = resolve_data(cfg.data)
-        self.rows, self.report = load_preferences(self.data_path, cfg.data_root, strict=cfg.strict_data,
-                                                  need_rejected_2=cfg.loss.response and cfg.loss.w_er > 0)
+        self.sft = cfg.objective == "sft"
+        if self.sft:
+            self.rows, self.report = load_sft_rows(self.data_path, cfg.data_root, strict=cfg.strict_data)
+        else:
+            self.rows, self.report = load_preferences(self.data_path, cfg.data_root, strict=cfg.strict_data,
+                                                      need_rejected_2=cfg.loss.uses_rejected_er)
         thinker, self.processor, self.arch = load_thinker(self.model_path)
         if cfg.train.gradient_checkpointing:
             if not self.arch.supports_gradient_checkpointing(thinker):
@@ -141,10 +151,15 @@ class Trainer:
                                   "checkpointing; set it to false (or use LoRA / a smaller batch to save memory)")
             enable_gradient_checkpointing(thinker, self.arch.decoder_layers(thinker))
         self.policy_model, self.ref_model = build_policy(cfg, thinker, self.arch)
-        self.collator = PreferenceCollator(self.processor, cfg.media, cfg.loss,
-                                           max_completion_length=cfg.train.max_completion_length, seed=cfg.seed,
-                                           system_prompt=cfg.system_prompt, max_length=cfg.train.max_length,
-                                           end_of_turn_id=self.arch.end_of_turn_id(self.processor.tokenizer))
+        eot = self.arch.end_of_turn_id(self.processor.tokenizer)
+        if self.sft:
+            self.collator = SFTCollator(self.processor, cfg.media, system_prompt=cfg.system_prompt,
+                                        max_completion_length=cfg.train.max_completion_length, end_of_turn_id=eot)
+        else:
+            self.collator = PreferenceCollator(self.processor, cfg.media, cfg.loss,
+                                               max_completion_length=cfg.train.max_completion_length, seed=cfg.seed,
+                                               system_prompt=cfg.system_prompt, max_length=cfg.train.max_length,
+                                               end_of_turn_id=eot)
         params = [p for p in self.policy_model.parameters() if p.requires_grad]
         if not params:
             raise ConfigError("nothing to train: every parameter is frozen")
@@ -182,6 +197,8 @@ class Trainer:
         pol = self.policy(batch, shared)
         if not batch.sequences:  # every row of this micro-batch was skipped: a zero step keeps ranks in step
             return pol.sum(), {}
+        if self.sft:
+            return sft_loss(pol, batch)
         with torch.no_grad(), self.acc.autocast():
             if self.ref_model is None:
                 with self.acc.unwrap_model(self.policy).model.disable_adapter():
@@ -252,7 +269,7 @@ class Trainer:
         if self.acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
             self.console.print(
-                f"AVEm-DPO: {len(self.rows)} rows from {self.data_path} ({dict(self.report.skipped) or 'none'} "
+                f"{cfg.objective}: {len(self.rows)} rows from {self.data_path} ({dict(self.report.skipped) or 'none'} "
                 f"skipped at load), {self.cfg.finetune} ({self.n_trainable:,} trainable params), "
                 f"{self.total_steps} steps on {self.acc.num_processes} process(es), "
                 f"precision {self.acc.mixed_precision}")
