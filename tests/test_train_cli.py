@@ -4,6 +4,7 @@ through ``emorealm run`` with the HF adapter, no extra code."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,65 @@ def test_train_cli_reports_bad_config(tmp_path, capsys):
     assert main(["train", "--config", str(bad)]) == 2
     assert "loss.beta must be > 0" in capsys.readouterr().err
     assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+# -- typed config (issue 19) -------------------------------------------------------------------------
+def _write(tmp_path, text: str) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_numbers_written_as_yaml_strings_are_accepted(tmp_path):
+    from emorealm.training.config import load_config
+
+    # PyYAML reads 1e-3 and 2e1 as strings (YAML 1.1 floats need a dot)
+    cfg = load_config(_write(tmp_path, "train: {lr: 1e-3, max_steps: 2e1, max_grad_norm: 1}\nmedia: {fps: 1}\n"))
+    assert cfg.train.lr == 0.001 and isinstance(cfg.train.lr, float)
+    assert cfg.train.max_steps == 20 and isinstance(cfg.train.max_steps, int)
+    assert cfg.train.max_grad_norm == 1.0 and isinstance(cfg.train.max_grad_norm, float)
+    assert cfg.media.fps == 1.0 and cfg.media.max_frames == 16
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train: {lr: fast}", "train.lr: expected a number, got 'fast' (str)"),
+    ("train: {batch_size: 2.5}", "train.batch_size: expected an integer, got 2.5 (float)"),
+    ("train: {gradient_checkpointing: 'yes'}", "train.gradient_checkpointing: expected true or false, got 'yes' (str)"),
+    ("lora: {target_modules: q_proj}", "lora.target_modules: expected a list of a string, got 'q_proj' (str)"),
+    ("seed: true", "seed: expected an integer, got True (bool)"),
+    ("data_root: 3", "data_root: expected a string or None, got 3 (int)"),
+    ("media: {fps: [1]}", "media.fps: expected a number, got [1] (list)"),
+    ("train: 3", "train must be a mapping, got 3 (int)"),
+    ("train: {lrr: 0.1}", "unknown key(s) in train: 'lrr' (did you mean 'lr'?); known: batch_size"),
+])
+def test_wrong_types_name_key_value_and_expected_type(tmp_path, capsys, text, message):
+    assert main(["train", "--config", str(_write(tmp_path, text + "\n"))]) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert message in err, err
+
+
+@dataclass
+class Inner:
+    debias_weight: float = 0.2
+    form: str = "margin"
+
+
+@dataclass
+class Outer:
+    warmup_ratio: float = 0.0
+    scheduler: str | None = None
+    loss: Inner = field(default_factory=Inner)
+
+
+def test_type_check_covers_fields_added_later():
+    """The check reads the annotations: a new field of any config dataclass is covered with no edits."""
+    from emorealm.training.config_types import build_dataclass
+
+    from emorealm.errors import ConfigError
+
+    got = build_dataclass(Outer, {"warmup_ratio": "1e-1", "loss": {"debias_weight": "5e-1"}}, "")
+    assert got.warmup_ratio == 0.1 and got.loss.debias_weight == 0.5 and got.loss.form == "margin"
+    with pytest.raises(ConfigError, match=r"loss.form: expected a string, got 1 \(int\)"):
+        build_dataclass(Outer, {"loss": {"form": 1}}, "")
+    with pytest.raises(ConfigError, match=r"scheduler: expected a string or None, got \[\] \(list\)"):
+        build_dataclass(Outer, {"scheduler": []}, "")
