@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt as exc:
+        _report_interrupt(exc, argv)
+        return 130
     except EmorealmError as exc:
         from rich.console import Console
         from rich.text import Text
@@ -62,3 +65,29 @@ def main(argv: list[str] | None = None) -> int:
         # Text (not markup): messages hold paths and lists with brackets
         Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(str(exc)))
         return 2
+
+
+def resume_command(argv: list[str]) -> str:
+    """The command line that continues an interrupted run: the same arguments, ``--resume`` instead
+    of ``--overwrite``."""
+    import shlex
+
+    args = [a for a in argv if a != "--overwrite"]
+    if "--resume" not in args:
+        args.append("--resume")
+    return "python -m emorealm " + shlex.join(args)
+
+
+def _report_interrupt(exc: KeyboardInterrupt, argv: list[str]) -> None:
+    """One line instead of a traceback; under torchrun only rank 0 speaks."""
+    import os
+
+    if os.environ.get("RANK", "0") != "0":
+        return
+    from emorealm.journal import RunInterrupted
+
+    if isinstance(exc, RunInterrupted):
+        msg = f"interrupted: {exc.saved} finished sample(s) are saved in {exc.path}; resume with: {resume_command(argv)}"
+    else:
+        msg = "interrupted"
+    print(msg, file=sys.stderr)

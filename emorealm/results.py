@@ -28,7 +28,7 @@ def package_versions() -> dict[str, str]:
 
 
 def _protocol(cfg, results: dict[str, Any]) -> dict[str, Any]:
-    from emorealm.runner import parse_kv
+    from emorealm.options_check import parse_kv
 
     gk = parse_kv(cfg.gen_kwargs, "--gen-kwargs") if cfg.gen_kwargs else {}
     sampling = float(gk.get("temperature", 0) or 0) > 0
