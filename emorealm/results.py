@@ -52,8 +52,14 @@ def add_metadata(results: dict[str, Any], lm, adapter: str, cfg, task_options: d
             fps[task] = DATA_FINGERPRINTS[key]
         elif task in DATA_FINGERPRINTS:
             fps[task] = DATA_FINGERPRINTS[task]
+    from emorealm import __version__
+
+    # the whole block, whatever the adapter returned (a plugin may give only model and hash): the
+    # harness that ran is this one, and every key submit and resume read is present
     results["emorealm"] = {
+        "model": cfg.model, "model_sha256": None, "media": None,
         **meta,
+        "harness_version": __version__,
         "adapter": adapter,
         "smoke_test": bool(meta.get("smoke_test")),
         "data_root": task_options.get("data_root"),
