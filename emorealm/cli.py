@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from emorealm import __version__
+from emorealm import _import_guard  # noqa: F401  (first: a clone named emorealm in the cwd, see the module)
 from emorealm.errors import EmorealmError
 
 # command modules, in the order ``--help`` lists them
@@ -31,6 +31,8 @@ COMMANDS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from emorealm import __version__
+
     parser = argparse.ArgumentParser(
         prog="emorealm", description="Audiovisual emotion reasoning: evaluate, train, and rank multimodal LLMs."
     )
