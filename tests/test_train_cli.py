@@ -111,3 +111,53 @@ def test_type_check_covers_fields_added_later():
         build_dataclass(Outer, {"loss": {"form": 1}}, "")
     with pytest.raises(ConfigError, match=r"scheduler: expected a string or None, got \[\] \(list\)"):
         build_dataclass(Outer, {"scheduler": []}, "")
+
+
+# -- output folder guard, per-step lines, TensorBoard / W&B, curves plot (issue 19) ------------------
+@pytest.mark.slow
+def test_train_reports_and_refuses_an_existing_output_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "ckpt"
+    argv = ["train", "--config", str(EXAMPLE), "--output-dir", str(out), "--max-steps", "2", "--report-to", "all"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2]
+    # one console line per logged step, with the logged loss
+    for r in log:
+        assert f"step {r['step']}/2  loss {r['loss']:.4f}" in err
+    # TensorBoard: the same scalars, read back with tensorboard's own reader
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(out / "runs"))
+    acc.Reload()
+    tb_loss = [(e.step, e.value) for e in acc.Scalars("loss")]
+    assert [s for s, _ in tb_loss] == [1, 2]
+    assert [v for _, v in tb_loss] == pytest.approx([r["loss"] for r in log], rel=1e-6)
+    # W&B offline: a run folder with the history
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    # the curves plot: a real PNG with two panels' worth of pixels
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(out / "training_curves.png")
+    assert img.shape[0] > 300 and img.shape[1] > 900
+    # a second run into the same folder is refused; --overwrite starts a fresh log
+    assert main(argv) == 2
+    assert "already holds a training run" in " ".join(capsys.readouterr().err.split())
+    assert main([*argv[:-2], "--overwrite"]) == 0
+    log2 = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log2] == [1, 2] and not (out / "runs").exists()
+
+
+def test_report_to_values_are_checked(tmp_path, capsys):
+    from emorealm.training.reporting import parse_report_to
+
+    from emorealm.errors import ConfigError
+
+    assert parse_report_to("none") == [] and parse_report_to("all") == ["tensorboard", "wandb"]
+    assert parse_report_to(["wandb"]) == ["wandb"] and parse_report_to("tensorboard,wandb") == ["tensorboard", "wandb"]
+    with pytest.raises(ConfigError, match=r"'tensorbord' \(did you mean 'tensorboard'\?\)"):
+        parse_report_to("tensorbord")
+    assert main(["train", "--config", str(EXAMPLE), "--output-dir", str(tmp_path / "o"), "--report-to", "wandbb"]) == 2

@@ -62,6 +62,7 @@ class TrainSettings:
     logging_steps: int = 1
     save_steps: int = 0  # 0: only the final checkpoint
     save_total_limit: int = 2
+    report_to: str | list[str] = "none"  # none | all | tensorboard | wandb, or a list (as transformers)
 
 
 @dataclass
