@@ -45,11 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # lm-eval's own flags pass through untouched
+    # lm-eval's own flags pass through untouched (its "Custom kwargs" hint and git's "fatal: not a
+    # git repository" silenced)
     if argv[:1] == ["lm-eval"]:
+        from emorealm import log_filters
         from emorealm.commands.lm_eval_cmd import passthrough
 
+        log_filters.install_for_run()
+        log_filters.quiet_git()
         return passthrough(argv[1:])
+    argv = _console_setup(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -67,6 +72,22 @@ def main(argv: list[str] | None = None) -> int:
         # Text (not markup): messages hold paths and lists with brackets
         Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(str(exc)))
         return 2
+
+
+def _console_setup(argv: list[str]) -> list[str]:
+    """``-v``/``--verbose`` anywhere on the line shows third-party logs, warnings and bars (they
+    always go to the log file beside the results); under torchrun ranks other than 0 print no
+    progress or tables (their errors still show)."""
+    import os
+
+    from emorealm import log_filters
+
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
+    log_filters.quiet_console(verbose)
+    if os.environ.get("RANK", "0") != "0" and not verbose:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (for the life of the process)
+    return argv
 
 
 def resume_command(argv: list[str]) -> str:

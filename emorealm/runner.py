@@ -189,6 +189,7 @@ def prepare_tasks(cfg: RunConfig) -> tuple[dict[str, Any], Any, list[str]]:
         metadata["data_root"] = cfg.data_root
     metadata["data_root"] = str(resolve_data_root(metadata))
     log_filters.install_for_run()
+    log_filters.quiet_git()
     tm = task_manager(metadata)
     names = resolve_tasks(cfg.tasks, tm)
     check_options(cfg, metadata, tm, names)
@@ -225,6 +226,9 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
     # the journal is checked before the model loads: a forgotten --resume costs nothing
     # under data parallel every rank journals its own samples and reads all ranks' (emorealm.journal)
     dist = distributed.from_env()
+    # third-party logs and warnings of this run, beside its results (shown on the console with -v)
+    log_filters.attach_log_file(output_folder(cfg, args) / ("emorealm.log" if dist.rank == 0 else
+                                                            f"emorealm.rank{dist.rank}.log"))
     journal = (Journal.open(output_folder(cfg, args), resume=cfg.resume, overwrite=cfg.overwrite,
                             rank=dist.rank, world_size=dist.world_size) if cfg.journal else None)
     try:
@@ -234,11 +238,13 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
         found = [loaded["groups"].get(n) or loaded["tasks"].get(n) for n in task_names]
         tasks: list[Any] = found if all(x is not None for x in found) else task_names
         lm, adapter, args = build_model(cfg)
+        log_filters.quiet_console(log_filters.VERBOSE)  # transformers added its own handler at import
         lm.sample_seed = cfg.seed
         if journal is not None:
             lm.journal = journal
             journal.identity_fn = lambda: run_identity(lm, tm, cfg, metadata)
-        logging.getLogger("lm_eval").setLevel(logging.ERROR)
+        if log_filters.VERBOSE:  # the CLI's quiet console captures lm-eval's records for the log file instead
+            logging.getLogger("lm_eval").setLevel(logging.ERROR)
         results = simple_evaluate(
             model=lm, tasks=tasks, task_manager=tm, limit=cfg.limit, log_samples=True,
             gen_kwargs=cfg.gen_kwargs, random_seed=cfg.seed, numpy_random_seed=cfg.seed,
