@@ -107,6 +107,7 @@ def quiet_console(verbose: bool = False) -> None:
     """Third-party progress bars off and their log records (and warnings) captured for the log file;
     with ``verbose`` they also show on the console as usual. Idempotent: call again once a library
     that installs its own handler at import (transformers) has been imported."""
+    logging.captureWarnings(False)  # re-hook: someone (pytest, a notebook) may have replaced showwarning since
     logging.captureWarnings(True)
     if not verbose:
         for key, value in _PROGRESS_ENV.items():

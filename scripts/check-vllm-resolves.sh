@@ -10,8 +10,8 @@ PYTHON="${PYTHON:-python3}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
-# wheels only: the resolve needs metadata, never a build
-"$PYTHON" -m pip install --dry-run --ignore-installed --only-binary=:all: --disable-pip-version-check -q \
+# wheels where they exist: the resolve needs metadata, not builds (sqlitedict, an lm-eval dependency, is sdist-only)
+"$PYTHON" -m pip install --dry-run --ignore-installed --prefer-binary --disable-pip-version-check -q \
     --report "$tmp/report.json" "$ROOT[vllm]" 2> >(grep -v "^WARNING: Location" >&2)
 "$PYTHON" - "$tmp/report.json" "$MIN_VLLM" <<'PY'
 import json, sys

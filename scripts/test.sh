@@ -30,7 +30,7 @@ echo "test.sh: install took $(( $(date +%s) - start )) s"
 
 # The GPU install resolves: a resolver dry run of emorealm[vllm] against the index (network-bound,
 # so it runs beside the main suite)
-bash scripts/check-vllm-resolves.sh > "${TMPDIR:-/tmp}/emorealm-vllm-resolve.log" 2>&1 &
+PYTHON="$(command -v python)" bash scripts/check-vllm-resolves.sh > "${TMPDIR:-/tmp}/emorealm-vllm-resolve.log" 2>&1 &
 resolve_pid=$!
 
 # Tier 1

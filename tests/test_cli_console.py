@@ -43,6 +43,10 @@ def test_warnings_and_library_records_are_captured_not_printed(tmp_path, capsys)
 
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate, logging.getLogger(n).level)
              for n in log_filters.THIRD_PARTY}
+    if log_filters.CAPTURE.file is not None:  # an earlier in-process run attached its own log file
+        log_filters.CAPTURE.file.close()
+        log_filters.CAPTURE.file = None
+    log_filters.CAPTURE.buffer.clear()
     try:
         log_filters.quiet_console(verbose=False)
         logging.getLogger("peft").warning("a peft deprecation")

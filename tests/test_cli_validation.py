@@ -25,6 +25,9 @@ def _err(capsys) -> str:
 def no_model(monkeypatch):
     """Any attempt to build a model fails the test: the refusals must come first."""
     import emorealm.runner
+    from emorealm.cli import build_parser
+
+    build_parser()  # imports every command's modules first: none may bind the patched function
 
     def refuse(*a, **k):
         raise AssertionError("the model was built before the refusal")
