@@ -96,7 +96,7 @@ def _check_placeholders(processor, features: dict[str, Any], video: bool, audio:
             raise ModelError(
                 f"the processor produced no {name} placeholder tokens although {name} was given; "
                 f"this transformers version ({_transformers_version()}) does not pass {name} through — "
-                "install the version in setup.cfg"
+                "pip install 'transformers>=5.24'"
             )
 
 

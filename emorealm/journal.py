@@ -59,6 +59,15 @@ def request_hash(request_type: str, args: Any, doc: dict[str, Any] | None, occur
     return stable_hash([request_type, list(args), doc.get("id"), doc.get("clip_id"), occurrence], 24)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a journaled run: what is saved and where (the CLI prints the resume command)."""
+
+    def __init__(self, path: Path, saved: int) -> None:
+        super().__init__(f"{saved} finished sample(s) saved in {path}")
+        self.path = path
+        self.saved = saved
+
+
 class Journal:
     """An append-only jsonl of finished samples, locked for the duration of one run."""
 
@@ -66,6 +75,7 @@ class Journal:
         self.path = path
         self.identity_fn = identity_fn
         self.identity: dict[str, Any] | None = None
+        self.pre: dict[str, Any] | None = None  # what precheck() saw, written into the run header
         self.model_fp = ""
         self.headers: list[dict[str, Any]] = []
         self.entries: dict[tuple, dict[str, Any]] = {}
@@ -165,8 +175,27 @@ class Journal:
         self.identity = identity
         self.model_fp = stable_hash(identity["model"])
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115  (kept open for the run)
-        self._write({"kind": "run", "format": FORMAT, "started": datetime.now(UTC).isoformat(),
-                     "identity": identity})
+        header = {"kind": "run", "format": FORMAT, "started": datetime.now(UTC).isoformat(), "identity": identity}
+        if self.pre is not None:
+            header["precheck"] = self.pre
+        self._write(header)
+
+    def precheck(self, pre: dict[str, Any]) -> None:
+        """Refuse, before the model loads, a journal whose seed, task options, task versions, data
+        fingerprints or weight files differ from this run's (the full identity is checked again later)."""
+        self.pre = pre
+        for head in self.headers:
+            old = head.get("identity", {})
+            for field, what in (("seed", "seed"), ("task_options", "task options")):
+                if field in old and old.get(field) != pre.get(field):
+                    self._refuse(what, _diff(old.get(field), pre.get(field)))
+            self._check_tasks(old, pre)
+            was = (head.get("precheck") or {}).get("weights")
+            if was and pre.get("weights") and was != pre["weights"]:
+                self._refuse("model (weight files)", f"journal {was}, this run {pre['weights']}")
+        if self.entries:
+            print(f"emorealm: resuming {self.path}: {len(self.entries)} finished sample(s) found; they are reused "
+                  "and only the rest is computed", file=sys.stderr)
 
     def check(self, identity: dict[str, Any]) -> None:
         """Refuse a journal written under a different model, media spec, seed, task version or data."""
@@ -176,14 +205,17 @@ class Journal:
                                 ("task_options", "task options")):
                 if old.get(field) != identity.get(field):
                     self._refuse(what, _diff(old.get(field), identity.get(field)))
-            for task, info in identity.get("tasks", {}).items():
-                prev = old.get("tasks", {}).get(task)
-                if prev is None:
-                    continue
-                for field, what in (("version", "task version"), ("data_fingerprint", "data fingerprint")):
-                    if prev.get(field) != info.get(field):
-                        self._refuse(f"{what} of {task}", f"journal has {prev.get(field)!r}, this run has "
-                                                          f"{info.get(field)!r}")
+            self._check_tasks(old, identity)
+
+    def _check_tasks(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        for task, info in new.get("tasks", {}).items():
+            prev = old.get("tasks", {}).get(task)
+            if prev is None:
+                continue
+            for field, what in (("version", "task version"), ("data_fingerprint", "data fingerprint")):
+                if prev.get(field) != info.get(field):
+                    self._refuse(f"{what} of {task}", f"journal has {prev.get(field)!r}, this run has "
+                                                      f"{info.get(field)!r}")
 
     def _refuse(self, what: str, detail: str) -> None:
         raise ConfigError(f"the journal {self.path} was written with a different {what} ({detail}); its samples "
@@ -221,6 +253,10 @@ class Journal:
         # (lone surrogates included) round-trips
         self._fh.write(json.dumps(rec, ensure_ascii=True, allow_nan=False) + "\n")
         self._fh.flush()
+
+    def saved(self) -> int:
+        """How many finished samples the journal files hold now (earlier runs' and this run's)."""
+        return len(self.entries) + self.written
 
     def stats(self) -> dict[str, Any]:
         return {"path": str(self.path), "reused": self.reused, "computed": self.written,

@@ -28,7 +28,7 @@ def package_versions() -> dict[str, str]:
 
 
 def _protocol(cfg, results: dict[str, Any]) -> dict[str, Any]:
-    from emorealm.runner import parse_kv
+    from emorealm.options_check import parse_kv
 
     gk = parse_kv(cfg.gen_kwargs, "--gen-kwargs") if cfg.gen_kwargs else {}
     sampling = float(gk.get("temperature", 0) or 0) > 0
@@ -52,8 +52,14 @@ def add_metadata(results: dict[str, Any], lm, adapter: str, cfg, task_options: d
             fps[task] = DATA_FINGERPRINTS[key]
         elif task in DATA_FINGERPRINTS:
             fps[task] = DATA_FINGERPRINTS[task]
+    from emorealm import __version__
+
+    # the whole block, whatever the adapter returned (a plugin may give only model and hash): the
+    # harness that ran is this one, and every key submit and resume read is present
     results["emorealm"] = {
+        "model": cfg.model, "model_sha256": None, "media": None,
         **meta,
+        "harness_version": __version__,
         "adapter": adapter,
         "smoke_test": bool(meta.get("smoke_test")),
         "data_root": task_options.get("data_root"),
@@ -84,7 +90,8 @@ def write_results(results: dict[str, Any], output: Path, model_name: str, adapte
     return folder / f"results_{tracker.date_id}.json"
 
 
-def _fmt(metric: str, value: Any) -> str:
+def fmt_metric(metric: str, value: Any) -> str:
+    """A metric as the tables show it: percentage, count, or rubric score; "—" when undefined."""
     if not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if metric in COUNT_METRICS:
@@ -92,41 +99,3 @@ def _fmt(metric: str, value: Any) -> str:
     if metric in RAW_SCALE_METRICS:
         return f"{value:.2f}"
     return f"{100 * value:.2f}"
-
-
-def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(task, metric, value, stderr) rows for display; metric values as percentages."""
-    rows = []
-    order = list(results.get("groups", {})) + [t for t in results.get("results", {}) if t not in results.get("groups", {})]
-    for task in order:
-        res = results.get("groups", {}).get(task) or results["results"].get(task, {})
-        for key, value in res.items():
-            if "," not in key or "_stderr" in key or key == "alias":
-                continue
-            metric = key.split(",")[0]
-            err = res.get(key.replace(",", "_stderr,"))
-            rows.append((task, metric, _fmt(metric, value),
-                         _fmt(metric, err) if isinstance(err, (int, float)) else ""))
-    return rows
-
-
-def print_summary(results: dict[str, Any], path: Path | None = None) -> None:
-    """A rich table of every task's metrics (percentages), plus where the files went."""
-    from rich.console import Console
-    from rich.table import Table
-
-    meta = results.get("emorealm", {})
-    title = f"emorealm results — {meta.get('model', '?')}"
-    if meta.get("smoke_test"):
-        title += "  [yellow](smoke-test model: numbers are meaningless)[/]"
-    table = Table(title=title)
-    for col, just in (("task", "left"), ("metric", "left"), ("value (%)", "right"), ("± stderr", "right")):
-        table.add_column(col, justify=just)
-    last = None
-    for task, metric, value, err in summary_rows(results):
-        table.add_row(task if task != last else "", metric, value, err)
-        last = task
-    console = Console()
-    console.print(table)
-    if path:
-        console.print(f"results written to [bold]{path}[/]")

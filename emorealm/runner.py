@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from emorealm import log_filters
 from emorealm.errors import ConfigError, clear_sample_errors
 from emorealm.lm_eval_bridge import get_adapter_class
+from emorealm.options_check import parse_kv  # noqa: F401  (re-exported: emorealm.runner.parse_kv)
 from emorealm.paths import resolve_data_root
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
@@ -44,18 +46,6 @@ def task_manager(metadata: dict[str, Any] | None = None):
     return _RecordingTaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata)
 
 
-def parse_kv(text: str | None, what: str) -> dict[str, Any]:
-    """``"a=1,b=x"`` → ``{"a": 1, "b": "x"}`` (numbers and booleans converted as lm-eval does)."""
-    if not text:
-        return {}
-    from lm_eval.utils import simple_parse_args_string
-
-    try:
-        return simple_parse_args_string(text)
-    except ValueError as exc:
-        raise ConfigError(f"cannot parse {what} {text!r}: expected key=value,key=value") from exc
-
-
 def resolve_tasks(names: list[str], tm) -> list[str]:
     """Expand ``all`` and check every name against the task index, listing known ones on error."""
     out: list[str] = []
@@ -66,8 +56,10 @@ def resolve_tasks(names: list[str], tm) -> list[str]:
     known = set(tm.all_tasks)
     unknown = [n for n in out if n not in known]
     if unknown:
+        from emorealm.suggest import unknown_names_message
+
         visible = sorted(k for k in known if not k.startswith("_"))
-        raise ConfigError(f"unknown task(s) {unknown}; known tasks and groups: {', '.join(visible)}")
+        raise ConfigError(unknown_names_message("task(s)", unknown, visible + ["all"]))
     return out
 
 
@@ -92,8 +84,13 @@ class RunConfig:
 
 def model_args(cfg: RunConfig) -> tuple[str, dict[str, Any]]:
     """(adapter name, adapter kwargs) for ``cfg.model`` (an adapter name or a preset such as tiny-omni)."""
+    from emorealm.lm_eval_bridge import adapter_targets
+    from emorealm.options_check import check_model_name
+
+    check_model_name(cfg.model, PRESETS, adapter_targets())
     args = parse_kv(cfg.model_args, "--model-args")
-    adapter = cfg.model
+    adapter = cfg.model.removeprefix("emorealm-")
+    check_local_paths(args)
     if cfg.model in PRESETS:
         adapter = PRESETS[cfg.model]
         if cfg.model == "tiny-omni" and "pretrained" not in args:
@@ -101,6 +98,20 @@ def model_args(cfg: RunConfig) -> tuple[str, dict[str, Any]]:
 
             args["pretrained"] = str(ensure_tiny_omni())
     return adapter, args
+
+
+def check_local_paths(args: dict[str, Any]) -> None:
+    """A ``pretrained``/``peft`` that looks like a path (not a hub id) must exist: say so plainly
+    rather than let Hugging Face answer "Repo id must be in the form 'repo_name'..."."""
+    for key in ("pretrained", "peft"):
+        ref = args.get(key)
+        if not isinstance(ref, str) or not ref or Path(ref).exists():
+            continue
+        looks_local = (ref.startswith((".", "/", "~")) or "\\" in ref or ref.count("/") > 1
+                       or Path(ref).suffix in (".safetensors", ".bin"))
+        if looks_local:
+            raise ConfigError(f"{key}={ref}: no such checkpoint folder ({Path(ref).expanduser().resolve()} does "
+                              "not exist); give an existing folder, or a hub id such as Qwen/Qwen2.5-Omni-7B")
 
 
 def build_model(cfg: RunConfig):
@@ -124,18 +135,32 @@ def output_folder(cfg: RunConfig, args: dict[str, Any]) -> Path:
     return Path(cfg.output) / sanitize_model_name(model_display_name(cfg, args))
 
 
-def run_identity(lm, tm, cfg: RunConfig, task_options: dict[str, Any]) -> dict[str, Any]:
-    """What must not change between a run and its resumption (checked by the journal)."""
+def _task_identity(tm) -> dict[str, Any]:
     from emorealm.fingerprint import DATA_FINGERPRINTS
-    from emorealm.journal import model_identity
 
-    meta = lm.emorealm_metadata()
     tasks = {}
     for name, task in ((tm.loaded or {}).get("tasks") or {}).items():
         fp = DATA_FINGERPRINTS.get(name) or DATA_FINGERPRINTS.get(name.removesuffix("_ll"))
         tasks[name] = {"version": getattr(task, "VERSION", None), "data_fingerprint": fp}
+    return tasks
+
+
+def pre_identity(tm, cfg: RunConfig, task_options: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """What the journal can check before the model loads: seed, task options, task versions and
+    data fingerprints, and the hash of the local weight files named by the model arguments."""
+    from emorealm.fingerprint import weights_hash
+
+    return {"seed": cfg.seed, "task_options": {k: v for k, v in task_options.items() if k != "data_root"},
+            "tasks": _task_identity(tm), "weights": weights_hash(args.get("pretrained"), args.get("peft"))}
+
+
+def run_identity(lm, tm, cfg: RunConfig, task_options: dict[str, Any]) -> dict[str, Any]:
+    """What must not change between a run and its resumption (checked by the journal)."""
+    from emorealm.journal import model_identity
+
+    meta = lm.emorealm_metadata()
     return {"model": model_identity(meta), "media": meta.get("media"), "seed": cfg.seed,
-            "task_options": {k: v for k, v in task_options.items() if k != "data_root"}, "tasks": tasks}
+            "task_options": {k: v for k, v in task_options.items() if k != "data_root"}, "tasks": _task_identity(tm)}
 
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
@@ -164,8 +189,23 @@ def prepare_tasks(cfg: RunConfig) -> tuple[dict[str, Any], Any, list[str]]:
         metadata["data_root"] = cfg.data_root
     metadata["data_root"] = str(resolve_data_root(metadata))
     log_filters.install_for_run()
+    log_filters.quiet_git()
     tm = task_manager(metadata)
-    return metadata, tm, resolve_tasks(cfg.tasks, tm)
+    names = resolve_tasks(cfg.tasks, tm)
+    check_options(cfg, metadata, tm, names)
+    return metadata, tm, names
+
+
+def check_options(cfg: RunConfig, metadata: dict[str, Any], tm, names: list[str]) -> None:
+    """Typos in --task-args / --gen-kwargs / --model are errors before any model loads (the tasks'
+    data is loaded here: it is needed anyway, and a refused data root costs no model loading)."""
+    from emorealm.options_check import check_gen_kwargs, check_task_options
+
+    adapter, _ = model_args(cfg)
+    check_gen_kwargs(parse_kv(cfg.gen_kwargs, "--gen-kwargs"), get_adapter_class(adapter), adapter)
+    loaded = tm.load(names)
+    check_task_options({k: v for k, v in parse_kv(cfg.task_args, "--task-args").items()},
+                       loaded.get("tasks") or {}, "tasks " + ",".join(names))
 
 
 def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
@@ -174,7 +214,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
     from lm_eval import simple_evaluate
 
     from emorealm.clustered import add_clustered_stderr
-    from emorealm.journal import Journal
+    from emorealm.journal import Journal, RunInterrupted
     from emorealm.model_adapters import distributed
     from emorealm.results import add_metadata, write_results
     from emorealm.task_reports import add_task_reports, write_task_figures
@@ -186,19 +226,25 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
     # the journal is checked before the model loads: a forgotten --resume costs nothing
     # under data parallel every rank journals its own samples and reads all ranks' (emorealm.journal)
     dist = distributed.from_env()
+    # third-party logs and warnings of this run, beside its results (shown on the console with -v)
+    log_filters.attach_log_file(output_folder(cfg, args) / ("emorealm.log" if dist.rank == 0 else
+                                                            f"emorealm.rank{dist.rank}.log"))
     journal = (Journal.open(output_folder(cfg, args), resume=cfg.resume, overwrite=cfg.overwrite,
                             rank=dist.rank, world_size=dist.world_size) if cfg.journal else None)
     try:
-        # load the data before the model: a refused data root costs no model loading
-        loaded = tm.load(task_names)
+        loaded = tm.loaded or tm.load(task_names)  # loaded by prepare_tasks, before the model
+        if journal is not None:
+            journal.precheck(pre_identity(tm, cfg, metadata, args))
         found = [loaded["groups"].get(n) or loaded["tasks"].get(n) for n in task_names]
         tasks: list[Any] = found if all(x is not None for x in found) else task_names
         lm, adapter, args = build_model(cfg)
+        log_filters.quiet_console(log_filters.VERBOSE)  # transformers added its own handler at import
         lm.sample_seed = cfg.seed
         if journal is not None:
             lm.journal = journal
             journal.identity_fn = lambda: run_identity(lm, tm, cfg, metadata)
-        logging.getLogger("lm_eval").setLevel(logging.ERROR)
+        if log_filters.VERBOSE:  # the CLI's quiet console captures lm-eval's records for the log file instead
+            logging.getLogger("lm_eval").setLevel(logging.ERROR)
         results = simple_evaluate(
             model=lm, tasks=tasks, task_manager=tm, limit=cfg.limit, log_samples=True,
             gen_kwargs=cfg.gen_kwargs, random_seed=cfg.seed, numpy_random_seed=cfg.seed,
@@ -222,9 +268,18 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
         if journal is not None:
             # how this results file was produced; differs between a resumed and an uninterrupted run
             results["emorealm"]["journal"] = stats
+    except KeyboardInterrupt:
+        if journal is None:
+            raise
+        journal.close()  # flushed and synced before the message claims the samples are saved
+        raise RunInterrupted(journal.path, journal.saved()) from None
     finally:
         if journal is not None:
             journal.close()
+    if journal is not None and cfg.resume:
+        st = journal.stats()
+        print(f"emorealm: resumed run: {st['reused']} sample(s) reused from the journal, {st['computed']} computed",
+              file=sys.stderr)
     name = model_display_name(cfg, args)
     path = write_results(results, Path(cfg.output), name, adapter, log_samples=cfg.log_samples)
     write_task_figures(reports, path)

@@ -134,6 +134,11 @@ class HFAdapter(EmorealmLM):
         if not self.arch.audio_in_video and self.spec.use_audio_in_video:
             # only the Omni thinkers interleave a clip's audio with its frames
             self.spec = MediaSpec(**{**self.spec.as_dict(), "use_audio_in_video": False})
+        elif self.spec.use_audio_in_video:
+            from emorealm.version_checks import INTERLEAVED_AUDIO_TRANSFORMERS, require
+
+            require("transformers", INTERLEAVED_AUDIO_TRANSFORMERS, "the HF adapter's audio-in-video layout",
+                    "pass --model-args use_audio_in_video=false (audio as a separate item), or use --model vllm")
         self.tokenizer = self.processor.tokenizer
         self.modalities_given: dict[str, dict[str, int]] = {}
         self.modalities_not_given: dict[str, dict[str, int]] = {}

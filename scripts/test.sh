@@ -28,10 +28,17 @@ fi
 python -m pip install -q -e ".[dev]"
 echo "test.sh: install took $(( $(date +%s) - start )) s"
 
+# The GPU install resolves: a resolver dry run of emorealm[vllm] against the index (network-bound,
+# so it runs beside the main suite)
+PYTHON="$(command -v python)" bash scripts/check-vllm-resolves.sh > "${TMPDIR:-/tmp}/emorealm-vllm-resolve.log" 2>&1 &
+resolve_pid=$!
+
 # Tier 1
 python -m emorealm tiny-omni >/dev/null
 python -m pytest -q -p no:cacheprovider -rfE
 echo "test.sh: main suite finished after $(( $(date +%s) - start )) s"
+if ! wait "$resolve_pid"; then cat "${TMPDIR:-/tmp}/emorealm-vllm-resolve.log" >&2; exit 1; fi
+tail -2 "${TMPDIR:-/tmp}/emorealm-vllm-resolve.log"
 
 # Tier 2 (loads the tiny-omni folder tier 1 built; its venv lives in the cache root and is reused)
 EMOREALM_MAIN_PYTHON="$(command -v python)" EMOREALM_VLLM_VENV="${EMOREALM_VLLM_VENV:-$EMOREALM_CACHE/venv-vllm-cpu}" \

@@ -86,11 +86,11 @@ def test_bad_input_exits_with_a_message(tmp_path, capsys, tiny_omni_dir):
         return code, " ".join(capsys.readouterr().err.split())
 
     code, msg = err("run", "--model", "tiny-omni", "--tasks", "emorealm_typo")
-    assert code == 2 and "unknown task(s) ['emorealm_typo']" in msg and "emorealm_ll" in msg
+    assert code == 2 and "unknown task(s): 'emorealm_typo' (did you mean 'emorealm'" in msg and "emorealm_ll" in msg
     code, msg = err("run", "--model", "tiny-omni", "--data-root", str(tmp_path / "none"))
     assert code == 2 and "does not exist" in msg
     code, msg = err("run", "--model", "nosuch")
-    assert code == 2 and "known adapters: hf" in msg
+    assert code == 2 and "unknown --model 'nosuch'; adapters: hf, openai, vllm; presets: tiny-omni" in msg
     code, msg = err("run", "--model", "tiny-omni", "--data-root", str(tmp_path))
     assert code == 2 and "benchmark file not found" in msg
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from emorealm.training.config_types import build_dataclass
 from emorealm.training.loss import LossConfig
 
 from emorealm.errors import ConfigError
@@ -63,6 +63,7 @@ class TrainSettings:
     logging_steps: int = 1
     save_steps: int = 0  # 0: only the final checkpoint
     save_total_limit: int = 2
+    report_to: str | list[str] = "none"  # none | all | tensorboard | wandb, or a list (as transformers)
 
 
 @dataclass
@@ -119,18 +120,9 @@ class TrainConfig:
 
 
 def _build(cls, data: Any, where: str):
-    if data is None:
-        return cls()
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in {where}; known: {sorted(names)}")
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+    # unknown keys and wrongly typed values are refused, generically over the field annotations
+    # (training/config_types.py): a field added to any config dataclass is checked without edits here
+    return build_dataclass(cls, data, "" if where == "the config" else where)
 
 
 def _loss_keys(loss: Any) -> Any:

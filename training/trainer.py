@@ -274,6 +274,7 @@ class Trainer:
                 f"{self.total_steps} steps on {self.acc.num_processes} process(es), "
                 f"precision {self.acc.mixed_precision}")
         log_path = self.out / "train_log.jsonl"
+        reporter = self._reporter()  # console line, TensorBoard / W&B, curves plot (training/reporting.py)
         acc_metrics: dict[str, list[float]] = defaultdict(list)
         progress = Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                             TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -312,6 +313,8 @@ class Trainer:
                     rec.update(step=self.step, epoch=epoch, lr=lr,
                                elapsed_s=round(time.time() - t0, 2), skipped_rows=sum(self.skipped.values()))
                     history.append(rec)
+                    if reporter is not None:
+                        reporter.log(rec, self.total_steps, progress)
                     if self.acc.is_main_process and (self.step % max(1, cfg.train.logging_steps) == 0):
                         with open(log_path, "a", encoding="utf-8") as fh:
                             fh.write(json.dumps(rec) + "\n")
@@ -334,7 +337,18 @@ class Trainer:
             if self.skipped:
                 self.console.print(f"[yellow]rows skipped during training:[/] {dict(self.skipped)}")
             self.console.print(f"checkpoint: {final}")
+        if reporter is not None and (plot := reporter.finish()) is not None:
+            self.console.print(f"training curves: {plot}")
         return TrainResult(final, self.step, history, dict(self.skipped))
+
+    def _reporter(self):
+        if not self.acc.is_main_process:
+            return None
+        from emorealm.training.reporting import Reporter, parse_report_to
+
+        t = self.cfg.train
+        return Reporter(self.out, parse_report_to(getattr(t, "report_to", None)), t.logging_steps,
+                        self.cfg.as_dict(), console=self.console)
 
     def _reduce(self, metrics: dict[str, list[float]]) -> dict[str, float]:
         """Mean of each metric over the accumulated micro-batches and over ranks."""

@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--gen-kwargs", default=None, help="generation overrides, e.g. temperature=0.1 (the released sampling)")
+    p.add_argument("--wide", action="store_true", help="show every metric column, however wide the table gets")
     p.add_argument("--no-log-samples", action="store_true", help="do not write samples_<task>_<ts>.jsonl")
     p.add_argument("--resume", action="store_true",
                    help="continue the run whose journal is in <output>/<model name>/: finished samples are reused")
@@ -34,8 +35,8 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    from emorealm.results import print_summary
     from emorealm.runner import RunConfig, evaluate
+    from emorealm.summary_table import print_summary
 
     limit = args.limit
     if limit is not None and limit >= 1:
@@ -50,5 +51,5 @@ def _run(args) -> int:
     )
     results, path = evaluate(cfg)
     if path is not None:  # None on non-zero data-parallel ranks
-        print_summary(results, path)
+        print_summary(results, path, wide=args.wide)
     return 0

@@ -211,25 +211,27 @@ def print_report(report: dict[str, Any], folder: Path | None = None) -> None:
     """Rich table of accuracy per condition with Δ and CI; likelihood and attention one-liners."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     title = f"modality reliance — {report['model']} ({report['metric']}, %)"
     if report["emorealm"].get("smoke_test"):
         title += "  [yellow](smoke-test model: numbers are meaningless)[/]"
+    # one heading row per task instead of a task column: the table fits 80 columns and task names
+    # are never truncated (two cropped names could read the same)
     table = Table(title=title)
-    for col, just in (("task", "left"), ("condition", "left"), ("value [95% CI]", "right"),
+    for col, just in (("task / condition", "left"), ("value [95% CI]", "right"),
                       ("Δ vs intact [95% CI]", "right"), ("Δ log p", "right"), ("n", "right")):
-        table.add_column(col, justify=just)
+        table.add_column(col, justify=just, overflow="fold")
     ll = report.get("likelihood_shift") or {}
     for task, by_cond in report["accuracy"].items():
-        first = True
+        table.add_row(Text(task, style="bold"), "", "", "", "")
         for cond, cell in by_cond.items():
             s = ll.get(task, {}).get("conditions", {}).get(cond, {})
             value = f"{_pct(cell['value'])} {_ci(cell['ci']).replace('+', '')}"
             delta = "" if cond == "intact" else f"{_pct(cell['delta'], True)} {_ci(cell['delta_ci'])}"
-            table.add_row(task if first else "", cond, value, delta, f"{s['mean']:+.3f}" if s.get("n") else "",
+            table.add_row(f"  {cond}", value, delta, f"{s['mean']:+.3f}" if s.get("n") else "",
                           str(cell["n"]), end_section=cond == list(by_cond)[-1])
-            first = False
     console.print(table)
     for task, info in (report.get("attention") or {}).items():
         if info.get("supported") and info.get("n_docs"):

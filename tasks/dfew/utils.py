@@ -18,6 +18,9 @@ from emorealm.datasets.common import task_dataset
 from emorealm.datasets.dfew import load_dfew
 from emorealm.metrics import total  # noqa: F401
 
+# the task options load_dfew reads (checked by emorealm.options_check; docs/contracts.md §2)
+TASK_OPTIONS = ("dfew_dir", "fold", "dfew_split", "dfew_split_file", "dfew_clip_dir", "dfew_audio_dir")
+
 
 def load(**metadata: Any):
     """lm-eval custom_dataset: task options arrive as keyword arguments (unknown ones ignored)."""

@@ -10,6 +10,10 @@ from emorealm.datasets.emer import load_emer
 from emorealm.emer_task import agg_emotion_f1, doc_to_text, judge_settings, process_results  # noqa: F401
 from emorealm.metrics import mean_defined, total  # noqa: F401
 
+# the task options load_emer and judge_settings read (checked by emorealm.options_check; contracts §2)
+TASK_OPTIONS = ("emer_dir", "emer_description_file", "emer_openset_file", "emer_video_dir", "emer_audio_dir",
+                "judge", "judge_rubrics", "judge_timeout", "judge_retries")
+
 
 def load(**metadata: Any):
     """lm-eval ``custom_dataset``: task options arrive as keyword arguments (unknown ones ignored)."""

@@ -12,6 +12,9 @@ from emorealm.errors import sample_error
 from emorealm.metrics import f1_yes_no, mean_defined, total  # noqa: F401  (used by the YAML)
 from emorealm.scoring import is_yes_no, parse_choice, released_match, split_choices
 
+# the task options load_docs reads (checked by emorealm.options_check; docs/contracts.md §2)
+TASK_OPTIONS = ("benchmark_file", "clip_dir", "audio_dir")
+
 
 def _dataset(task: str, **metadata: Any) -> dict[str, datasets.Dataset]:
     return {"test": datasets.Dataset.from_list(load_docs(task, **metadata))}

@@ -18,6 +18,10 @@ from emorealm.datasets.common import task_dataset
 from emorealm.datasets.ravdess import load_ravdess
 from emorealm.metrics import total  # noqa: F401
 
+# the task options load_ravdess reads (checked by emorealm.options_check; docs/contracts.md §2)
+TASK_OPTIONS = ("ravdess_dir", "include_calm", "include_song", "include_video_only", "ravdess_video_dir",
+                "ravdess_audio_dir")
+
 
 def load(**metadata: Any):
     """lm-eval custom_dataset: task options arrive as keyword arguments (unknown ones ignored)."""
