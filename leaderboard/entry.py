@@ -192,7 +192,8 @@ def build_entry(
                 raise DataError(f"{source}: {exc}") from None
             if v is not None:
                 reported[m] = v
-        extra = sorted({k.split(",")[0] for k in block if "," in k and "_stderr," not in k} - set(spec.metrics))
+        # standard errors (lm-eval's and our own *_stderr_clustered) travel with their metric, not as metrics
+        extra = sorted({k.split(",")[0] for k in block if "," in k and "_stderr" not in k} - set(spec.metrics))
         if extra:
             report.ignored_metrics[task] = extra
         if not any(not math.isnan(v) for v in reported.values()):

@@ -158,7 +158,8 @@ class KnownTasks:
     groups: dict[str, GroupSpec] = field(default_factory=dict)
 
 
-AGGREGATIONS = ("mean", "sum", "f1_yes_no", "recall_macro", "f1_macro")
+AGGREGATIONS = ("mean", "sum", "f1_yes_no", "recall_macro", "f1_macro", "classification_acc", "classification_uar",
+                "classification_macro_f1", "harmonic_pr")
 
 
 @lru_cache(maxsize=1)
