@@ -66,7 +66,6 @@ def add_parser(sub) -> None:
 def _show(args) -> int:
     from emorealm.leaderboard.render import print_table
     from emorealm.leaderboard.store import read_leaderboard
-
     from emorealm.leaderboard.views import sort_column
 
     sort_column(args.sort)  # a bad key fails before the file is read
