@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from emorealm.clustered import _aggregation_kind, _group_weights, cluster_key
+from emorealm.confusion_bootstrap import paired_bootstrap_se
 from emorealm.errors import DataError
 from emorealm.leaderboard.entry import load_json, samples_path
+from emorealm.leaderboard.intervals import CONFUSION
 from emorealm.leaderboard.recompute import read_samples, recompute_metric
 from emorealm.leaderboard.schema import known_tasks
 from emorealm.paired import PairedEstimate, holm, paired_bootstrap, paired_mean
@@ -91,6 +93,7 @@ class MetricPlan:
     name: str
     kind: str  # "mean" | "bootstrap"
     agg: Callable[[list[dict[str, Any]]], float] | None = None  # records -> statistic (bootstrap)
+    confusion: str | None = None  # a confusion-matrix statistic: the fast, identical bootstrap
 
 
 def metric_plans(task: str, run: Run) -> list[MetricPlan]:
@@ -106,7 +109,8 @@ def metric_plans(task: str, run: Run) -> list[MetricPlan]:
             if spec.aggregation == "mean" and spec.scale != "score":
                 plans.append(MetricPlan(m, "mean"))
             else:  # judge scores too: bounded ordinal scores on few samples, so no normal approximation
-                plans.append(MetricPlan(m, "bootstrap", lambda recs, s=spec: recompute_metric(s, recs, task)))
+                plans.append(MetricPlan(m, "bootstrap", lambda recs, s=spec: recompute_metric(s, recs, task),
+                                        CONFUSION.get(spec.aggregation)))
         return plans
     for entry in (run.results.get("configs", {}).get(task, {}).get("metric_list") or []):
         m = entry.get("metric")
@@ -213,8 +217,13 @@ def compare(a: Run, b: Run, *, seed: int = BOOTSTRAP_SEED, iters: int = BOOTSTRA
                 base = plan.agg(ra)
                 if isinstance(base, float) and math.isnan(base):
                     continue
-                comp.estimates[(task, plan.name)] = paired_bootstrap(list(zip(ra, rb, strict=True)), clusters,
-                                                                     plan.agg, iters=iters, seed=seed)
+                pairs = list(zip(ra, rb, strict=True))
+                se = None
+                if plan.confusion:
+                    se = paired_bootstrap_se([(x[plan.name], y[plan.name]) for x, y in pairs], clusters,
+                                             plan.confusion, iters=iters, seed=seed)
+                comp.estimates[(task, plan.name)] = paired_bootstrap(pairs, clusters, plan.agg, iters=iters,
+                                                                     seed=seed, se=se)
     _groups(comp, mean_parts)
     return comp
 

@@ -136,11 +136,12 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
 
 
 def paired_bootstrap(pairs: Sequence[tuple[Any, Any]], clusters: Sequence[str], agg: Callable[[list[Any]], float],
-                     *, iters: int, seed: int, level: float = LEVEL) -> PairedEstimate:
+                     *, iters: int, seed: int, level: float = LEVEL, se: float | None = None) -> PairedEstimate:
     """Δ of a non-mean statistic ``agg`` (over per-sample items) by a paired cluster bootstrap.
 
     ``pairs`` holds ``(item_A, item_B)`` per document; each replicate draws whole clusters and
-    recomputes ``agg(B) − agg(A)`` on the same draw.
+    recomputes ``agg(B) − agg(A)`` on the same draw. ``se``: the bootstrap SE when the caller has a
+    faster way to the same replicates (:mod:`emorealm.confusion_bootstrap`).
     """
     base = float(agg([a for a, _ in pairs]))
     value = float(agg([b for _, b in pairs]))
@@ -149,7 +150,8 @@ def paired_bootstrap(pairs: Sequence[tuple[Any, Any]], clusters: Sequence[str], 
     def diff(sample: list[tuple[Any, Any]]) -> float:
         return float(agg([b for _, b in sample])) - float(agg([a for a, _ in sample]))
 
-    se = cluster_bootstrap_se(list(pairs), list(clusters), diff, iters=iters, seed=seed)
+    if se is None:
+        se = cluster_bootstrap_se(list(pairs), list(clusters), diff, iters=iters, seed=seed)
     half = critical(None, level) * se
     return PairedEstimate(
         baseline=base, value=value, delta=delta, relative_gain=_gain(delta, base), stderr=se,
@@ -194,9 +196,11 @@ def weighted_mean_interval(parts: Sequence[tuple[float, Sequence[float], Sequenc
 
 
 def bootstrap_interval(items: Sequence[Any], clusters: Sequence[str], agg: Callable[[list[Any]], float],
-                       *, iters: int, seed: int, level: float = LEVEL) -> tuple[float, float]:
-    """``agg(items) ± z · SE_boot`` with a seeded cluster bootstrap SE (NaN when G < 2)."""
+                       *, iters: int, seed: int, level: float = LEVEL, se: float | None = None) -> tuple[float, float]:
+    """``agg(items) ± z · SE_boot`` with a seeded cluster bootstrap SE (NaN when G < 2; ``se`` as in
+    :func:`paired_bootstrap`)."""
     value = float(agg(list(items)))
-    se = cluster_bootstrap_se(list(items), list(clusters), agg, iters=iters, seed=seed)
+    if se is None:
+        se = cluster_bootstrap_se(list(items), list(clusters), agg, iters=iters, seed=seed)
     half = critical(None, level) * se
     return (value - half, value + half)

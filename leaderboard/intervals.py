@@ -16,12 +16,14 @@ from typing import Any
 from emorealm.leaderboard.recompute import recompute_metric
 from emorealm.leaderboard.schema import KnownTasks
 
+from emorealm import confusion_bootstrap
 from emorealm.clustered import cluster_key
 from emorealm.errors import DataError
 from emorealm.paired import LEVEL, bootstrap_interval, mean_interval, weighted_mean_interval
 
 BOOTSTRAP_SEED = 0
 BOOTSTRAP_REPLICATES = 1000
+CONFUSION = {"classification_acc": "acc", "classification_uar": "uar", "classification_macro_f1": "macro_f1"}
 SETTINGS = {"level": LEVEL, "bootstrap_seed": BOOTSTRAP_SEED, "bootstrap_replicates": BOOTSTRAP_REPLICATES}
 
 
@@ -60,9 +62,13 @@ def task_intervals(task: str, records: list[dict[str, Any]], metrics: set[str], 
             out[m] = _pair(*mean_interval(vals, clusters))
         else:
             recs = [r for r in records if m in r]
-            out[m] = _pair(*bootstrap_interval(recs, [cluster_key(r) for r in recs],
-                                               lambda rs, s=ms: recompute_metric(s, rs, source),
-                                               iters=BOOTSTRAP_REPLICATES, seed=BOOTSTRAP_SEED))
+            clusters = [cluster_key(r) for r in recs]
+            se = None
+            if ms.aggregation in CONFUSION:  # same replicates as the generic bootstrap, in one matrix product
+                se = confusion_bootstrap.bootstrap_se([r[m] for r in recs], clusters, CONFUSION[ms.aggregation],
+                                                      iters=BOOTSTRAP_REPLICATES, seed=BOOTSTRAP_SEED)
+            out[m] = _pair(*bootstrap_interval(recs, clusters, lambda rs, s=ms: recompute_metric(s, rs, source),
+                                               iters=BOOTSTRAP_REPLICATES, seed=BOOTSTRAP_SEED, se=se))
     return out
 
 

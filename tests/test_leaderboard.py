@@ -82,7 +82,7 @@ def test_entry_values_match_an_independent_computation(run):
     labels = sorted(set(gold) | {p for p in pred if p != "None"})
     assert math.isclose(entry["tasks"]["dfew"]["metrics"]["macro_f1"]["value"],
                         f1_score(gold, pred, labels=labels, average="macro", zero_division=0))
-    assert entry["tasks"]["dfew"]["metrics"]["war"]["value"] == sum(g == p for g, p in zip(gold, pred)) / len(dfew)
+    assert entry["tasks"]["dfew"]["metrics"]["war"]["value"] == sum(g == p for g, p in zip(gold, pred, strict=True)) / len(dfew)
     ma = samples(run, "modality_agreement")
     yes = [s["acc"] for s in ma if s["doc"]["answer"] == "A"]
     no = [s["acc"] for s in ma if s["doc"]["answer"] == "B"]
