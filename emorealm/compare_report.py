@@ -99,20 +99,21 @@ def table(c: Comparison, all_metrics: bool = False, holm: bool = False) -> Table
     """One comparison as a rich table (fractions in percentage points)."""
     t = Table(title=f"{c.other.name} vs {c.baseline.name} (baseline)", header_style="bold", box=box.SIMPLE_HEAD,
               padding=(0, 1), pad_edge=False,
-              caption=f"Δ and CI in points (%); {int(LEVEL * 100)} % CI clustered by clip"
+              caption=f"values, Δ and CI in points (%); CI clustered by clip; McN. = exact McNemar"
                       + ("; p Holm-adjusted across runs" if holm else ""))
-    for name, just in (("task", "left"), ("metric", "left"), ("base", "right"), ("run", "right"), ("Δ", "right"),
-                       ("rel.", "right"), ("95 % CI", "right"), ("p", "right"), ("McNemar", "right")):
-        t.add_column(name, justify=just, no_wrap=True)
+    # the run's own value (base + Δ) is in the JSON; the table keeps to 80 columns
+    for name, just in (("task", "left"), ("metric", "left"), ("base", "right"), ("Δ", "right"),
+                       ("rel.", "right"), ("95 % CI of Δ", "right"), ("p", "right"), ("McN. p", "right")):
+        t.add_column(name, justify=just, no_wrap=name != "task", overflow="fold")
     for task, metric, e in _ordered(c, all_metrics):
         s = scale_of(task, metric)
         p = e.p_holm if holm and e.p_holm is not None else e.p_value
         sig = p is not None and math.isfinite(p) and p < 1 - LEVEL
         t.add_row(short_name(task), metric + ("*" if e.method == "cluster_bootstrap" else ""), _pct(e.baseline, s),
-                  _pct(e.value, s), Text(_pct(e.delta, s, True), style="bold green" if sig and e.delta > 0 else
+                  Text(_pct(e.delta, s, True), style="bold green" if sig and e.delta > 0 else
                                          "bold red" if sig else ""),
                   "—" if e.relative_gain is None else f"{100 * e.relative_gain:+.0f}%",
-                  f"[{_pct(e.ci_low, s, True)}, {_pct(e.ci_high, s, True)}]", _p(p), _p(e.mcnemar_p))
+                  f"{_pct(e.ci_low, s, True)} … {_pct(e.ci_high, s, True)}", _p(p), _p(e.mcnemar_p))
     return t
 
 

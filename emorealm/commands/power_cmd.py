@@ -26,6 +26,7 @@ def _power(args) -> int:
     from rich.table import Table
     from rich.text import Text
 
+    from emorealm.compare_report import short_name
     from emorealm.compare_runs import load_run
     from emorealm.errors import ConfigError
     from emorealm.power import power_rows
@@ -42,7 +43,7 @@ def _power(args) -> int:
     for name in ("task", "metric", "value", "SE (clustered)", "docs", "clips", "MDE"):
         t.add_column(name, justify="left" if name in ("task", "metric") else "right")
     for r in rows:
-        t.add_row(r.task, r.metric, f"{100 * r.value:.1f}", f"{100 * r.stderr:.1f}", str(r.n), str(r.n_clusters),
+        t.add_row(short_name(r.task), r.metric, f"{100 * r.value:.1f}", f"{100 * r.stderr:.1f}", str(r.n), str(r.n_clusters),
                   "—" if r.mde is None else f"{100 * r.mde:.1f}")
     console = Console()
     console.print(t)
