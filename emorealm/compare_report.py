@@ -99,7 +99,7 @@ def table(c: Comparison, all_metrics: bool = False, holm: bool = False) -> Table
     """One comparison as a rich table (fractions in percentage points)."""
     t = Table(title=f"{c.other.name} vs {c.baseline.name} (baseline)", header_style="bold", box=box.SIMPLE_HEAD,
               padding=(0, 1), pad_edge=False,
-              caption=f"values, Δ and CI in points (%); CI clustered by clip; McN. = exact McNemar"
+              caption="values, Δ and CI in points (%); CI clustered by clip; McN. = exact McNemar"
                       + ("; p Holm-adjusted across runs" if holm else ""))
     # the run's own value (base + Δ) is in the JSON; the table keeps to 80 columns
     for name, just in (("task", "left"), ("metric", "left"), ("base", "right"), ("Δ", "right"),

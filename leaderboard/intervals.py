@@ -17,7 +17,7 @@ from emorealm.leaderboard.recompute import recompute_metric
 from emorealm.leaderboard.schema import KnownTasks
 
 from emorealm import confusion_bootstrap
-from emorealm.clustered import cluster_key
+from emorealm.clustered import _defined, cluster_key
 from emorealm.errors import DataError
 from emorealm.paired import LEVEL, bootstrap_interval, mean_interval, weighted_mean_interval
 
@@ -36,14 +36,8 @@ def headline_metrics(task: str, table: KnownTasks) -> set[str]:
 
 
 def _mean_values(records: list[dict[str, Any]], metric: str) -> tuple[list[float], list[str]]:
-    vals, clusters = [], []
-    for r in records:
-        v = r.get(metric)
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            continue
-        vals.append(float(v))
-        clusters.append(cluster_key(r))
-    return vals, clusters
+    vals, clusters = _defined(records, metric)  # the defined values and their clips, as clustered.py takes them
+    return [float(v) for v in vals], clusters
 
 
 def _pair(lo: float, hi: float) -> list[float] | None:
