@@ -23,6 +23,8 @@ COMMANDS = [
     "emorealm.commands.sample_data_cmd",
     "emorealm.commands.submit_cmd",
     "emorealm.commands.leaderboard_cmd",
+    "emorealm.commands.compare_cmd",
+    "emorealm.commands.power_cmd",
     "emorealm.commands.diagnose_cmd",
     "emorealm.commands.train_cmd",
     "emorealm.commands.merge_cmd",

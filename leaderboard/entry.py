@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emorealm.leaderboard.intervals import add_intervals, check_intervals
 from emorealm.leaderboard.recompute import read_samples, recompute_task, records_for_filter, samples_digest
 from emorealm.leaderboard.schema import (
     SCHEMA_VERSION,
@@ -170,6 +171,7 @@ def build_entry(
         raise DataError(f"{results_path}: no task results in the file")
 
     tasks: dict[str, Any] = {}
+    records_by_task: dict[str, list[dict[str, Any]]] = {}
     for task in sorted(leaf):
         spec = table.tasks[task]
         source = f"{results_path.name} [{task}]"
@@ -192,7 +194,8 @@ def build_entry(
                 raise DataError(f"{source}: {exc}") from None
             if v is not None:
                 reported[m] = v
-        extra = sorted({k.split(",")[0] for k in block if "," in k and "_stderr," not in k} - set(spec.metrics))
+        # standard errors (lm-eval's and our own *_stderr_clustered) travel with their metric, not as metrics
+        extra = sorted({k.split(",")[0] for k in block if "," in k and "_stderr" not in k} - set(spec.metrics))
         if extra:
             report.ignored_metrics[task] = extra
         if not any(not math.isnan(v) for v in reported.values()):
@@ -209,6 +212,7 @@ def build_entry(
             raise DataError(f"{source}: the samples log has {len(records)} records for filter {FILTER!r} "
                             f"but n-samples.effective says {effective}")
         recomputed, not_recomputed = recompute_task(spec.metrics, reported, records, spath.name)
+        records_by_task[task] = records
         # NaN = no applicable sample (e.g. acc_yes when no answer is Yes): checked above, not stored
         undefined = sorted(m for m, v in reported.items() if math.isnan(v))
         if undefined:
@@ -250,6 +254,7 @@ def build_entry(
         "groups": groups,
         **summary_fields(tasks, groups, table),
     }
+    add_intervals(entry, records_by_task, table)
     finalise(entry)
     return entry, report
 
@@ -305,6 +310,7 @@ def finalise(entry: dict[str, Any]) -> None:
 def verify_entry_against_samples(entry: dict[str, Any], folder: Path, table: KnownTasks | None = None) -> None:
     """Re-check a pre-built entry against the samples logs named in it (found in ``folder``)."""
     table = table or known_tasks()
+    records_by_task: dict[str, list[dict[str, Any]]] = {}
     for task, d in entry["tasks"].items():
         if task not in table.tasks:
             raise DataError(f"entry: unknown task {task}")
@@ -322,6 +328,7 @@ def verify_entry_against_samples(entry: dict[str, Any], folder: Path, table: Kno
             raise DataError(f"entry [{task}]: unknown metric(s) {', '.join(sorted(unknown))}")
         reported = {m: v["value"] for m, v in d["metrics"].items()}
         recompute_task(spec.metrics, reported, records, spath.name)
+        records_by_task[task] = records
     expect_groups = _groups({"results": {}}, entry["tasks"], table, "entry")
     for name, metrics in expect_groups.items():
         for m, v in metrics.items():
@@ -334,5 +341,6 @@ def verify_entry_against_samples(entry: dict[str, Any], folder: Path, table: Kno
     for k, v in expect.items():
         if (v is None) != (entry[k] is None) or (v is not None and not math.isclose(v, entry[k], abs_tol=1e-9)):
             raise DataError(f"entry: {k} is {entry[k]!r} but its tasks give {v!r}")
+    check_intervals(entry, records_by_task, table)
     if entry["entry_id"] != sha256_tag(canonical_json(signed_body(entry))):
         raise DataError("entry: entry_id does not match its content (the entry was edited after it was built)")

@@ -14,6 +14,13 @@ values each aggregation named in ``tasks.json`` is recomputed here:
   the gold labels present (an invalid prediction is just a wrong one); UAR = mean per-class recall,
   macro-F1 = mean per-class F1 over those classes (= sklearn ``f1_score(average="macro",
   labels=gold classes, zero_division=0)``).
+* ``classification_acc`` / ``classification_uar`` / ``classification_macro_f1`` — the emotion-
+  classification tasks' per-sample ``[gold, released_label, dropped]`` (generation) or ``[gold,
+  prediction]`` (``_ll``) items, aggregated by the tasks' own functions
+  (:mod:`emorealm.classification_task`: released-rule drops left out, invalid = wrong, F1 over the
+  classes seen in gold or predictions);
+* ``harmonic_pr`` — per-sample ``[precision, recall]``: harmonic mean of the mean precision and the
+  mean recall (EMER's ``emotion_f1``, :func:`emorealm.emer_task.agg_emotion_f1`).
 
 Standard errors are taken as reported (bootstrap or clustered estimates depend on run settings) and
 are not recomputed; metrics marked ``"recompute": false`` in the table are listed in the entry's
@@ -122,6 +129,9 @@ def recompute_metric(spec: MetricSpec, records: list[dict[str, Any]], source: st
                 raise DataError(f"{source}: per-sample value of {spec.name!r} is {v!r}, not [gold_is_yes, correct]")
             pairs.append((v[0], _number(v[1], spec.name, source)))
         return _harmonic(_mean([c for g, c in pairs if g]), _mean([c for g, c in pairs if not g]))
+    task_agg = _task_aggregation(spec.aggregation)
+    if task_agg is not None:
+        return float(task_agg(_items(values, spec, source)))
     pairs_ = [_pair(v, spec.name, source) for v in values]
     gold = [g for g, _ in pairs_]
     pred = [p for _, p in pairs_]
@@ -143,6 +153,29 @@ def recompute_metric(spec: MetricSpec, records: list[dict[str, Any]], source: st
             f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
         return math.fsum(f1s) / len(f1s)
     raise DataError(f"unknown aggregation {spec.aggregation!r} for {spec.name}")
+
+
+def _task_aggregation(name: str):
+    """The task-side aggregation function behind an aggregation name of tasks.json (None: not one)."""
+    if name.startswith("classification_"):
+        from emorealm import classification_task
+
+        return {"classification_acc": classification_task.agg_acc, "classification_uar": classification_task.agg_uar,
+                "classification_macro_f1": classification_task.agg_macro_f1}.get(name)
+    if name == "harmonic_pr":
+        from emorealm.emer_task import agg_emotion_f1
+
+        return agg_emotion_f1
+    return None
+
+
+def _items(values: list[Any], spec: MetricSpec, source: str) -> list[Any]:
+    for v in values:
+        if not (isinstance(v, (list, tuple)) and len(v) in (2, 3)):
+            raise DataError(f"{source}: per-sample value of {spec.name!r} is {v!r}, not the task's "
+                            f"{'[precision, recall]' if spec.aggregation == 'harmonic_pr' else '[gold, prediction, ...]'} "
+                            f"item; cannot recompute {spec.name}")
+    return values
 
 
 def same_value(a: float, b: float) -> bool:

@@ -19,7 +19,15 @@ from typing import Any
 from emorealm.leaderboard.entry import now_iso
 from emorealm.leaderboard.schema import known_tasks
 from emorealm.leaderboard.store import dumps_board
-from emorealm.leaderboard.views import DEFAULT_SORT, fmt, ranked_rows, sort_column, used_columns
+from emorealm.leaderboard.views import (
+    DEFAULT_SORT,
+    Column,
+    fmt_pm,
+    not_judged,
+    ranked_rows,
+    sort_column,
+    used_columns,
+)
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -41,40 +49,112 @@ def _flags(row) -> list[str]:
     return out
 
 
-def rich_table(board: dict[str, Any], sort: str = DEFAULT_SORT, ascending: bool | None = None) -> Table:
-    """The leaderboard as a rich Table (percentages for fractions)."""
-    cols = used_columns(board, sort)
-    sort_col = sort_column(sort)
-    table = Table(title=board["title"], caption=f"sorted by {sort_col.label}; values in % except EMER judge scores (1–10)",
-                  show_lines=False, header_style="bold")
-    table.add_column("#", justify="right")
-    table.add_column("model", min_width=12, overflow="fold")
-    table.add_column("params", justify="right")
+def _priority(cols: list[Column], sort_key: str) -> list[Column]:
+    """Which columns survive a narrow terminal first: the sort column, group averages, then each
+    benchmark's first column, then the rest (in table order)."""
+    table = known_tasks()
+    first: list[Column] = []
+    seen_tasks: set[str] = set()
     for c in cols:
-        table.add_column(c.short + (" ▼" if c.key == sort_col.key else ""), justify="right")
-    table.add_column("notes", no_wrap=True)
-    for row in ranked_rows(board, sort, ascending):
-        m = row.entry["model"]
-        params = f"{m['parameters'] / 1e9:.2f}B" if m["parameters"] and m["parameters"] >= 1e8 else (
-            f"{m['parameters'] / 1e6:.1f}M" if m["parameters"] else "—")
-        notes = [ABBREV[f] for f in _flags(row)] + (["signed"] if row.signer else [])
-        table.add_row(
-            str(row.rank) if row.rank is not None else "—",
-            Text(m["name"]),  # Text, not markup: a name like "[red]x" prints as it is
-            params,
-            *[fmt(row.values[c.key], c.scale) for c in cols],
-            Text(" ".join(notes), style="yellow" if row.partial or row.unofficial else ""),
-        )
+        scope = c.key.split(".")[0]
+        if c.key == "average_accuracy" or scope in table.groups:
+            first.append(c)
+        elif scope in table.tasks and not table.tasks[scope].group and scope not in seen_tasks:
+            seen_tasks.add(scope)
+            first.append(c)
+    sort = [c for c in cols if c.key == sort_key]
+    return sort + [c for c in first if c.key != sort_key] + [c for c in cols if c not in first and c.key != sort_key]
+
+
+def _cell(row, c: Column) -> str:
+    if row.values[c.key] is None and not_judged(row.entry, c.key):
+        return "not judged"
+    return fmt_pm(row.values[c.key], row.intervals.get(c.key), c.scale)
+
+
+MODEL_WIDTH = 24  # a longer model name folds onto a second line
+
+
+def _cells(row, cols: list[Column]) -> list[str]:
+    m = row.entry["model"]
+    params = f"{m['parameters'] / 1e9:.2f}B" if m["parameters"] and m["parameters"] >= 1e8 else (
+        f"{m['parameters'] / 1e6:.1f}M" if m["parameters"] else "—")
+    notes = [ABBREV[f] for f in _flags(row)] + (["signed"] if row.signer else [])
+    return [str(row.rank) if row.rank is not None else "—", m["name"], params,
+            *[_cell(row, c) for c in cols], " ".join(notes)]
+
+
+def _headers(cols: list[Column], sort_col: Column) -> list[str]:
+    return ["#", "model", "params", *[c.short + (" ▼" if c.key == sort_col.key else "") for c in cols], "notes"]
+
+
+def _width(rows, cols: list[Column], sort_col: Column) -> int:
+    """Terminal columns the table needs: per column its widest cell or longest header word (headers
+    wrap at spaces; model names fold at MODEL_WIDTH), plus borders and padding."""
+    table = [_cells(r, cols) for r in rows]
+    total = 1
+    for i, head in enumerate(_headers(cols, sort_col)):
+        need = max([len(w) for w in head.split()] + [len(r[i]) for r in table])
+        total += (min(need, MODEL_WIDTH) if i == 1 else need) + 3
+    return total
+
+
+def _build(board: dict[str, Any], rows, cols: list[Column], sort_col: Column) -> Table:
+    table = Table(title=board["title"], show_lines=False, header_style="bold")
+    for i, head in enumerate(_headers(cols, sort_col)):
+        if i == 1:
+            table.add_column(head, max_width=MODEL_WIDTH, overflow="fold")
+        else:
+            table.add_column(head, justify="left" if head == "notes" else "right", no_wrap=head == "notes")
+    for row in rows:
+        cells = _cells(row, cols)
+        style = "yellow" if row.partial or row.unofficial else ""
+        # Text, not markup: a name like "[red]x" prints as it is
+        table.add_row(*[Text(c, style=style if i == len(cells) - 1 else "") for i, c in enumerate(cells)])
     return table
 
 
+def rich_table(board: dict[str, Any], sort: str = DEFAULT_SORT, ascending: bool | None = None,
+               width: int | None = None) -> tuple[Table, list[Column], list[Column], int]:
+    """The leaderboard as a rich Table (percentages for fractions, ``value±half-width`` of the 95 %
+    interval), the columns shown and hidden, and the width it needs. ``width``: fit that many
+    terminal columns by leaving out the least important metric columns (None: all, ``--wide``)."""
+    cols = used_columns(board, sort)
+    sort_col = sort_column(sort)
+    rows = ranked_rows(board, sort, ascending)
+    chosen: list[Column] = []
+    for c in _priority(cols, sort_col.key):
+        trial = [x for x in cols if x in chosen or x is c]
+        if width is not None and chosen and _width(rows, trial, sort_col) > width:
+            continue
+        chosen.append(c)
+    shown = [c for c in cols if c in chosen]
+    return (_build(board, rows, shown, sort_col), shown, [c for c in cols if c not in chosen],
+            _width(rows, shown, sort_col))
+
+
 def print_table(board: dict[str, Any], sort: str = DEFAULT_SORT, ascending: bool | None = None,
-                console: Console | None = None) -> None:
+                console: Console | None = None, wide: bool = False) -> None:
     console = console or Console()
     if not board["entries"]:
         console.print(Text(f"{board['title']}: no entries yet"))
         return
-    console.print(rich_table(board, sort, ascending))
+    table, shown, hidden, need = rich_table(board, sort, ascending, None if wide else console.width)
+    if wide and need > console.width:
+        saved = console.width
+        console.width = need  # --wide: every column at full width, whatever the terminal (pipe it to less -S)
+        console.print(table)
+        console.width = saved
+    else:
+        console.print(table)
+    sort_col = sort_column(sort)
+    legend = "; ".join(f"{c.short} = {c.label}" for c in shown if c.short != c.label)
+    console.print(Text(f"sorted by {sort_col.label} ▼; values in % except EMER judge scores (1–10); ± = half-width of "
+                       "the 95 % interval (clustered by clip); a row whose interval overlaps the one above shares its "
+                       "rank" + (f". {legend}" if legend else ""), style="dim"))
+    if hidden:
+        console.print(Text(f"{len(hidden)} more column(s) hidden to fit {console.width} columns: "
+                           f"{', '.join(c.short for c in hidden)} (--wide shows all)", style="dim"))
     console.print(Text("notes: partial = fewer samples than the full split; unoff = not run on the leaderboard's reference "
                        "data; smoke = smoke-test model; signed = signature by a trusted key", style="dim"))
 
@@ -100,6 +180,8 @@ def page_data(board: dict[str, Any], sort: str = DEFAULT_SORT) -> dict[str, Any]
             "unofficial": row.unofficial,
             "signer": row.signer,
             "values": {c.key: row.values[c.key] for c in cols},
+            "intervals": {c.key: row.intervals.get(c.key) for c in cols},
+            "not_judged": [c.key for c in cols if row.values[c.key] is None and not_judged(e, c.key)],
             "invalid_rate": e["invalid_rate"],
             "n_errors": e["n_errors"],
             "samples_digest": e["samples_digest"],

@@ -1,8 +1,12 @@
 """The leaderboard's versioned JSON schema, the known-task table, and canonical hashing.
 
-The schema (``schemas/leaderboard-v1.schema.json``) describes the leaderboard file and, under
+The schema (``schemas/leaderboard-v2.schema.json``) describes the leaderboard file and, under
 ``$defs/entry``, one entry; it is checked with ``jsonschema`` (Draft 2020-12). The known-task table
 (``tasks.json``) is data: adding a task to the leaderboard is one line there.
+
+Version 2 added each headline metric's 95 % interval (``ci95``, entry field ``ci``). A version-1
+file still loads: it is checked against the version-1 schema and read as version 2 (its entries
+keep ``schema_version: 1``, which their ids and signatures cover); the next write stores it as 2.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import jsonschema
 
 from emorealm.errors import DataError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # files of these versions load; entries of both stay valid
 SCHEMA_NAME = "emorealm-leaderboard"
 _HERE = Path(__file__).resolve().parent
 SCHEMA_FILE = _HERE / "schemas" / f"leaderboard-v{SCHEMA_VERSION}.schema.json"
@@ -34,18 +39,18 @@ def sha256_tag(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@lru_cache(maxsize=1)
-def load_schema() -> dict[str, Any]:
-    """The leaderboard JSON schema as a dict."""
-    with open(SCHEMA_FILE, encoding="utf-8") as f:
+@lru_cache(maxsize=2)
+def load_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
+    """The leaderboard JSON schema (of ``version``) as a dict."""
+    with open(_HERE / "schemas" / f"leaderboard-v{version}.schema.json", encoding="utf-8") as f:
         schema = json.load(f)
     jsonschema.Draft202012Validator.check_schema(schema)
     return schema
 
 
-@lru_cache(maxsize=4)
-def _validator(ref: str | None) -> jsonschema.Draft202012Validator:
-    schema = load_schema()
+@lru_cache(maxsize=8)
+def _validator(ref: str | None, version: int = SCHEMA_VERSION) -> jsonschema.Draft202012Validator:
+    schema = load_schema(version)
     if ref == "board":
         # the file without its entries, which are checked one by one (and remembered) below
         schema = {**schema, "properties": {**schema["properties"], "entries": {"type": "array"}}}
@@ -60,8 +65,8 @@ def _validator(ref: str | None) -> jsonschema.Draft202012Validator:
 _valid_entries: set[str] = set()
 
 
-def _schema_errors(obj: Any, ref: str | None, prefix: str = "") -> list[str]:
-    errors = sorted(_validator(ref).iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])
+def _schema_errors(obj: Any, ref: str | None, prefix: str = "", version: int = SCHEMA_VERSION) -> list[str]:
+    errors = sorted(_validator(ref, version).iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])
     out = []
     for e in errors[:10]:
         where = prefix + "/".join(str(p) for p in e.absolute_path) or "(top level)"
@@ -80,12 +85,13 @@ def validate_leaderboard(obj: Any, source: str = "leaderboard", known_valid: set
         raise DataError(f"{source}: a leaderboard file must hold a JSON object, found {type(obj).__name__}")
     if obj.get("schema") != SCHEMA_NAME:
         raise DataError(f"{source}: not an emorealm leaderboard file (missing \"schema\": \"{SCHEMA_NAME}\")")
-    if obj.get("schema_version") != SCHEMA_VERSION:
+    version = obj.get("schema_version")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise DataError(
-            f"{source}: leaderboard schema version {obj.get('schema_version')!r} is not supported "
-            f"(this emorealm reads version {SCHEMA_VERSION}); upgrade emorealm or convert the file"
+            f"{source}: leaderboard schema version {version!r} is not supported "
+            f"(this emorealm reads versions {', '.join(map(str, READABLE_VERSIONS))}); upgrade emorealm or convert the file"
         )
-    errs = _schema_errors(obj, "board")
+    errs = _schema_errors(obj, "board", version=version)
     for i, entry in enumerate(obj.get("entries") or []):
         if len(errs) >= 10:
             break
@@ -110,10 +116,10 @@ def _entry_errors(entry: Any, prefix: str = "") -> list[str]:
 
 def validate_entry(entry: Any, source: str = "entry") -> None:
     """Raise DataError unless ``entry`` is a valid leaderboard entry."""
-    if isinstance(entry, dict) and "schema_version" in entry and entry["schema_version"] != SCHEMA_VERSION:
+    if isinstance(entry, dict) and "schema_version" in entry and entry["schema_version"] not in READABLE_VERSIONS:
         raise DataError(
             f"{source}: entry schema version {entry['schema_version']!r} is not supported "
-            f"(this emorealm writes version {SCHEMA_VERSION})"
+            f"(this emorealm reads versions {', '.join(map(str, READABLE_VERSIONS))})"
         )
     errs = _entry_errors(entry)
     if errs:
@@ -158,7 +164,8 @@ class KnownTasks:
     groups: dict[str, GroupSpec] = field(default_factory=dict)
 
 
-AGGREGATIONS = ("mean", "sum", "f1_yes_no", "recall_macro", "f1_macro")
+AGGREGATIONS = ("mean", "sum", "f1_yes_no", "recall_macro", "f1_macro", "classification_acc", "classification_uar",
+                "classification_macro_f1", "harmonic_pr")
 
 
 @lru_cache(maxsize=1)

@@ -41,9 +41,10 @@ def new_leaderboard(title: str = "EmoReAlM leaderboard", table: KnownTasks | Non
 
 
 def read_leaderboard(path: Path) -> dict[str, Any]:
-    """Read and validate a leaderboard file (DataError when missing, malformed, or of another schema version)."""
+    """Read and validate a leaderboard file (DataError when missing, malformed, or of an unknown schema version)."""
     board = load_json(path, "leaderboard")
     validate_leaderboard(board, str(path))
+    board["schema_version"] = SCHEMA_VERSION  # an older version is read as the current one (written so next time)
     return board
 
 

@@ -52,8 +52,8 @@ def test_schema_rejects_malformed_entries(run, mutate, needle):
 
 def test_leaderboard_schema_version_is_checked():
     board = new_leaderboard()
-    board["schema_version"] = 2
-    with pytest.raises(DataError, match="schema version 2 is not supported"):
+    board["schema_version"] = 3
+    with pytest.raises(DataError, match="schema version 3 is not supported"):
         validate_leaderboard(board)
     with pytest.raises(DataError, match="not an emorealm leaderboard"):
         validate_leaderboard({"entries": []})
@@ -61,7 +61,7 @@ def test_leaderboard_schema_version_is_checked():
 
 def test_known_task_table_covers_every_benchmark():
     table = known_tasks()
-    assert set(table.tasks) == {*EMOREALM_TASKS, *LL_TASKS, "dfew", "ravdess", "emer"}
+    assert set(table.tasks) == {*EMOREALM_TASKS, *LL_TASKS, "dfew", "ravdess", "dfew_ll", "ravdess_ll", "emer"}
     assert table.groups["emorealm"].tasks == tuple(EMOREALM_TASKS)
     assert normalise_version(1) == normalise_version(1.0) == normalise_version("1.0") == "1.0"
 
@@ -78,9 +78,11 @@ def test_entry_values_match_an_independent_computation(run):
         warnings.simplefilter("ignore", UserWarning)
         uar = balanced_accuracy_score(gold, pred)
     assert math.isclose(entry["tasks"]["dfew"]["metrics"]["uar"]["value"], uar)
+    # macro-F1 over the classes seen in gold or valid predictions (emorealm.classification)
+    labels = sorted(set(gold) | {p for p in pred if p != "None"})
     assert math.isclose(entry["tasks"]["dfew"]["metrics"]["macro_f1"]["value"],
-                        f1_score(gold, pred, labels=sorted(set(gold)), average="macro", zero_division=0))
-    assert entry["tasks"]["dfew"]["metrics"]["war"]["value"] == sum(s["war"] for s in dfew) / len(dfew)
+                        f1_score(gold, pred, labels=labels, average="macro", zero_division=0))
+    assert entry["tasks"]["dfew"]["metrics"]["war"]["value"] == sum(g == p for g, p in zip(gold, pred, strict=True)) / len(dfew)
     ma = samples(run, "modality_agreement")
     yes = [s["acc"] for s in ma if s["doc"]["answer"] == "A"]
     no = [s["acc"] for s in ma if s["doc"]["answer"] == "B"]
@@ -148,7 +150,7 @@ def _bad_cases():
     def tamper_sample(p):
         f = p.parent / f"samples_dfew_{p.stem.removeprefix('results_')}.jsonl"
         recs = [json.loads(x) for x in f.read_text().splitlines()]
-        recs[0]["acc"] = 1 - recs[0]["acc"]
+        recs[0]["acc"] = [recs[0]["acc"][0], "disgust" if recs[0]["acc"][1] != "disgust" else "fear", False]
         f.write_text("".join(json.dumps(r) + "\n" for r in recs))
 
     def drop_samples(p):
@@ -307,9 +309,9 @@ def test_validate_command_finds_a_hand_edited_board_and_show_refuses_other_schem
     capsys.readouterr()
     assert cli("leaderboard", "validate", "--leaderboard", lb) == 2
     assert "entry_id does not match its content" in capsys.readouterr().err
-    edit_json(lb, lambda b: b.update(schema_version=2))
+    edit_json(lb, lambda b: b.update(schema_version=3))
     before = lb.read_bytes()
     assert cli("leaderboard", "show", "--leaderboard", lb) == 2
-    assert "schema version 2 is not supported" in capsys.readouterr().err
+    assert "schema version 3 is not supported" in capsys.readouterr().err
     assert cli("submit", make_run(tmp_path / "o", model="o", n=12), "--leaderboard", lb, "--allow-smoke") == 2
     assert lb.read_bytes() == before

@@ -19,7 +19,7 @@ from typing import Any
 
 from lm_eval.api.metrics import mean, mean_stderr, unweighted_mean_stderr
 from lm_eval.utils import hash_string
-from sklearn.metrics import balanced_accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 EMOREALM_TASKS = ["reasoning_basic_audio", "reasoning_basic_video", "modality_agreement",
                   "reasoning_stress_audio", "reasoning_stress_video"]
@@ -27,7 +27,9 @@ LL_TASKS = [f"{t}_ll" for t in EMOREALM_TASKS]
 YES_NO = {"modality_agreement", "reasoning_stress_audio", "reasoning_stress_video"}
 CLASSES = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
 EMER_SCORES = ["cue_overlap", "emotion_consistency", "emotion_cue_association", "hallucinated_cues"]
-FP = {t: "sha256:" + hash_string(f"data-{t.removesuffix('_ll')}") for t in [*EMOREALM_TASKS, *LL_TASKS, "dfew", "ravdess", "emer"]}
+FP = {t: "sha256:" + hash_string(f"data-{t.removesuffix('_ll')}")
+      for t in [*EMOREALM_TASKS, *LL_TASKS, "dfew", "ravdess", "dfew_ll", "ravdess_ll", "emer"]}
+CLS_ITEMS = ("acc", "war", "uar", "macro_f1", "uar_strict", "war_strict", "macro_f1_strict")
 GROUPS = {"emorealm": EMOREALM_TASKS, "emorealm_ll": LL_TASKS}
 
 
@@ -75,16 +77,26 @@ def _task_samples(task: str, n: int, rng: random.Random, skill: float) -> list[d
         elif task in ("dfew", "ravdess"):
             gold = CLASSES[i % 7]
             pred = gold if ok else (None if invalid else CLASSES[(i + 3) % 7])
-            m = {"acc": int(ok), "war": int(ok), "uar": [gold, pred], "macro_f1": [gold, pred],
-                 "invalid_rate": int(invalid), "n_errors": 0}
+            # the encoding of emorealm/classification_task.py: [gold, released label, dropped] / [gold, label]
+            released = [gold, pred, False]
+            if ll:
+                m = {k: [gold, pred] for k in ("acc", "war", "uar", "macro_f1")}
+                m["n_errors"] = 0.0
+            else:
+                m = {"acc": released, "war": released, "uar": released, "macro_f1": released,
+                     "uar_strict": [gold, pred], "war_strict": [gold, pred], "macro_f1_strict": [gold, pred],
+                     "invalid_rate": float(invalid), "n_errors": 0.0}
             doc = _doc(task, i, gold, [])
-        else:  # emer
+        else:  # emer (judge scores present: a run with a judge)
             gold, pred = "happy", "happy"
             m = {s: rng.randint(1, 10) for s in EMER_SCORES}
-            m.update({"emotion_f1": round(rng.random(), 3), "invalid_rate": 0, "n_errors": 0})
+            p_, r_ = round(rng.random(), 3), round(rng.random(), 3)
+            m.update({"emotion_precision": p_, "emotion_recall": r_, "emotion_f1": [p_, r_], "judge_skipped": 0.0,
+                      "n_errors": 0})
             doc = _doc(task, i, gold, [])
-        if ll:  # process_results_ll reports acc, n_errors and the yes/no metrics only
+        if ll and task not in ("dfew", "ravdess"):  # process_results_ll reports acc, n_errors and the yes/no metrics only
             m = {k: v for k, v in m.items() if k not in ("acc_strict", "invalid_rate")}
+        if ll:
             doc["_task"] = task + "_ll"
         out.append(_sample(task, i, doc, doc["question"] + " " + " ".join(doc["choices"]), str(pred), m))
     return out
@@ -96,16 +108,22 @@ def _aggregate(task: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
     names += [k for s in samples for k in s["metrics"] if k not in names]
     for m in dict.fromkeys(names):
         vals = [s[m] for s in samples if m in s]
-        if m in ("uar", "macro_f1"):
+        if m in CLS_ITEMS and isinstance(vals[0], list):
             gold = [v[0] for v in vals]
             pred = [str(v[1]) if v[1] is not None else "<invalid>" for v in vals]
-            if m == "uar":
+            if m in ("acc", "war", "war_strict"):
+                value = accuracy_score(gold, pred)
+            elif m in ("uar", "uar_strict"):
                 with warnings.catch_warnings():  # invalid predictions are classes absent from the gold labels
                     warnings.simplefilter("ignore", UserWarning)
                     value = balanced_accuracy_score(gold, pred)
-            else:
-                value = f1_score(gold, pred, labels=sorted(set(gold)), average="macro", zero_division=0)
+            else:  # F1 over the classes seen in gold or valid predictions (emorealm.classification)
+                labels = sorted(set(gold) | {p for p in pred if p != "<invalid>"})
+                value = f1_score(gold, pred, labels=labels, average="macro", zero_division=0)
             block[f"{m},none"], block[f"{m}_stderr,none"] = float(value), "N/A"
+        elif m == "emotion_f1":  # harmonic mean of the mean precision and the mean recall
+            a, b = mean([v[0] for v in vals]), mean([v[1] for v in vals])
+            block[f"{m},none"], block[f"{m}_stderr,none"] = (0.0 if a + b == 0 else 2 * a * b / (a + b)), "N/A"
         elif m == "f1_yes_no":
             a = mean([c for g, c in vals if g])
             b = mean([c for g, c in vals if not g])
@@ -208,7 +226,7 @@ def test_fixture_follows_lm_eval_layout(tmp_path):
     for key in ("results", "groups", "group_subtasks", "configs", "versions", "n-shot", "higher_is_better",
                 "n-samples", "config", "emorealm"):
         assert key in doc
-    assert doc["results"]["dfew"]["acc,none"] == sum(s["acc"] for s in _read(path, "dfew")) / 10
+    assert doc["results"]["dfew"]["acc,none"] == sum(s["acc"][0] == s["acc"][1] for s in _read(path, "dfew")) / 10
     assert doc["groups"]["emorealm"]["acc,none"] == sum(doc["results"][t]["acc,none"] for t in EMOREALM_TASKS) / 5
     rec = _read(path, "modality_agreement")[0]
     for key in ("doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter", "metrics",

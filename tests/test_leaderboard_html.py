@@ -17,6 +17,7 @@ import pytest
 from emorealm.leaderboard.render import render_html, write_site
 from emorealm.leaderboard.store import read_leaderboard
 from emorealm.leaderboard.submit import SubmitOptions, submit
+from emorealm.leaderboard.views import ranked_rows
 from test_leaderboard_fixtures import make_run
 
 EVIL = '<script>window.__pwned = 1; document.title = "pwned"</script><img src=x onerror="window.__pwned = 2">'
@@ -94,7 +95,11 @@ def test_page_in_headless_chromium(browser, site):
     assert len(names) == 3
     by_avg = sorted(board["entries"], key=lambda e: -e["average_accuracy"])
     assert names == [e["model"]["name"] for e in by_avg]
-    assert [td.text for td in drv.find_elements("css selector", "#board tbody td:first-child")] == ["1", "2", "3"]
+    # ranks as `show` gives them (shared while the 95 % intervals overlap the row above)
+    ranks = [str(r.rank) for r in ranked_rows(board)]
+    assert [td.text for td in drv.find_elements("css selector", "#board tbody td:first-child")] == ranks
+    cell = drv.find_element("css selector", '#board tbody td[data-value]').text
+    assert re.fullmatch(r"\d+\.\d ± \d+\.\d", cell)
     # the hostile name is text: nothing ran, no element was created from it
     assert EVIL in names
     assert drv.execute_script("return window.__pwned === undefined")

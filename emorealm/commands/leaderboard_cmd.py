@@ -20,6 +20,8 @@ def add_parser(sub) -> None:
     s.add_argument("--sort", default="average_accuracy",
                    help="metric to rank by: average_accuracy, invalid_rate, n_errors or <task>.<metric> (e.g. dfew.uar)")
     s.add_argument("--ascending", action="store_true", help="lowest first (default: best first)")
+    s.add_argument("--wide", action="store_true",
+                   help="show every column (default: fit the terminal, leaving out the least important columns)")
     s.set_defaults(func=_show)
 
     h = lsub.add_parser("html", help="write a self-contained static web page", formatter_class=fmt)
@@ -64,8 +66,10 @@ def add_parser(sub) -> None:
 def _show(args) -> int:
     from emorealm.leaderboard.render import print_table
     from emorealm.leaderboard.store import read_leaderboard
+    from emorealm.leaderboard.views import sort_column
 
-    print_table(read_leaderboard(args.leaderboard), args.sort, True if args.ascending else None)
+    sort_column(args.sort)  # a bad key fails before the file is read
+    print_table(read_leaderboard(args.leaderboard), args.sort, True if args.ascending else None, wide=args.wide)
     return 0
 
 
