@@ -16,14 +16,16 @@ from typing import Any
 import torch
 from emorealm.model_adapters import distributed
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, parse_bool
+from emorealm.model_adapters.frames_as_images import build_image_inputs, frame_indices
+from emorealm.model_adapters.frames_as_images import label as frames_label
 from emorealm.model_adapters.hf_models import DTYPES, parse_modalities, resolve_architecture
 from emorealm.model_adapters.hf_models import load_model as load_model_arch
 from emorealm.model_adapters.prefix import last_token_logprobs, score_from_prefix
 
 from emorealm import __version__
-from emorealm.errors import ModelError
+from emorealm.errors import ConfigError, ModelError
 from emorealm.fingerprint import local_checkpoint, weights_hash
-from emorealm.inputs import ModelInputs, batch_key, build_inputs, build_model_inputs, collate_inputs
+from emorealm.inputs import ModelInputs, batch_key, build_inputs, collate_inputs
 from emorealm.media import DecodedMedia, MediaSpec, load_media
 from emorealm.tiny import is_smoke_test_model
 
@@ -100,6 +102,10 @@ class HFAdapter(EmorealmLM):
         "use_audio_in_video": (True, "Omni models: interleave the clip's audio with its frames"),
         "video": (True, "give the model frames (false: audio-only ablation)"),
         "audio": (True, "give the model audio (false: video-only ablation)"),
+        "image_frames": (None, "models that take images but no video: frames given per clip (default: the "
+                               "family's, see docs/adapters.md)"),
+        "frame_rule": ("uniform", "which frames: uniform (segment centres) or linspace (first to last)"),
+        "prefetch": (2, "requests whose inputs are prepared ahead in a background worker (0: off)"),
     }
     # (doc, DecodedMedia) -> media_override dict for build_inputs; set by emorealm.diagnostics
     media_transform: Callable[[dict[str, Any], DecodedMedia], dict[str, Any]] | None = None
@@ -107,7 +113,8 @@ class HFAdapter(EmorealmLM):
     def __init__(self, pretrained: str | None = None, peft: str | None = None, dtype: str = "float32",
                  device: str = "cpu", batch_size: int | str = 1, system_prompt: str | None = None,
                  trust_remote_code: bool | str = False, max_gen_toks: int = 256, device_map: str | None = None,
-                 modalities: str | None = None, backbones: str | None = None, **kwargs: Any) -> None:
+                 modalities: str | None = None, backbones: str | None = None, image_frames: int | str | None = None,
+                 frame_rule: str = "uniform", prefetch: int | str = 2, **kwargs: Any) -> None:
         super().__init__()
         if not pretrained:
             raise ModelError("the hf adapter needs pretrained=<folder or hub id> (or use --model tiny-omni)")
@@ -131,10 +138,16 @@ class HFAdapter(EmorealmLM):
             parse_modalities(modalities), backbones=backbones)
         if self.device_map:
             self._device = str(self.model.device)
+        if self.arch.max_seconds and self.spec.max_seconds > self.arch.max_seconds:
+            # e.g. Gemma 3n's audio encoder takes 30 s: longer clips are sampled over their first 30 s
+            self.spec = MediaSpec(**{**self.spec.as_dict(), "max_seconds": self.arch.max_seconds})
         if not self.arch.audio_in_video and self.spec.use_audio_in_video:
             # only the Omni thinkers interleave a clip's audio with its frames
             self.spec = MediaSpec(**{**self.spec.as_dict(), "use_audio_in_video": False})
         self.tokenizer = self.processor.tokenizer
+        self.frame_rule = str(frame_rule)
+        self.image_frames = self._check_image_frames(image_frames)
+        self.prefetch = int(prefetch)
         self.modalities_given: dict[str, dict[str, int]] = {}
         self.modalities_not_given: dict[str, dict[str, int]] = {}
 
@@ -173,25 +186,58 @@ class HFAdapter(EmorealmLM):
         for m in mods:
             counts[m] = counts.get(m, 0) + 1
 
-    def _inputs(self, doc: dict[str, Any], context: str) -> ModelInputs:
+    def _check_image_frames(self, value: Any) -> int | None:
+        """Frames per clip for a frames-as-images model, refused up front when the prompt cannot hold them."""
+        if self.arch.video_as != "images":
+            return None
+        frame_indices(1, 1, self.frame_rule)  # validates the rule
+        n = int(value) if value not in (None, "") else self.arch.image_frames
+        if n < 1:
+            raise ConfigError(f"image_frames={n}: give at least one frame")
+        limit = self.arch.max_images
+        if limit is not None and n > limit:
+            raise ConfigError(f"image_frames={n} but {self.arch.name} ({self.pretrained}) holds at most {limit} images "
+                              f"in one prompt; lower image_frames in --model-args")
+        return n
+
+    def _build(self, doc: dict[str, Any], context: str) -> tuple[ModelInputs, tuple[str, ...], str | None]:
+        """(inputs, labels of what was given, audio source): no side effects, so it may run in a
+        prefetch worker while the model runs."""
         needed = self._needed(doc)
         if needed and not set(needed) & set(self.arch.accepts):
             raise ModelError(f"this question needs {'+'.join(needed)} but the model accepts only "
                              f"{'+'.join(self.arch.accepts)}; it cannot be answered by this model")
-        if self.media_transform is None:
-            inputs = build_model_inputs(self.processor, doc, context, self.spec, system_prompt=self.system_prompt,
-                                        accepts=self.arch.accepts)
-        else:  # diagnostics' ablations: replace decoded media, never the files (emorealm.diagnostics)
-            media = load_media(doc["media"], self.spec) if doc.get("media") else None
-            override = self.media_transform(doc, media) if media is not None else None
-            inputs = build_inputs(self.processor, media, context, self.spec, system_prompt=self.system_prompt,
-                                  accepts=self.arch.accepts, media_override=override)
+        media = load_media(doc["media"], self.spec) if doc.get("media") else None
+        override = None
+        if self.media_transform is not None and media is not None:
+            # diagnostics' ablations: replace decoded media, never the files (emorealm.diagnostics)
+            override = self.media_transform(doc, media)
+        kw = {"system_prompt": self.system_prompt, "accepts": self.arch.accepts, "media_override": override}
+        with self._tok_lock:
+            if self.arch.video_as == "images":
+                inputs, n = build_image_inputs(self.processor, media, context, self.spec, n_frames=self.image_frames,
+                                               rule=self.frame_rule, **kw)
+                labels = tuple(frames_label(n) if m == "video" else m for m in inputs.modalities)
+            else:
+                inputs = build_inputs(self.processor, media, context, self.spec, **kw)
+                labels = inputs.modalities
+        source = None
         if "audio" in inputs.modalities:
             src = doc.get("media", {})
-            self._note_source(doc, "sidecar" if src.get("audio") and Path(src["audio"]).exists() else "video")
-        self._count(self.modalities_given, doc, inputs.modalities)
-        self._count(self.modalities_not_given, doc, [m for m in needed if m not in inputs.modalities])
+            source = "sidecar" if src.get("audio") and Path(src["audio"]).exists() else "video"
+        return inputs, labels, source
+
+    def _commit(self, doc: dict[str, Any], built: tuple[ModelInputs, tuple[str, ...], str | None]) -> ModelInputs:
+        """Record what ``_build`` gave (in request order, on the main thread)."""
+        inputs, labels, source = built
+        if source is not None:
+            self._note_source(doc, source)
+        self._count(self.modalities_given, doc, labels)
+        self._count(self.modalities_not_given, doc, [m for m in self._needed(doc) if m not in inputs.modalities])
         return inputs
+
+    def _inputs(self, doc: dict[str, Any], context: str) -> ModelInputs:
+        return self._commit(doc, self._build(doc, context))
 
     def _to_device(self, kw: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -235,6 +281,16 @@ class HFAdapter(EmorealmLM):
         # batch size, the order or a resume (docs/reliability.md)
         return 1 if self._generation_config(gen_kwargs)[0]["do_sample"] else self.batch_size
 
+    def _prefetch_depth(self) -> int:
+        return self.prefetch
+
+    def _build_generation(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> Any:
+        return self._build(doc, context)
+
+    def _prepare_generation_built(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any],
+                                  built: Any) -> Any:
+        return self._commit(doc, built), gen_kwargs
+
     def _prepare_generation(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> Any:
         return self._inputs(doc, context), gen_kwargs
 
@@ -255,7 +311,8 @@ class HFAdapter(EmorealmLM):
                 new = out[row, inputs.prompt_length:].tolist()
                 # a row that finished early is filled with padding after its end-of-sequence token
                 end = next((k + 1 for k, t in enumerate(new) if t in stops), len(new))
-                text = self.tokenizer.decode(new[:end], skip_special_tokens=True)
+                with self._tok_lock:  # a prefetch worker may be tokenizing with the same tokenizer
+                    text = self.tokenizer.decode(new[:end], skip_special_tokens=True)
                 texts[j] = cut_at_stops(text, until)
         return texts  # type: ignore[return-value]
 
@@ -264,7 +321,8 @@ class HFAdapter(EmorealmLM):
 
     # -- log-likelihood -----------------------------------------------------------------------
     def _continuation_ids(self, continuation: str) -> list[int]:
-        ids = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        with self._tok_lock:
+            ids = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
         if not ids:
             raise ModelError(f"continuation {continuation!r} tokenizes to nothing")
         return ids
@@ -272,8 +330,16 @@ class HFAdapter(EmorealmLM):
     def _loglikelihood_batch_size(self) -> int:
         return self.batch_size
 
+    def _build_loglikelihood(self, doc: dict[str, Any], context: str, continuations: list[str]) -> Any:
+        return self._build(doc, context)
+
+    def _prepare_loglikelihood_built(self, doc: dict[str, Any], context: str, continuations: list[str],
+                                     built: Any) -> Any:
+        ids = [self._continuation_ids(c) for c in continuations]
+        return self._commit(doc, built), ids
+
     def _prepare_loglikelihood(self, doc: dict[str, Any], context: str, continuations: list[str]) -> Any:
-        return self._inputs(doc, context), [self._continuation_ids(c) for c in continuations]
+        return self._prepare_loglikelihood_built(doc, context, continuations, self._build(doc, context))
 
     def _loglikelihood_prepared(self, prepared: list[Any]) -> list[list[tuple[float, bool]]]:
         results: list[list[tuple[float, bool]] | None] = [None] * len(prepared)
@@ -314,8 +380,11 @@ class HFAdapter(EmorealmLM):
             "dtype": self.dtype,
             "smoke_test": any(is_smoke_test_model(f) for f in folders),
             "architecture": self.arch.name,
-            "media": {**self.spec.as_dict(), **self._processor_caps()},
-            "modalities": {"accepted": list(self.arch.accepts), "given": self.modalities_given,
+            "media": {**self.spec.as_dict(), **self._processor_caps(), "video_as": self.arch.video_as,
+                      **({"image_frames": self.image_frames, "frame_rule": self.frame_rule}
+                         if self.arch.video_as == "images" else {})},
+            "modalities": {"accepted": [frames_label(self.image_frames) if m == "video" and self.image_frames else m
+                                        for m in self.arch.accepts], "given": self.modalities_given,
                            "not_given": self.modalities_not_given},
             "world_size": self.dist.world_size,
             "audio_source": self.audio_sources,
