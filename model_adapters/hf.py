@@ -147,6 +147,10 @@ class HFAdapter(EmorealmLM):
         self.tokenizer = self.processor.tokenizer
         self.frame_rule = str(frame_rule)
         self.image_frames = self._check_image_frames(image_frames)
+        if self.image_frames and self.spec.min_frames < self.image_frames:
+            # decode at least as many frames as the model is to be given
+            self.spec = MediaSpec(**{**self.spec.as_dict(), "min_frames": self.image_frames,
+                                     "max_frames": max(self.spec.max_frames, self.image_frames)})
         self.prefetch = int(prefetch)
         self.modalities_given: dict[str, dict[str, int]] = {}
         self.modalities_not_given: dict[str, dict[str, int]] = {}

@@ -40,6 +40,8 @@ class Family:
     unsupported: str = ""  # non-empty: why the HF adapter cannot run it (raised before loading)
 
 
+_VIDEO_ONLY = "video only (limit_mm_per_prompt=video:1); in vLLM's registry, not tested here"
+
 # model_type -> Family. One entry per family; a new architecture (e.g. a plugin's) is one line.
 FAMILIES: dict[str, Family] = {
     "qwen2_5_omni": Family("qwen2_5_omni", "Qwen2_5OmniThinkerForConditionalGeneration", audio_in_video=True,
@@ -50,19 +52,24 @@ FAMILIES: dict[str, Family] = {
                              audio_in_video=True, vllm="video + audio (vLLM's Qwen3-Omni thinker); not tested here"),
     "qwen3_omni_moe_thinker": Family("qwen3_omni_moe", "Qwen3OmniMoeThinkerForConditionalGeneration",
                                      audio_in_video=True, vllm="as qwen3_omni_moe"),
-    "qwen2_vl": Family("qwen2_vl", vllm="video only; not tested here"),
-    "qwen2_5_vl": Family("qwen2_5_vl", vllm="video only; not tested here"),
-    "qwen3_vl": Family("qwen3_vl", vllm="video only; not tested here"),
-    "qwen2_audio": Family("qwen2_audio", vllm="audio only; not tested here"),
-    "llava_onevision": Family("llava_onevision", vllm="video only; not tested here"),
+    "qwen2_vl": Family("qwen2_vl", vllm=_VIDEO_ONLY),
+    "qwen2_5_vl": Family("qwen2_5_vl", vllm=_VIDEO_ONLY),
+    "qwen3_vl": Family("qwen3_vl", vllm=_VIDEO_ONLY),
+    "qwen2_audio": Family("qwen2_audio", vllm="audio only (limit_mm_per_prompt=audio:1); in vLLM's registry, "
+                                              "not tested here"),
+    "llava_onevision": Family("llava_onevision", vllm=_VIDEO_ONLY),
     "video_llava": Family("video_llava", vllm="not supported: vLLM has no Video-LLaVA model"),
-    "internvl": Family("internvl", vllm="not supported by the vLLM adapter: vLLM's InternVL expects the "
-                                        "original (remote-code) checkpoint layout, not the -hf one"),
-    "gemma3n": Family("gemma3n", max_seconds=30.0, vllm="not supported by the vLLM adapter: it sends the clip as one video item "
-                                      "and vLLM's Gemma 3n takes images + audio; frames-as-images is HF only"),
-    "phi4_multimodal": Family("phi4_multimodal", vllm="not supported by the vLLM adapter: vLLM serves the "
-                                                      "remote-code phi4mm layout, not transformers' phi4_multimodal"),
-    "voxtral": Family("voxtral", vllm="not supported: see the HF reason", unsupported=(
+    "internvl": Family("internvl", vllm="video only (vLLM serves the -hf class with its InternS1 code, image + "
+                                        "video); not tested here"),
+    "gemma3n": Family("gemma3n", max_seconds=30.0, vllm="not supported by the vLLM adapter: it sends the clip as "
+                                                        "one video item and vLLM's Gemma 3n takes images + audio; "
+                                                        "frames-as-images is HF only"),
+    "phi4_multimodal": Family("phi4_multimodal", vllm="not supported: vLLM dropped transformers' "
+                                                      "Phi4MultimodalForCausalLM after 0.12 (it serves the remote-code "
+                                                      "Phi4MMForCausalLM layout only)"),
+    "voxtral": Family("voxtral", vllm="not supported by the vLLM adapter: vLLM has Voxtral (audio) but its prompt "
+                                      "comes from mistral_common, not the HF chat template the adapter renders",
+                      unsupported=(
         "Voxtral's processor takes audio only inside apply_chat_template through mistral_common's tokenizer "
         "(its __call__ refuses audio placeholders), so emorealm's shared input builder cannot give it the audio; "
         "use a plugin adapter built on VoxtralProcessor.apply_chat_template")),
@@ -242,6 +249,37 @@ def max_images(config, processor) -> int | None:
     if not ctx or not per_image:
         return None
     return max(1, (int(ctx) - 256) // int(per_image))  # 256 tokens kept for the prompt and the answer
+
+
+VIDEO_AS = {"video": "as a video (the processor's video input)", "images": "as N sampled frames (images)"}
+
+
+def family_rows() -> list[dict[str, str]]:
+    """One row per known family for ``emorealm adapters``: modalities, how video is given, vLLM."""
+    rows = []
+    for model_type, fam in FAMILIES.items():
+        if fam.model_class:
+            mods, video = "video + audio", "as a video; audio interleaved with it (use_audio_in_video)"
+        elif fam.unsupported:
+            mods, video = "—", "—"
+        else:
+            mods, video = _FAMILY_MODALITIES.get(fam.name, ("declared by the processor", ""))
+        rows.append({"model_type": model_type, "architecture": fam.name, "modalities": mods, "video": video,
+                     "loglikelihood": "no" if fam.unsupported else "yes", "vllm": fam.vllm,
+                     "hf": f"unsupported: {fam.unsupported}" if fam.unsupported else "supported"})
+    return rows
+
+
+# what the processors of the generic families declare (checked against the tiny twins in tests)
+_FAMILY_MODALITIES = {
+    "qwen2_vl": ("video", VIDEO_AS["video"]), "qwen2_5_vl": ("video", VIDEO_AS["video"]),
+    "qwen3_vl": ("video", VIDEO_AS["video"] + ", with frame timestamps"),
+    "llava_onevision": ("video", VIDEO_AS["video"]), "video_llava": ("video", VIDEO_AS["video"]),
+    "internvl": ("video", VIDEO_AS["video"] + " (one <img> block per frame)"),
+    "qwen2_audio": ("audio", "not given (audio-only model)"),
+    "gemma3n": ("video (as frames) + audio", VIDEO_AS["images"] + ", default 8; audio capped at 30 s"),
+    "phi4_multimodal": ("video (as frames) + audio", VIDEO_AS["images"] + ", default 8"),
+}
 
 
 def read_base_model(adapter_folder: str | Path) -> str | None:

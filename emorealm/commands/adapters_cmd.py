@@ -128,8 +128,12 @@ def _run(args) -> int:
         if not infos:
             known = ", ".join(i.name for i in list_adapters())
             raise ConfigError(f"unknown adapter {args.name!r}; known adapters: {known}")
+    show_families = not args.name or infos[0].name == "hf"
     if args.json:
-        print(json.dumps([asdict(i) for i in infos], indent=2, default=repr))
+        listing: Any = [asdict(i) for i in infos]
+        if show_families:
+            listing = {"adapters": listing, "hf_families": _families()}
+        print(json.dumps(listing, indent=2, default=repr))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -150,4 +154,19 @@ def _run(args) -> int:
                 table.add_row(opt.name, _fmt_default(opt.default), opt.help)
             console.print(table)
         console.print()
+    if show_families:
+        table = Table(title="hf adapter: model families (docs/adapters.md)", show_header=True, box=None,
+                      padding=(0, 2))
+        for col in ("model_type", "modalities", "video", "vllm"):
+            table.add_column(col, overflow="fold")
+        for row in _families():
+            table.add_row(row["model_type"], row["modalities"] if row["hf"] == "supported" else row["hf"],
+                          row["video"], row["vllm"])
+        console.print(table)
     return 0
+
+
+def _families() -> list[dict[str, str]]:
+    from emorealm.model_adapters.hf_models import family_rows
+
+    return family_rows()
