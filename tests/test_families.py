@@ -223,8 +223,11 @@ def test_tiny_model_command_is_seeded_and_loads_with_from_pretrained(tmp_path, c
 def test_adapters_listing_prints_the_families(capsys):
     from emorealm.cli import main
 
-    assert main(["adapters", "hf", "--json"]) == 0
-    rows = {r["model_type"]: r for r in json.loads(capsys.readouterr().out)["hf_families"]}
+    assert main(["adapters", "--families", "--json"]) == 0
+    rows = {r["model_type"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(FAMILIES) | {"voxtral"} <= set(rows)
     assert rows["gemma3n"]["modalities"] == "video (as frames) + audio"
     assert rows["voxtral"]["hf"].startswith("unsupported:") and rows["video_llava"]["vllm"].startswith("not supported")
+    assert main(["adapters", "--families"]) == 0
+    out = capsys.readouterr().out
+    assert "model families" in out and "phi4_multimodal" in out and "emorealm-hf" not in out

@@ -110,6 +110,8 @@ def list_adapters() -> list[AdapterInfo]:
 def add_parser(sub) -> None:
     p = sub.add_parser("adapters", help="list model adapters, their status and options", description=__doc__)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--families", action="store_true",
+                   help="the model families the hf adapter runs: modalities, how video is given, vLLM support")
     p.add_argument("name", nargs="?", help="show only this adapter")
     p.set_defaults(func=_run)
 
@@ -122,19 +124,21 @@ def _run(args) -> int:
     from emorealm.errors import ConfigError
 
     infos = list_adapters()
+    if args.families and not args.name:
+        infos = []
     if args.name:
         short = args.name.removeprefix("emorealm-")
         infos = [i for i in infos if i.name == short]
         if not infos:
             known = ", ".join(i.name for i in list_adapters())
             raise ConfigError(f"unknown adapter {args.name!r}; known adapters: {known}")
-    show_families = not args.name or infos[0].name == "hf"
-    if args.json:
-        listing: Any = [asdict(i) for i in infos]
-        if show_families:
-            listing = {"adapters": listing, "hf_families": _families()}
-        print(json.dumps(listing, indent=2, default=repr))
+    if args.families and args.json:
+        print(json.dumps(_families(), indent=2))
         return 0
+    if args.json:
+        print(json.dumps([asdict(i) for i in infos], indent=2, default=repr))
+        return 0
+    show_families = args.families or (args.name and infos[0].name == "hf")
     from rich.console import Console
     from rich.table import Table
 
