@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -72,7 +71,6 @@ class EmorealmLM(LM):
         self.n_errors = 0
         self.journal: Journal | None = None  # set by emorealm.runner: finished samples are reused/recorded
         self.sample_seed: int | None = None  # set by emorealm.runner: per-request RNG seeding
-        self._tok_lock = threading.Lock()  # tokenizers are not safe to share between threads
 
     # -- hooks -------------------------------------------------------------------------------
     def _generate_one(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> str:

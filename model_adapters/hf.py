@@ -16,17 +16,17 @@ from typing import Any
 import torch
 from emorealm.model_adapters import distributed
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, parse_bool
-from emorealm.model_adapters.frames_as_images import build_image_inputs, frame_indices
 from emorealm.model_adapters.frames_as_images import label as frames_label
+from emorealm.model_adapters.hf_inputs import HFInputs
 from emorealm.model_adapters.hf_models import DTYPES, parse_modalities, resolve_architecture
 from emorealm.model_adapters.hf_models import load_model as load_model_arch
 from emorealm.model_adapters.prefix import last_token_logprobs, score_from_prefix
 
 from emorealm import __version__
-from emorealm.errors import ConfigError, ModelError
+from emorealm.errors import ModelError
 from emorealm.fingerprint import local_checkpoint, weights_hash
-from emorealm.inputs import ModelInputs, batch_key, build_inputs, collate_inputs
-from emorealm.media import DecodedMedia, MediaSpec, load_media
+from emorealm.inputs import batch_key, collate_inputs
+from emorealm.media import DecodedMedia, MediaSpec
 from emorealm.tiny import is_smoke_test_model
 
 _DTYPES = DTYPES
@@ -68,7 +68,7 @@ def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32",
     return model, processor
 
 
-class HFAdapter(EmorealmLM):
+class HFAdapter(HFInputs, EmorealmLM):
     """Audiovisual MLLMs through transformers (Qwen2.5-Omni, Qwen3-Omni, generic Auto-class models).
 
     ``model_args``: see ``OPTIONS`` (``python -m emorealm adapters hf``) and docs/adapters.md.
@@ -152,6 +152,7 @@ class HFAdapter(EmorealmLM):
             self.spec = MediaSpec(**{**self.spec.as_dict(), "min_frames": self.image_frames,
                                      "max_frames": max(self.spec.max_frames, self.image_frames)})
         self.prefetch = int(prefetch)
+        self._worker_processor = None  # the prefetch worker's own copy (see _thread_processor)
         self.modalities_given: dict[str, dict[str, int]] = {}
         self.modalities_not_given: dict[str, dict[str, int]] = {}
 
@@ -169,79 +170,6 @@ class HFAdapter(EmorealmLM):
     def barrier(self) -> None:
         if self.dist.enabled:
             distributed.barrier()
-
-    # -- inputs -------------------------------------------------------------------------------
-    def _needed(self, doc: dict[str, Any]) -> tuple[str, ...]:
-        """Modalities the doc carries and the media spec asks for (ablations switch them off)."""
-        media = doc.get("media") or {}
-        need = []
-        if self.spec.video and media.get("video"):
-            need.append("video")
-        source = media.get("audio_source", "video" if media.get("video") else "none")
-        if self.spec.audio and source != "none" and (media.get("audio") or media.get("video")):
-            need.append("audio")
-        return tuple(need)
-
-    def _count(self, table: dict[str, dict[str, int]], doc: dict[str, Any], mods) -> None:
-        mods = list(mods)
-        if not mods:  # no empty entries: a resumed run replays only what was counted
-            return
-        counts = table.setdefault(doc.get("_task", "?"), {})
-        for m in mods:
-            counts[m] = counts.get(m, 0) + 1
-
-    def _check_image_frames(self, value: Any) -> int | None:
-        """Frames per clip for a frames-as-images model, refused up front when the prompt cannot hold them."""
-        if self.arch.video_as != "images":
-            return None
-        frame_indices(1, 1, self.frame_rule)  # validates the rule
-        n = int(value) if value not in (None, "") else self.arch.image_frames
-        if n < 1:
-            raise ConfigError(f"image_frames={n}: give at least one frame")
-        limit = self.arch.max_images
-        if limit is not None and n > limit:
-            raise ConfigError(f"image_frames={n} but {self.arch.name} ({self.pretrained}) holds at most {limit} images "
-                              f"in one prompt; lower image_frames in --model-args")
-        return n
-
-    def _build(self, doc: dict[str, Any], context: str) -> tuple[ModelInputs, tuple[str, ...], str | None]:
-        """(inputs, labels of what was given, audio source): no side effects, so it may run in a
-        prefetch worker while the model runs."""
-        needed = self._needed(doc)
-        if needed and not set(needed) & set(self.arch.accepts):
-            raise ModelError(f"this question needs {'+'.join(needed)} but the model accepts only "
-                             f"{'+'.join(self.arch.accepts)}; it cannot be answered by this model")
-        media = load_media(doc["media"], self.spec) if doc.get("media") else None
-        override = None
-        if self.media_transform is not None and media is not None:
-            # diagnostics' ablations: replace decoded media, never the files (emorealm.diagnostics)
-            override = self.media_transform(doc, media)
-        kw = {"system_prompt": self.system_prompt, "accepts": self.arch.accepts, "media_override": override}
-        with self._tok_lock:
-            if self.arch.video_as == "images":
-                inputs, n = build_image_inputs(self.processor, media, context, self.spec, n_frames=self.image_frames,
-                                               rule=self.frame_rule, **kw)
-                labels = tuple(frames_label(n) if m == "video" else m for m in inputs.modalities)
-            else:
-                inputs = build_inputs(self.processor, media, context, self.spec, **kw)
-                labels = inputs.modalities
-        source = None
-        if "audio" in inputs.modalities:
-            src = doc.get("media", {})
-            source = "sidecar" if src.get("audio") and Path(src["audio"]).exists() else "video"
-        return inputs, labels, source
-
-    def _commit(self, doc: dict[str, Any], built: tuple[ModelInputs, tuple[str, ...], str | None]) -> ModelInputs:
-        """Record what ``_build`` gave (in request order, on the main thread)."""
-        inputs, labels, source = built
-        if source is not None:
-            self._note_source(doc, source)
-        self._count(self.modalities_given, doc, labels)
-        self._count(self.modalities_not_given, doc, [m for m in self._needed(doc) if m not in inputs.modalities])
-        return inputs
-
-    def _inputs(self, doc: dict[str, Any], context: str) -> ModelInputs:
-        return self._commit(doc, self._build(doc, context))
 
     def _to_device(self, kw: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -315,8 +243,7 @@ class HFAdapter(EmorealmLM):
                 new = out[row, inputs.prompt_length:].tolist()
                 # a row that finished early is filled with padding after its end-of-sequence token
                 end = next((k + 1 for k, t in enumerate(new) if t in stops), len(new))
-                with self._tok_lock:  # a prefetch worker may be tokenizing with the same tokenizer
-                    text = self.tokenizer.decode(new[:end], skip_special_tokens=True)
+                text = self.tokenizer.decode(new[:end], skip_special_tokens=True)
                 texts[j] = cut_at_stops(text, until)
         return texts  # type: ignore[return-value]
 
@@ -325,8 +252,7 @@ class HFAdapter(EmorealmLM):
 
     # -- log-likelihood -----------------------------------------------------------------------
     def _continuation_ids(self, continuation: str) -> list[int]:
-        with self._tok_lock:
-            ids = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        ids = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
         if not ids:
             raise ModelError(f"continuation {continuation!r} tokenizes to nothing")
         return ids

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+PREFETCH_THREAD = "emorealm-prefetch"  # name prefix of the worker thread
 
 class Prefetcher:
     """Runs ``build(*items[k])`` in one background worker, at most ``depth`` items ahead of the
@@ -16,7 +17,7 @@ class Prefetcher:
         from concurrent.futures import ThreadPoolExecutor
 
         self.build, self.items, self.depth = build, list(items), max(0, int(depth))
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="emorealm-prefetch") if self.depth else None
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix=PREFETCH_THREAD) if self.depth else None
         self.futures: dict[int, Any] = {}
         self.submitted = 0
 
