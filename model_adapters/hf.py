@@ -214,7 +214,8 @@ class HFAdapter(HFInputs, EmorealmLM):
         return 1 if self._generation_config(gen_kwargs)[0]["do_sample"] else self.batch_size
 
     def _prefetch_depth(self) -> int:
-        return self.prefetch
+        # diagnostics' media transforms may draw from the RNGs seeded per request on the main thread
+        return 0 if self.media_transform is not None else self.prefetch
 
     def _build_generation(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> Any:
         return self._build(doc, context)
