@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from emorealm.errors import ConfigError
-from emorealm.inputs import ModelInputs, _check_placeholders
+from emorealm.inputs import ModelInputs, _check_placeholders, build_messages
 from emorealm.media import DecodedMedia, MediaSpec
 
 RULES = ("uniform", "linspace")
@@ -56,14 +56,8 @@ def build_image_inputs(processor, media: DecodedMedia | None, prompt: str, spec:
     has_video = frames is not None and len(frames) > 0 and "video" in accepts and spec.video
     has_audio = wave is not None and "audio" in accepts and spec.audio
     picked = [np.ascontiguousarray(frames[i]) for i in frame_indices(len(frames), n_frames, rule)] if has_video else []
-    content: list[dict[str, Any]] = [{"type": "image"} for _ in picked]
-    if has_audio:
-        content.append({"type": "audio"})
-    content.append({"type": "text", "text": prompt})
-    messages: list[dict[str, Any]] = []
-    if system_prompt:
-        messages.append({"role": "system", "content": [{"type": "text", "text": system_prompt}]})
-    messages.append({"role": "user", "content": content})
+    messages = build_messages(prompt, video=False, audio=has_audio, interleaved=False, system_prompt=system_prompt)
+    messages[-1]["content"][:0] = [{"type": "image"} for _ in picked]  # the frames first, as a video would be
     # Phi-4-multimodal ships its chat template with the tokenizer only
     template = None if getattr(processor, "chat_template", None) else processor.tokenizer.chat_template
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, chat_template=template)

@@ -3,10 +3,6 @@ small text-decoder sizes, and saving a (model, processor) pair like a released c
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,30 +57,16 @@ def save_twin(out_dir: Path, arch: str, seed: int, make: Callable[[], tuple[Any,
     import torch
     from transformers import set_seed
 
-    from emorealm.tiny import TINY_MARKER
+    from emorealm.tiny import save_checkpoint
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{arch}-", dir=out_dir.parent))
-    try:
-        set_seed(seed)
-        torch.manual_seed(seed)
-        model, processor = make()
-        model = model.eval()
-        tok = processor.tokenizer
-        gen = getattr(model, "generation_config", None)
-        if gen is not None:
-            gen.eos_token_id = tok.eos_token_id
-            gen.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        model.save_pretrained(tmp, safe_serialization=True)
-        processor.save_pretrained(tmp)
-        (tmp / f"{TINY_MARKER}.json").write_text(json.dumps({
-            "name": f"tiny-{arch}", "architecture": arch, "version": TWIN_VERSION, "seed": seed, "smoke_test": True,
-            "note": "randomly initialised; answers are meaningless"}, indent=2))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    set_seed(seed)
+    torch.manual_seed(seed)
+    model, processor = make()
+    model = model.eval()
+    tok = processor.tokenizer
+    gen = getattr(model, "generation_config", None)
+    if gen is not None:
+        gen.eos_token_id = tok.eos_token_id
+        gen.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    return save_checkpoint(out_dir, model, processor, {"name": f"tiny-{arch}", "architecture": arch,
+                                                       "version": TWIN_VERSION, "seed": seed})
