@@ -64,7 +64,9 @@ class HFInputs:
         if needed and not set(needed) & set(self.arch.accepts):
             raise ModelError(f"this question needs {'+'.join(needed)} but the model accepts only "
                              f"{'+'.join(self.arch.accepts)}; it cannot be answered by this model")
-        media = load_media(doc["media"], self.spec) if doc.get("media") else None
+        # a processor with its own load_media (AVERE's 8 frames over the clip) decodes the files itself
+        loader = getattr(self.processor, "load_media", None) or load_media
+        media = loader(doc["media"], self.spec) if doc.get("media") else None
         override = None
         if self.media_transform is not None and media is not None:
             # diagnostics' ablations: replace decoded media, never the files (emorealm.diagnostics)
