@@ -8,6 +8,7 @@ base. Media are decoded once per doc (``emorealm.media``) and turned into proces
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -138,19 +139,19 @@ class HFAdapter(HFInputs, EmorealmLM):
             parse_modalities(modalities), backbones=backbones)
         if self.device_map:
             self._device = str(self.model.device)
-        if self.arch.max_seconds and self.spec.max_seconds > self.arch.max_seconds:
+        if self.arch.max_seconds and (self.spec.max_seconds is None or self.spec.max_seconds > self.arch.max_seconds):
             # e.g. Gemma 3n's audio encoder takes 30 s: longer clips are sampled over their first 30 s
-            self.spec = MediaSpec(**{**self.spec.as_dict(), "max_seconds": self.arch.max_seconds})
+            self.spec = dataclasses.replace(self.spec, max_seconds=self.arch.max_seconds)
         if not self.arch.audio_in_video and self.spec.use_audio_in_video:
             # only the Omni thinkers interleave a clip's audio with its frames
-            self.spec = MediaSpec(**{**self.spec.as_dict(), "use_audio_in_video": False})
+            self.spec = dataclasses.replace(self.spec, use_audio_in_video=False)
         self.tokenizer = self.processor.tokenizer
         self.frame_rule = str(frame_rule)
         self.image_frames = self._check_image_frames(image_frames)
         if self.image_frames and self.spec.min_frames < self.image_frames:
             # decode at least as many frames as the model is to be given
-            self.spec = MediaSpec(**{**self.spec.as_dict(), "min_frames": self.image_frames,
-                                     "max_frames": max(self.spec.max_frames, self.image_frames)})
+            self.spec = dataclasses.replace(self.spec, min_frames=self.image_frames,
+                                            max_frames=max(self.spec.max_frames, self.image_frames))
         self.prefetch = int(prefetch)
         self._worker_processor = None  # the prefetch worker's own copy (see _thread_processor)
         self.modalities_given: dict[str, dict[str, int]] = {}
