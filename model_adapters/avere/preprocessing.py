@@ -96,7 +96,7 @@ def read_wave(path: str, spec: MediaSpec) -> np.ndarray:
         info = sf.info(path)
         if info.samplerate == SAMPLE_RATE:
             frames = -1 if spec.max_seconds is None else int(spec.max_seconds * SAMPLE_RATE)  # None: the whole file
-    wave, _ = sf.read(path, dtype="float32", always_2d=True, frames=frames)
+            wave, _ = sf.read(path, dtype="float32", always_2d=True, frames=frames)
             if wave.shape[0] == 0:
                 raise MediaError(f"{path}: audio file holds no samples; re-export it or remove the sidecar")
             return wave[:, 0].copy()
