@@ -20,6 +20,7 @@ COMMANDS = [
     "emorealm.commands.adapters_cmd",
     "emorealm.commands.lm_eval_cmd",
     "emorealm.commands.tiny_cmd",
+    "emorealm.commands.tiny_model_cmd",
     "emorealm.commands.sample_data_cmd",
     "emorealm.commands.submit_cmd",
     "emorealm.commands.leaderboard_cmd",

@@ -75,6 +75,10 @@ def build_inputs(processor, media: DecodedMedia | None, prompt: str, spec: Media
         # processor no fps, so it assumes 2.0 (video_second_per_grid 1.0) — processor_fps opts in
         if spec.processor_fps and media is not None:
             kwargs["videos_kwargs"] = {"fps": media.fps}
+        if media is not None and hasattr(processor, "_calculate_timestamps"):
+            # processors that print frame timestamps (Qwen3-VL) need the rate the frames were sampled at
+            kwargs.setdefault("videos_kwargs", {})["video_metadata"] = [
+                {"total_num_frames": len(frames), "fps": media.fps, "frames_indices": list(range(len(frames)))}]
     if has_audio:
         kwargs["audio"] = [wave]
         if interleaved:

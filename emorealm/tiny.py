@@ -165,22 +165,28 @@ def build_tiny_omni(out_dir: str | Path) -> Path:
     import torch
     from transformers import Qwen2_5OmniForConditionalGeneration, set_seed
 
+    set_seed(TINY_SEED)
+    processor = _build_processor(_train_tokenizer())
+    config = tiny_config(processor.tokenizer)
+    torch.manual_seed(TINY_SEED)
+    model = Qwen2_5OmniForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    return save_checkpoint(out_dir, model, processor, {"name": "tiny-omni", "version": TINY_VERSION,
+                                                       "seed": TINY_SEED})
+
+
+def save_checkpoint(out_dir: str | Path, model, processor, marker: dict) -> Path:
+    """Save ``model`` (safetensors) and ``processor`` into ``out_dir`` atomically (a temp folder
+    renamed into place), with the smoke-test marker file holding ``marker``."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-omni-", dir=out_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{marker.get('name', 'model')}-", dir=out_dir.parent))
     try:
-        set_seed(TINY_SEED)
-        processor = _build_processor(_train_tokenizer())
-        config = tiny_config(processor.tokenizer)
-        torch.manual_seed(TINY_SEED)
-        model = Qwen2_5OmniForConditionalGeneration(config).eval()
-        model.generation_config.eos_token_id = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
         model.save_pretrained(tmp, safe_serialization=True)
         processor.save_pretrained(tmp)
         (tmp / f"{TINY_MARKER}.json").write_text(json.dumps({
-            "name": "tiny-omni", "version": TINY_VERSION, "seed": TINY_SEED, "smoke_test": True,
-            "note": "randomly initialised; answers are meaningless"}, indent=2))
+            **marker, "smoke_test": True, "note": "randomly initialised; answers are meaningless"}, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from emorealm.model_adapters.prefetch import Prefetcher
 from lm_eval.api.model import LM
 
 from emorealm.errors import DataError, EmorealmError, MediaError, error_response, record_sample_error
@@ -56,6 +57,9 @@ def progress(items: Sequence[T] | Iterable[T], total: int, description: str) -> 
             bar.advance(task)
 
 
+_NOT_BUILT = object()
+
+
 class EmorealmLM(LM):
     """Base class: subclasses implement ``_generate_one`` and ``_loglikelihood_group``."""
 
@@ -90,6 +94,34 @@ class EmorealmLM(LM):
     def _generate_prepared(self, prepared: list[Any]) -> list[str]:
         """Texts for requests prepared by ``_prepare_generation`` (all with equal ``gen_kwargs``)."""
         return [self._generate_one(doc, context, dict(gen)) for doc, context, gen in prepared]
+
+    # preparing ahead: an adapter splits its per-request preparation into a side-effect-free build
+    # (decode, resize, processor; may run in a background worker) and the rest (counting, in order)
+    def _prefetch_depth(self) -> int:
+        """Requests prepared ahead while the model runs (0: none)."""
+        return 0
+
+    def _build_generation(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> Any:
+        """The thread-safe, side-effect-free part of ``_prepare_generation``."""
+        return _NOT_BUILT
+
+    def _prepare_generation_built(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any],
+                                  built: Any) -> Any:
+        return self._prepare_generation(doc, context, gen_kwargs)
+
+    def _build_loglikelihood(self, doc: dict[str, Any], context: str, continuations: list[str]) -> Any:
+        """The thread-safe, side-effect-free part of ``_prepare_loglikelihood``."""
+        return _NOT_BUILT
+
+    def _prepare_loglikelihood_built(self, doc: dict[str, Any], context: str, continuations: list[str],
+                                     built: Any) -> Any:
+        return self._prepare_loglikelihood(doc, context, continuations)
+
+    def _prefetcher(self, build: Callable[..., Any], items: list[tuple]) -> Prefetcher:
+        def one(doc, *args):
+            return None if doc.get("_load_error") else build(doc, *args)  # the guard refuses these anyway
+
+        return Prefetcher(one, items, self._prefetch_depth())
 
     # batched scoring, likewise: one unit is a question (its context and all its options)
     def _loglikelihood_batch_size(self) -> int:
@@ -229,15 +261,23 @@ class EmorealmLM(LM):
                 order += idxs[start:start + size]
                 chunk_ends.add(order[-1])
         ready: list[tuple[int, Any, dict]] = []  # (request index, prepared, journal notes)
-        for i in progress(order, len(order), f"{self.adapter_name}: generating"):
+        pre = self._prefetcher(self._build_generation,
+                               [(requests[i].doc, requests[i].args[0], dict(requests[i].args[1])) for i in order])
+        try:
+            return self._generate_loop(requests, order, chunk_ends, hashes, keys, out, ready, pre)
+        finally:
+            pre.close()
+
+    def _generate_loop(self, requests, order, chunk_ends, hashes, keys, out, ready, pre: Prefetcher) -> list[str]:
+        for n, i in progress(list(enumerate(order)), len(order), f"{self.adapter_name}: generating"):
             req = requests[i]
             context, gen_kwargs = req.args
             doc = req.doc
             failed: list[Any] = []
             before = self._source_counts()
             self._before_call(req, hashes[i], "generate_until")
-            prepared = self._guard(doc, lambda d=doc, c=context, g=gen_kwargs: self._prepare_generation(d, c, dict(g)),
-                                   lambda err, f=failed: f.append(err) or error_response(err))
+            prepared = self._guard(doc, lambda d=doc, c=context, g=gen_kwargs, n=n: self._prepare_generation_built(
+                d, c, dict(g), pre.get(n)), lambda err, f=failed: f.append(err) or error_response(err))
             if failed:
                 out[i] = prepared
             else:
@@ -289,6 +329,15 @@ class EmorealmLM(LM):
                 continue
             for i, s in zip(idxs, hit, strict=True):
                 results[i] = (float(s[0]), bool(s[1]))
+        pre = self._prefetcher(self._build_loglikelihood, [(requests[groups[g][1][0]].doc, groups[g][0][0],
+                                                            list(groups[g][0][1])) for g, _ in todo])
+        try:
+            self._score_loop(requests, groups, hashes, todo, results, pre)
+        finally:
+            pre.close()
+        return results  # type: ignore[return-value]
+
+    def _score_loop(self, requests, groups, hashes, todo, results, pre: Prefetcher) -> None:
         size = max(1, int(self._loglikelihood_batch_size()))
         ready: list[tuple[int, Any, Any, dict]] = []  # (group index, journal key, prepared, journal notes)
         for n, (g, key) in enumerate(progress(todo, len(todo), f"{self.adapter_name}: scoring")):
@@ -298,8 +347,8 @@ class EmorealmLM(LM):
             failed: list[Any] = []
             before = self._source_counts()
             self._before_call(req, hashes[g], "loglikelihood")
-            prepared = self._guard(doc, lambda d=doc, c=context, k=conts: self._prepare_loglikelihood(d, c, list(k)),
-                                   lambda err, f=failed: f.append(err))
+            prepared = self._guard(doc, lambda d=doc, c=context, k=conts, n=n: self._prepare_loglikelihood_built(
+                d, c, list(k), pre.get(n)), lambda err, f=failed: f.append(err))
             if failed:
                 for i in idxs:
                     results[i] = (math.nan, False)
@@ -317,7 +366,6 @@ class EmorealmLM(LM):
                     for i, sc in zip(groups[gg][1], scores, strict=True):
                         results[i] = sc
                 ready = []
-        return results  # type: ignore[return-value]
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         raise NotImplementedError("emorealm adapters score multiple-choice options; rolling perplexity is not supported")

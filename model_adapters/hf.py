@@ -8,6 +8,7 @@ base. Media are decoded once per doc (``emorealm.media``) and turned into proces
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 import torch
 from emorealm.model_adapters import distributed
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, parse_bool
+from emorealm.model_adapters.frames_as_images import label as frames_label
+from emorealm.model_adapters.hf_inputs import HFInputs
 from emorealm.model_adapters.hf_models import DTYPES, parse_modalities, resolve_architecture
 from emorealm.model_adapters.hf_models import load_model as load_model_arch
 from emorealm.model_adapters.prefix import last_token_logprobs, score_from_prefix
@@ -23,8 +26,8 @@ from emorealm.model_adapters.prefix import last_token_logprobs, score_from_prefi
 from emorealm import __version__
 from emorealm.errors import ModelError
 from emorealm.fingerprint import local_checkpoint, weights_hash
-from emorealm.inputs import ModelInputs, batch_key, build_inputs, build_model_inputs, collate_inputs
-from emorealm.media import DecodedMedia, MediaSpec, load_media
+from emorealm.inputs import batch_key, collate_inputs
+from emorealm.media import DecodedMedia, MediaSpec
 from emorealm.tiny import is_smoke_test_model
 
 _DTYPES = DTYPES
@@ -66,7 +69,7 @@ def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32",
     return model, processor
 
 
-class HFAdapter(EmorealmLM):
+class HFAdapter(HFInputs, EmorealmLM):
     """Audiovisual MLLMs through transformers (Qwen2.5-Omni, Qwen3-Omni, generic Auto-class models).
 
     ``model_args``: see ``OPTIONS`` (``python -m emorealm adapters hf``) and docs/adapters.md.
@@ -100,6 +103,10 @@ class HFAdapter(EmorealmLM):
         "use_audio_in_video": (True, "Omni models: interleave the clip's audio with its frames"),
         "video": (True, "give the model frames (false: audio-only ablation)"),
         "audio": (True, "give the model audio (false: video-only ablation)"),
+        "image_frames": (None, "models that take images but no video: frames given per clip (default: the "
+                               "family's, see docs/adapters.md)"),
+        "frame_rule": ("uniform", "which frames: uniform (segment centres) or linspace (first to last)"),
+        "prefetch": (2, "requests whose inputs are prepared ahead in a background worker (0: off)"),
     }
     # (doc, DecodedMedia) -> media_override dict for build_inputs; set by emorealm.diagnostics
     media_transform: Callable[[dict[str, Any], DecodedMedia], dict[str, Any]] | None = None
@@ -107,7 +114,8 @@ class HFAdapter(EmorealmLM):
     def __init__(self, pretrained: str | None = None, peft: str | None = None, dtype: str = "float32",
                  device: str = "cpu", batch_size: int | str = 1, system_prompt: str | None = None,
                  trust_remote_code: bool | str = False, max_gen_toks: int = 256, device_map: str | None = None,
-                 modalities: str | None = None, backbones: str | None = None, **kwargs: Any) -> None:
+                 modalities: str | None = None, backbones: str | None = None, image_frames: int | str | None = None,
+                 frame_rule: str = "uniform", prefetch: int | str = 2, **kwargs: Any) -> None:
         super().__init__()
         if not pretrained:
             raise ModelError("the hf adapter needs pretrained=<folder or hub id> (or use --model tiny-omni)")
@@ -131,15 +139,26 @@ class HFAdapter(EmorealmLM):
             parse_modalities(modalities), backbones=backbones)
         if self.device_map:
             self._device = str(self.model.device)
+        if self.arch.max_seconds and (self.spec.max_seconds is None or self.spec.max_seconds > self.arch.max_seconds):
+            # e.g. Gemma 3n's audio encoder takes 30 s: longer clips are sampled over their first 30 s
+            self.spec = dataclasses.replace(self.spec, max_seconds=self.arch.max_seconds)
         if not self.arch.audio_in_video and self.spec.use_audio_in_video:
             # only the Omni thinkers interleave a clip's audio with its frames
-            self.spec = MediaSpec(**{**self.spec.as_dict(), "use_audio_in_video": False})
+            self.spec = dataclasses.replace(self.spec, use_audio_in_video=False)
         elif self.spec.use_audio_in_video:
             from emorealm.version_checks import INTERLEAVED_AUDIO_TRANSFORMERS, require
 
             require("transformers", INTERLEAVED_AUDIO_TRANSFORMERS, "the HF adapter's audio-in-video layout",
                     "pass --model-args use_audio_in_video=false (audio as a separate item), or use --model vllm")
         self.tokenizer = self.processor.tokenizer
+        self.frame_rule = str(frame_rule)
+        self.image_frames = self._check_image_frames(image_frames)
+        if self.image_frames and self.spec.min_frames < self.image_frames:
+            # decode at least as many frames as the model is to be given
+            self.spec = dataclasses.replace(self.spec, min_frames=self.image_frames,
+                                            max_frames=max(self.spec.max_frames, self.image_frames))
+        self.prefetch = int(prefetch)
+        self._worker_processor = None  # the prefetch worker's own copy (see _thread_processor)
         self.modalities_given: dict[str, dict[str, int]] = {}
         self.modalities_not_given: dict[str, dict[str, int]] = {}
 
@@ -157,46 +176,6 @@ class HFAdapter(EmorealmLM):
     def barrier(self) -> None:
         if self.dist.enabled:
             distributed.barrier()
-
-    # -- inputs -------------------------------------------------------------------------------
-    def _needed(self, doc: dict[str, Any]) -> tuple[str, ...]:
-        """Modalities the doc carries and the media spec asks for (ablations switch them off)."""
-        media = doc.get("media") or {}
-        need = []
-        if self.spec.video and media.get("video"):
-            need.append("video")
-        source = media.get("audio_source", "video" if media.get("video") else "none")
-        if self.spec.audio and source != "none" and (media.get("audio") or media.get("video")):
-            need.append("audio")
-        return tuple(need)
-
-    def _count(self, table: dict[str, dict[str, int]], doc: dict[str, Any], mods) -> None:
-        mods = list(mods)
-        if not mods:  # no empty entries: a resumed run replays only what was counted
-            return
-        counts = table.setdefault(doc.get("_task", "?"), {})
-        for m in mods:
-            counts[m] = counts.get(m, 0) + 1
-
-    def _inputs(self, doc: dict[str, Any], context: str) -> ModelInputs:
-        needed = self._needed(doc)
-        if needed and not set(needed) & set(self.arch.accepts):
-            raise ModelError(f"this question needs {'+'.join(needed)} but the model accepts only "
-                             f"{'+'.join(self.arch.accepts)}; it cannot be answered by this model")
-        if self.media_transform is None:
-            inputs = build_model_inputs(self.processor, doc, context, self.spec, system_prompt=self.system_prompt,
-                                        accepts=self.arch.accepts)
-        else:  # diagnostics' ablations: replace decoded media, never the files (emorealm.diagnostics)
-            media = load_media(doc["media"], self.spec) if doc.get("media") else None
-            override = self.media_transform(doc, media) if media is not None else None
-            inputs = build_inputs(self.processor, media, context, self.spec, system_prompt=self.system_prompt,
-                                  accepts=self.arch.accepts, media_override=override)
-        if "audio" in inputs.modalities:
-            src = doc.get("media", {})
-            self._note_source(doc, "sidecar" if src.get("audio") and Path(src["audio"]).exists() else "video")
-        self._count(self.modalities_given, doc, inputs.modalities)
-        self._count(self.modalities_not_given, doc, [m for m in needed if m not in inputs.modalities])
-        return inputs
 
     def _to_device(self, kw: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -240,6 +219,17 @@ class HFAdapter(EmorealmLM):
         # batch size, the order or a resume (docs/reliability.md)
         return 1 if self._generation_config(gen_kwargs)[0]["do_sample"] else self.batch_size
 
+    def _prefetch_depth(self) -> int:
+        # diagnostics' media transforms may draw from the RNGs seeded per request on the main thread
+        return 0 if self.media_transform is not None else self.prefetch
+
+    def _build_generation(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> Any:
+        return self._build(doc, context)
+
+    def _prepare_generation_built(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any],
+                                  built: Any) -> Any:
+        return self._commit(doc, built), gen_kwargs
+
     def _prepare_generation(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> Any:
         return self._inputs(doc, context), gen_kwargs
 
@@ -277,8 +267,16 @@ class HFAdapter(EmorealmLM):
     def _loglikelihood_batch_size(self) -> int:
         return self.batch_size
 
+    def _build_loglikelihood(self, doc: dict[str, Any], context: str, continuations: list[str]) -> Any:
+        return self._build(doc, context)
+
+    def _prepare_loglikelihood_built(self, doc: dict[str, Any], context: str, continuations: list[str],
+                                     built: Any) -> Any:
+        ids = [self._continuation_ids(c) for c in continuations]
+        return self._commit(doc, built), ids
+
     def _prepare_loglikelihood(self, doc: dict[str, Any], context: str, continuations: list[str]) -> Any:
-        return self._inputs(doc, context), [self._continuation_ids(c) for c in continuations]
+        return self._prepare_loglikelihood_built(doc, context, continuations, self._build(doc, context))
 
     def _loglikelihood_prepared(self, prepared: list[Any]) -> list[list[tuple[float, bool]]]:
         results: list[list[tuple[float, bool]] | None] = [None] * len(prepared)
@@ -319,8 +317,11 @@ class HFAdapter(EmorealmLM):
             "dtype": self.dtype,
             "smoke_test": any(is_smoke_test_model(f) for f in folders),
             "architecture": self.arch.name,
-            "media": {**self.spec.record(), **self._processor_caps()},
-            "modalities": {"accepted": list(self.arch.accepts), "given": self.modalities_given,
+            "media": {**self.spec.record(), **self._processor_caps(), "video_as": self.arch.video_as,
+                      **({"image_frames": self.image_frames, "frame_rule": self.frame_rule}
+                         if self.arch.video_as == "images" else {})},
+            "modalities": {"accepted": [frames_label(self.image_frames) if m == "video" and self.image_frames else m
+                                        for m in self.arch.accepts], "given": self.modalities_given,
                            "not_given": self.modalities_not_given},
             "world_size": self.dist.world_size,
             "audio_source": self.audio_sources,

@@ -15,7 +15,7 @@ the other way round); a doc carrying no modality the model accepts fails that sa
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +26,72 @@ from emorealm.errors import ConfigError, ModelError
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "auto": "auto"}
 MODALITIES = ("video", "audio")
 
-# model_type -> (architecture name, transformers class name, thinker sub-config of full checkpoints)
-OMNI: dict[str, tuple[str, str, str | None]] = {
-    "qwen2_5_omni": ("qwen2_5_omni", "Qwen2_5OmniThinkerForConditionalGeneration", None),
-    "qwen2_5_omni_thinker": ("qwen2_5_omni", "Qwen2_5OmniThinkerForConditionalGeneration", None),
-    "qwen3_omni_moe": ("qwen3_omni_moe", "Qwen3OmniMoeThinkerForConditionalGeneration", "thinker_config"),
-    "qwen3_omni_moe_thinker": ("qwen3_omni_moe", "Qwen3OmniMoeThinkerForConditionalGeneration", None),
+@dataclass(frozen=True)
+class Family:
+    """What emorealm knows about one checkpoint ``model_type`` (one row of docs/adapters.md)."""
+
+    name: str  # architecture name recorded in results
+    model_class: str | None = None  # transformers class name or "module:attr"; None: the Auto class
+    thinker_config: str | None = None  # sub-config of a full (thinker + talker) checkpoint
+    audio_in_video: bool = False  # audio may be interleaved with the frames (use_audio_in_video)
+    image_frames: int = 8  # frames-as-images families: frames given per clip by default
+    max_seconds: float | None = None  # longest clip the model takes (its audio encoder's fixed window)
+    vllm: str = ""  # vLLM adapter support with audio and video, or why not
+    unsupported: str = ""  # non-empty: why the HF adapter cannot run it (raised before loading)
+
+
+_VIDEO_ONLY = "video only (limit_mm_per_prompt=video:1); in vLLM's registry, not tested here"
+
+# model_type -> Family. One entry per family; a new architecture (e.g. a plugin's) is one line.
+FAMILIES: dict[str, Family] = {
+    "qwen2_5_omni": Family("qwen2_5_omni", "Qwen2_5OmniThinkerForConditionalGeneration", audio_in_video=True,
+                           vllm="video + audio (interleaved), tested in the vLLM tier"),
+    "qwen2_5_omni_thinker": Family("qwen2_5_omni", "Qwen2_5OmniThinkerForConditionalGeneration",
+                                   audio_in_video=True, vllm="as qwen2_5_omni"),
+    "qwen3_omni_moe": Family("qwen3_omni_moe", "Qwen3OmniMoeThinkerForConditionalGeneration", "thinker_config",
+                             audio_in_video=True, vllm="video + audio (vLLM's Qwen3-Omni thinker); not tested here"),
+    "qwen3_omni_moe_thinker": Family("qwen3_omni_moe", "Qwen3OmniMoeThinkerForConditionalGeneration",
+                                     audio_in_video=True, vllm="as qwen3_omni_moe"),
+    "qwen2_vl": Family("qwen2_vl", vllm=_VIDEO_ONLY),
+    "qwen2_5_vl": Family("qwen2_5_vl", vllm=_VIDEO_ONLY),
+    "qwen3_vl": Family("qwen3_vl", vllm=_VIDEO_ONLY),
+    "qwen2_audio": Family("qwen2_audio", vllm="audio only (limit_mm_per_prompt=audio:1); in vLLM's registry, "
+                                              "not tested here"),
+    "llava_onevision": Family("llava_onevision", vllm=_VIDEO_ONLY),
+    "video_llava": Family("video_llava", vllm="not supported: vLLM has no Video-LLaVA model"),
+    "internvl": Family("internvl", vllm="video only (vLLM serves the -hf class with its InternS1 code, image + "
+                                        "video); not tested here"),
+    "gemma3n": Family("gemma3n", max_seconds=30.0, vllm="not supported by the vLLM adapter: it sends the clip as "
+                                                        "one video item and vLLM's Gemma 3n takes images + audio; "
+                                                        "frames-as-images is HF only"),
+    "phi4_multimodal": Family("phi4_multimodal", vllm="not supported: vLLM dropped transformers' "
+                                                      "Phi4MultimodalForCausalLM after 0.12 (it serves the remote-code "
+                                                      "Phi4MMForCausalLM layout only)"),
+    "voxtral": Family("voxtral", vllm="not supported by the vLLM adapter: vLLM has Voxtral (audio) but its prompt "
+                                      "comes from mistral_common, not the HF chat template the adapter renders",
+                      unsupported=(
+        "Voxtral's processor takes audio only inside apply_chat_template through mistral_common's tokenizer "
+        "(its __call__ refuses audio placeholders), so emorealm's shared input builder cannot give it the audio; "
+        "use a plugin adapter built on VoxtralProcessor.apply_chat_template")),
 }
-SUPPORTED = ("qwen2_5_omni", "qwen3_omni_moe", "generic (AutoModelForImageTextToText / AutoModelForMultimodalLM "
-             "models with a chat template and a video processor and/or audio feature extractor)")
+SUPPORTED = tuple(k for k, f in FAMILIES.items() if not f.unsupported) + (
+    "other AutoModelForImageTextToText / AutoModelForMultimodalLM models whose processor has a video processor, "
+    "an image processor and/or an audio feature extractor",)
 
 
 @dataclass(frozen=True)
 class Architecture:
     """How a checkpoint is run: its class, what it accepts, whether audio may ride in the video."""
 
-    name: str  # "qwen2_5_omni", "qwen3_omni_moe" or "generic"
+    name: str  # "qwen2_5_omni", "qwen3_omni_moe", a family name or "generic"
     model_class: Any
     accepts: tuple[str, ...]
     audio_in_video: bool
     thinker_config: str | None = None  # sub-config of a full (thinker + talker) checkpoint
+    video_as: str = "video"  # "video": the processor's video input; "images": sampled frames as images
+    image_frames: int = 8  # default frames per clip when video_as == "images"
+    max_images: int | None = None  # most images one prompt may hold (None: unknown)
+    max_seconds: float | None = None  # longest clip the model takes
 
 
 def parse_modalities(value: Any) -> tuple[str, ...] | None:
@@ -59,14 +105,19 @@ def parse_modalities(value: Any) -> tuple[str, ...] | None:
     return tuple(m for m in MODALITIES if m in parts)
 
 
-def processor_modalities(processor) -> tuple[str, ...]:
-    """Modalities a processor can prepare: a video processor → video, a feature extractor → audio."""
-    out = []
+def processor_modalities(processor) -> tuple[tuple[str, ...], str]:
+    """(modalities a processor can prepare, how video is given): a video processor → video as a
+    video, else an image processor → video as sampled frames (images); a feature extractor → audio."""
+    out, video_as = [], "video"
     if getattr(processor, "video_processor", None) is not None:
         out.append("video")
-    if getattr(processor, "feature_extractor", None) is not None:
+    elif getattr(processor, "image_processor", None) is not None:
+        out.append("video")
+        video_as = "images"
+    if getattr(processor, "feature_extractor", None) is not None or \
+            getattr(processor, "audio_processor", None) is not None:
         out.append("audio")
-    return tuple(out)
+    return tuple(out), video_as
 
 
 def _generic_class(model_type: str):
@@ -81,20 +132,33 @@ def _generic_class(model_type: str):
     return None
 
 
-def resolve_architecture(model_type: str) -> Architecture:
-    """The architecture for ``model_type``, or a ModelError naming what is supported."""
+def _load_class(path: str):
+    import importlib
+
     import transformers
 
-    if model_type in OMNI:
-        name, cls_name, sub = OMNI[model_type]
-        return Architecture(name, getattr(transformers, cls_name), MODALITIES, True, sub)
+    if ":" in path:
+        module, _, attr = path.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return getattr(transformers, path)
+
+
+def resolve_architecture(model_type: str) -> Architecture:
+    """The architecture for ``model_type``, or a ModelError naming what is supported (or why not)."""
+    fam = FAMILIES.get(model_type)
+    if fam is not None and fam.unsupported:
+        raise ModelError(f"the emorealm HF adapter cannot run {model_type!r}: {fam.unsupported}")
+    if fam is not None and fam.model_class:
+        return Architecture(fam.name, _load_class(fam.model_class), MODALITIES, fam.audio_in_video,
+                            fam.thinker_config)
     cls = _generic_class(model_type)
     if cls is None:
         raise ModelError(
             f"no emorealm HF adapter supports model_type {model_type!r} (supported: {'; '.join(SUPPORTED)}): "
             "it is not an image/video/audio-text-to-text model; write a plugin adapter (docs/adapters.md)"
         )
-    return Architecture("generic", cls, (), False)
+    return Architecture(fam.name if fam else "generic", cls, (), False,
+                        image_frames=fam.image_frames if fam else 8, max_seconds=fam.max_seconds if fam else None)
 
 
 def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32", device: str = "cpu",
@@ -152,19 +216,70 @@ def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32",
         proc_src = peft
     proc_kw = {"trust_remote_code": True} if trust_remote_code else {}
     processor = AutoProcessor.from_pretrained(proc_src, **proc_kw)
-    if arch.name == "generic":
-        accepts = processor_modalities(processor)
+    if arch.model_class.__name__.startswith("AutoModel"):  # declared by the processor
+        accepts, video_as = processor_modalities(processor)
         if not accepts:
-            raise ModelError(f"{pretrained!r} ({config.model_type}) has a processor without a video processor or an "
-                             "audio feature extractor: it cannot take the benchmarks' clips")
-        arch = Architecture(arch.name, arch.model_class, accepts, False)
+            raise ModelError(f"{pretrained!r} ({config.model_type}) has a processor with no video processor, image "
+                             "processor or audio feature extractor: it cannot take the benchmarks' clips")
+        arch = replace(arch, accepts=accepts, video_as=video_as,
+                       max_images=max_images(config, processor) if video_as == "images" else None)
     if modalities is not None:
         narrowed = tuple(m for m in arch.accepts if m in modalities)
         if not narrowed:
             raise ConfigError(f"modalities={'+'.join(modalities)} but {pretrained!r} accepts only "
                               f"{'+'.join(arch.accepts)}")
-        arch = Architecture(arch.name, arch.model_class, narrowed, arch.audio_in_video, arch.thinker_config)
+        arch = replace(arch, accepts=narrowed)
     return model, processor, arch
+
+
+def max_images(config, processor) -> int | None:
+    """How many images fit one prompt: the context length over one image's placeholder tokens."""
+    text = getattr(config, "text_config", None) or config
+    ctx = getattr(text, "max_position_embeddings", None)
+    per_image = None
+    ip = processor.image_processor
+    size = getattr(ip, "size", None) or {}
+    hw = (size.get("height"), size.get("width")) if isinstance(size, dict) else (None, None)
+    if hw[0] and hasattr(processor, "_get_num_multimodal_tokens"):
+        try:
+            per_image = processor._get_num_multimodal_tokens(image_sizes=[hw])["num_image_tokens"][0]
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+            per_image = None
+    per_image = per_image or getattr(processor, "image_seq_length", None)
+    if not ctx or not per_image:
+        return None
+    return max(1, (int(ctx) - 256) // int(per_image))  # 256 tokens kept for the prompt and the answer
+
+
+VIDEO_AS = {"video": "as a video (the processor's video input)", "images": "as N sampled frames (images)"}
+
+
+def family_rows() -> list[dict[str, str]]:
+    """One row per known family for ``emorealm adapters``: modalities, how video is given, vLLM."""
+    rows = []
+    for model_type, fam in FAMILIES.items():
+        if fam.model_class:
+            mods, video = "video + audio", "as a video; audio interleaved with it (use_audio_in_video)"
+        elif fam.unsupported:
+            mods, video = "—", "—"
+        else:
+            mods, video = _FAMILY_MODALITIES.get(fam.name, ("declared by the processor", ""))
+        rows.append({"model_type": model_type, "architecture": fam.name, "modalities": mods, "video": video,
+                     "loglikelihood": "no" if fam.unsupported else "yes", "vllm": fam.vllm,
+                     "hf": f"unsupported: {fam.unsupported}" if fam.unsupported else "supported"})
+    return rows
+
+
+# what the processors of the generic families declare (checked against the tiny twins in tests)
+_FAMILY_MODALITIES = {
+    "qwen2_vl": ("video", VIDEO_AS["video"]), "qwen2_5_vl": ("video", VIDEO_AS["video"]),
+    "qwen3_vl": ("video", VIDEO_AS["video"] + ", with frame timestamps"),
+    "llava_onevision": ("video", VIDEO_AS["video"]), "video_llava": ("video", VIDEO_AS["video"]),
+    "internvl": ("video", VIDEO_AS["video"] + " (one <img> block per frame)"),
+    "qwen2_audio": ("audio", "not given (audio-only model)"),
+    "gemma3n": ("video (as frames) + audio", VIDEO_AS["images"] + ", default 8; audio capped at 30 s"),
+    "phi4_multimodal": ("video (as frames) + audio", VIDEO_AS["images"] + ", default 8"),
+}
 
 
 def read_base_model(adapter_folder: str | Path) -> str | None:

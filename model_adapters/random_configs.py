@@ -126,7 +126,7 @@ def _vision_bits():
     return Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
 
-def tiny_qwen3_omni(tokenizer=None):
+def tiny_qwen3_omni(tokenizer=None, seed: int = 0):
     """(thinker, processor): a tiny random Qwen3-Omni MoE thinker (4 experts, 2 active)."""
     import torch
     from transformers import (
@@ -159,11 +159,11 @@ def tiny_qwen3_omni(tokenizer=None):
         audio_start_token_id=ids["<|audio_bos|>"], audio_end_token_id=ids["<|audio_eos|>"],
         vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
         user_token_id=0, position_id_per_seconds=13)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     return Qwen3OmniMoeThinkerForConditionalGeneration(config).eval(), processor
 
 
-def tiny_qwen2_vl(tokenizer=None):
+def tiny_qwen2_vl(tokenizer=None, seed: int = 0):
     """(model, processor): a tiny random Qwen2-VL — a generic video-only model (no audio input)."""
     import torch
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
@@ -186,11 +186,11 @@ def tiny_qwen2_vl(tokenizer=None):
         image_token_id=ids["<|IMAGE|>"], video_token_id=ids["<|VIDEO|>"],
         vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
         tie_word_embeddings=False)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     return Qwen2VLForConditionalGeneration(config).eval(), processor
 
 
-def tiny_qwen2_audio(tokenizer=None):
+def tiny_qwen2_audio(tokenizer=None, seed: int = 0):
     """(model, processor): a tiny random Qwen2-Audio — a generic audio-only model (no frames)."""
     import torch
     from transformers import (
@@ -213,7 +213,7 @@ def tiny_qwen2_audio(tokenizer=None):
         audio_config={"num_mel_bins": 128, "encoder_layers": 2, "encoder_attention_heads": 2,
                       "encoder_ffn_dim": 128, "d_model": 64, "max_source_positions": 1500},
         audio_token_index=ids["<|AUDIO|>"])
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     return Qwen2AudioForConditionalGeneration(config).eval(), processor
 
 

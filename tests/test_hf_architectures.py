@@ -42,8 +42,8 @@ def _doc(clips, kind="clip"):
 
 @pytest.mark.parametrize("arch,name,accepts,klass", [
     ("qwen3_omni_moe", "qwen3_omni_moe", ("video", "audio"), "Qwen3OmniMoeThinkerForConditionalGeneration"),
-    ("qwen2_vl", "generic", ("video",), "Qwen2VLForConditionalGeneration"),
-    ("qwen2_audio", "generic", ("audio",), "Qwen2AudioForConditionalGeneration"),
+    ("qwen2_vl", "qwen2_vl", ("video",), "Qwen2VLForConditionalGeneration"),
+    ("qwen2_audio", "qwen2_audio", ("audio",), "Qwen2AudioForConditionalGeneration"),
 ])
 def test_architecture_scores_from_prefix_like_full_forwards(adapters, clips, arch, name, accepts, klass):
     lm = adapters[arch]

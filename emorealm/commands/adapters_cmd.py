@@ -110,6 +110,8 @@ def list_adapters() -> list[AdapterInfo]:
 def add_parser(sub) -> None:
     p = sub.add_parser("adapters", help="list model adapters, their status and options", description=__doc__)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--families", action="store_true",
+                   help="the model families the hf adapter runs: modalities, how video is given, vLLM support")
     p.add_argument("name", nargs="?", help="show only this adapter")
     p.set_defaults(func=_run)
 
@@ -122,15 +124,21 @@ def _run(args) -> int:
     from emorealm.errors import ConfigError
 
     infos = list_adapters()
+    if args.families and not args.name:
+        infos = []
     if args.name:
         short = args.name.removeprefix("emorealm-")
         infos = [i for i in infos if i.name == short]
         if not infos:
             known = ", ".join(i.name for i in list_adapters())
             raise ConfigError(f"unknown adapter {args.name!r}; known adapters: {known}")
+    if args.families and args.json:
+        print(json.dumps(_families(), indent=2))
+        return 0
     if args.json:
         print(json.dumps([asdict(i) for i in infos], indent=2, default=repr))
         return 0
+    show_families = args.families or (args.name and infos[0].name == "hf")
     from rich.console import Console
     from rich.table import Table
 
@@ -150,4 +158,19 @@ def _run(args) -> int:
                 table.add_row(opt.name, _fmt_default(opt.default), opt.help)
             console.print(table)
         console.print()
+    if show_families:
+        table = Table(title="hf adapter: model families (docs/adapters.md)", show_header=True, box=None,
+                      padding=(0, 2))
+        for col in ("model_type", "modalities", "video", "vllm"):
+            table.add_column(col, overflow="fold")
+        for row in _families():
+            table.add_row(row["model_type"], row["modalities"] if row["hf"] == "supported" else row["hf"],
+                          row["video"], row["vllm"])
+        console.print(table)
     return 0
+
+
+def _families() -> list[dict[str, str]]:
+    from emorealm.model_adapters.hf_models import family_rows
+
+    return family_rows()

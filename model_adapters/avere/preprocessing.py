@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -99,7 +100,7 @@ def read_wave(path: str, spec: MediaSpec) -> np.ndarray:
             if wave.shape[0] == 0:
                 raise MediaError(f"{path}: audio file holds no samples; re-export it or remove the sidecar")
             return wave[:, 0].copy()
-    return decode_audio(path, MediaSpec(**{**spec.as_dict(), "sample_rate": SAMPLE_RATE}))
+    return decode_audio(path, dataclasses.replace(spec, sample_rate=SAMPLE_RATE))
 
 
 def mel_features(wave: np.ndarray, feature_extractor) -> torch.Tensor:
