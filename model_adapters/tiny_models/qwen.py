@@ -97,12 +97,16 @@ def qwen2_5_vl(out_dir: Path, seed: int) -> Path:
             vision_config={"depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 2,
                            "out_hidden_size": 64, "patch_size": 14, "spatial_merge_size": 2,
                            "temporal_patch_size": 2, "window_size": 112, "fullatt_block_indexes": [1]},
-            image_token_id=t["<|image_pad|>"], video_token_id=t["<|video_pad|>"],
-            vision_start_token_id=t["<|vision_start|>"], vision_end_token_id=t["<|vision_end|>"],
-            tie_word_embeddings=False)
+            **_vision_token_ids(t), tie_word_embeddings=False)
         return Qwen2_5_VLForConditionalGeneration(config), processor
 
     return save_twin(out_dir, "qwen2_5_vl", seed, make)
+
+
+def _vision_token_ids(t: dict[str, int]) -> dict[str, int]:
+    """The Qwen-VL configs' four placeholder/delimiter token ids (same names in Qwen2.5-VL and Qwen3-VL)."""
+    return {"image_token_id": t["<|image_pad|>"], "video_token_id": t["<|video_pad|>"],
+            "vision_start_token_id": t["<|vision_start|>"], "vision_end_token_id": t["<|vision_end|>"]}
 
 
 def qwen3_vl(out_dir: Path, seed: int) -> Path:
@@ -124,9 +128,7 @@ def qwen3_vl(out_dir: Path, seed: int) -> Path:
                 "rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6], "mrope_interleaved": True}),
             vision_config={"depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 2, "patch_size": 16,
                            "out_hidden_size": 64, "num_position_embeddings": 64, "deepstack_visual_indexes": [0]},
-            image_token_id=t["<|image_pad|>"], video_token_id=t["<|video_pad|>"],
-            vision_start_token_id=t["<|vision_start|>"], vision_end_token_id=t["<|vision_end|>"],
-            tie_word_embeddings=False)
+            **_vision_token_ids(t), tie_word_embeddings=False)
         return Qwen3VLForConditionalGeneration(config), processor
 
     return save_twin(out_dir, "qwen3_vl", seed, make)
