@@ -39,7 +39,7 @@ def measure(checkpointing: bool, rows: int, frames: int, completion: int) -> dic
     from emorealm.training.prefix_cache import enable_gradient_checkpointing
     from emorealm.training.sample_prefs import toy_rows
 
-    from emorealm.media import MediaSpec
+    from emorealm.media.decode import MediaSpec
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")

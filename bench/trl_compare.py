@@ -2,7 +2,7 @@
 
 TRL only carries media when rows look like vision rows: each row gets ``"images": []``,
 ``remove_unused_columns=False`` and a custom collator that builds the very same inputs with
-``emorealm.inputs.build_inputs``. The bench asserts that ``pixel_values_videos`` and
+``emorealm.model_adapters.inputs.build_inputs``. The bench asserts that ``pixel_values_videos`` and
 ``input_features`` reach the model's forward inside TRL, and that both compute the same loss.
 Imported by bench/dpo_step.py (``--trl``); runnable alone.
 """

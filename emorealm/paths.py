@@ -56,7 +56,7 @@ def resolve_data_root(options: dict | None = None) -> Path:
                 "that holds EmoReAlM/, dfew/, RAVDESS/ ... (docs/getting-started.md)"
             )
         return path
-    from emorealm.sample_data import ensure_sample_data
+    from emorealm.sample_data.builtin import ensure_sample_data
 
     path = ensure_sample_data()
     if str(path) not in _announced:

@@ -19,8 +19,8 @@ from lm_eval.api.model import LM
 
 from emorealm.errors import DataError, EmorealmError, MediaError, error_response, record_sample_error
 from emorealm.journal import Journal, request_hash, stable_hash
-from emorealm.media import MediaSpec
-from emorealm.media_spec import spec_from_args
+from emorealm.media.decode import MediaSpec
+from emorealm.media.spec import spec_from_args
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ def parse_bool(value: Any) -> bool:
 
 def media_spec_from_args(args: dict[str, Any], defaults: MediaSpec | None = None) -> MediaSpec:
     """A MediaSpec from adapter ``model_args`` (``media=<preset>``, fps, max_frames, ...; see
-    :func:`emorealm.media_spec.spec_from_args`)."""
+    :func:`emorealm.media.spec.spec_from_args`)."""
     return spec_from_args(args, defaults)
 
 
@@ -69,8 +69,8 @@ class EmorealmLM(LM):
         super().__init__()
         self.audio_sources: dict[str, dict[str, int]] = {}
         self.n_errors = 0
-        self.journal: Journal | None = None  # set by emorealm.runner: finished samples are reused/recorded
-        self.sample_seed: int | None = None  # set by emorealm.runner: per-request RNG seeding
+        self.journal: Journal | None = None  # set by emorealm.evaluation.runner: finished samples are reused/recorded
+        self.sample_seed: int | None = None  # set by emorealm.evaluation.runner: per-request RNG seeding
 
     # -- hooks -------------------------------------------------------------------------------
     def _generate_one(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> str:

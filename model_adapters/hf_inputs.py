@@ -14,11 +14,11 @@ from typing import Any
 
 from emorealm.model_adapters.frames_as_images import build_image_inputs, frame_indices
 from emorealm.model_adapters.frames_as_images import label as frames_label
+from emorealm.model_adapters.inputs import ModelInputs, build_inputs
 from emorealm.model_adapters.prefetch import PREFETCH_THREAD
 
 from emorealm.errors import ConfigError, ModelError
-from emorealm.inputs import ModelInputs, build_inputs
-from emorealm.media import load_media
+from emorealm.media.decode import load_media
 
 
 class HFInputs:

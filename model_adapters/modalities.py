@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emorealm.errors import ConfigError, ModelError
-from emorealm.media import DecodedMedia, MediaSpec, load_media
+from emorealm.media.decode import DecodedMedia, MediaSpec, load_media
 
 MODALITIES = ("video", "audio")
 
@@ -73,7 +73,7 @@ def prepare_media(doc: dict[str, Any], spec: MediaSpec, accepts: tuple[str, ...]
     media = load_media(media_decl, spec)
     has_video = media.frames is not None and spec.video and "video" in accepts
     has_audio = media.audio is not None and spec.audio and "audio" in accepts
-    # as emorealm.inputs does: with use_audio_in_video the clip's audio (sidecar or own track) is
+    # as emorealm.model_adapters.inputs does: with use_audio_in_video the clip's audio (sidecar or own track) is
     # interleaved with its frames
     interleaved = bool(allow_interleave and has_video and has_audio and spec.use_audio_in_video)
     return PreparedMedia(media, has_video, has_audio, interleaved)

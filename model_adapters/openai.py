@@ -29,7 +29,7 @@ from emorealm.model_adapters.openai_content import VIDEO_TRANSPORTS, audio_part,
 
 from emorealm import __version__
 from emorealm.errors import ConfigError, ModelError, error_response
-from emorealm.media import MediaSpec
+from emorealm.media.decode import MediaSpec
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -108,7 +108,7 @@ class OpenAIAdapter(EmorealmLM):
     # -- requests -----------------------------------------------------------------------------
     def messages(self, doc: dict[str, Any], context: str) -> list[dict[str, Any]]:
         """The chat messages for ``doc`` + ``context``: media parts first, then the prompt text."""
-        with self._media_lock:  # emorealm.media's decode cache is not thread-safe
+        with self._media_lock:  # emorealm.media.decode's decode cache is not thread-safe
             prep: PreparedMedia = prepare_media(doc, self.spec, self.accepts, str(self.model),
                                                 allow_interleave=False)
         content: list[dict[str, Any]] = []

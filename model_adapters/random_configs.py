@@ -46,7 +46,7 @@ PRESETS: dict[str, ThinkerDims] = {
 
 
 def _special_ids(tokenizer) -> dict[str, int]:
-    from emorealm.tiny import SPECIAL_TOKENS
+    from emorealm.model_adapters.tiny_models.omni import SPECIAL_TOKENS
 
     return {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
 
@@ -85,7 +85,7 @@ def qwen25_omni_thinker_config(tokenizer, preset: str = "tiny"):
 
 def tiny_processor():
     """tiny-omni's processor (the genuine Qwen2.5-Omni processor class over a small BPE)."""
-    from emorealm.tiny import _build_processor, _train_tokenizer
+    from emorealm.model_adapters.tiny_models.omni import _build_processor, _train_tokenizer
 
     return _build_processor(_train_tokenizer())
 
@@ -129,14 +129,13 @@ def _vision_bits():
 def tiny_qwen3_omni(tokenizer=None, seed: int = 0):
     """(thinker, processor): a tiny random Qwen3-Omni MoE thinker (4 experts, 2 active)."""
     import torch
+    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
     from transformers import (
         Qwen3OmniMoeProcessor,
         Qwen3OmniMoeThinkerConfig,
         Qwen3OmniMoeThinkerForConditionalGeneration,
         WhisperFeatureExtractor,
     )
-
-    from emorealm.tiny import CHAT_TEMPLATE
 
     tokenizer = tokenizer or tiny_processor().tokenizer
     image_cls, video_cls = _vision_bits()
@@ -166,9 +165,8 @@ def tiny_qwen3_omni(tokenizer=None, seed: int = 0):
 def tiny_qwen2_vl(tokenizer=None, seed: int = 0):
     """(model, processor): a tiny random Qwen2-VL — a generic video-only model (no audio input)."""
     import torch
+    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
-
-    from emorealm.tiny import CHAT_TEMPLATE
 
     tokenizer = tokenizer or tiny_processor().tokenizer
     image_cls, video_cls = _vision_bits()
@@ -193,14 +191,13 @@ def tiny_qwen2_vl(tokenizer=None, seed: int = 0):
 def tiny_qwen2_audio(tokenizer=None, seed: int = 0):
     """(model, processor): a tiny random Qwen2-Audio — a generic audio-only model (no frames)."""
     import torch
+    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
     from transformers import (
         Qwen2AudioConfig,
         Qwen2AudioForConditionalGeneration,
         Qwen2AudioProcessor,
         WhisperFeatureExtractor,
     )
-
-    from emorealm.tiny import CHAT_TEMPLATE
 
     tokenizer = tokenizer or tiny_processor().tokenizer
     ids = _special_ids(tokenizer)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emorealm.synth import tone, write_av_clip, write_wav
+from emorealm.media.synth import tone, write_av_clip, write_wav
 
 CLIP_DIR = "dfew/dfew_original_clips_24fps"
 AUDIO_DIR = "dfew/dfew_original_clips_16khz"

@@ -14,8 +14,8 @@ VOLATILE_TOP = ("date", "start_time", "end_time", "total_evaluation_time_seconds
 
 
 def make_emorealm_root(root: Path, n_questions: int = 200, n_clips: int = 4, seconds: float = 0.5) -> Path:
-    """An EmoReAlM data root with ``n_questions`` rows over a few short clips (see emorealm.synthetic_benchmark)."""
-    from emorealm.synthetic_benchmark import write_emorealm_root
+    """An EmoReAlM data root with ``n_questions`` rows over a few short clips (see emorealm.sample_data.synthetic)."""
+    from emorealm.sample_data.synthetic import write_emorealm_root
 
     return write_emorealm_root(root, n_questions, n_clips, seconds)
 

@@ -8,11 +8,11 @@ import sys
 import pytest
 
 from emorealm.errors import ConfigError, ModelError
-from emorealm.media import MediaSpec
+from emorealm.media.decode import MediaSpec
 
 
 def test_unknown_adapter_lists_the_known_ones():
-    from emorealm.lm_eval_bridge import get_adapter_class
+    from emorealm.model_adapters.registry import get_adapter_class
 
     with pytest.raises(ConfigError, match=r"unknown adapter 'vlm'.*hf.*openai.*vllm"):
         get_adapter_class("vlm")

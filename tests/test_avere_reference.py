@@ -70,7 +70,7 @@ def _diff(a, b) -> float:
 @pytest.fixture(scope="module")
 def inputs(root, loaded):
     """Our processor's inputs for every clip, from the very files the released run read."""
-    from emorealm.media import MediaSpec
+    from emorealm.media.decode import MediaSpec
 
     _, processor = loaded
     out = {}
@@ -216,7 +216,7 @@ def test_float16_load_matches_the_released_fp16_run(root):
     tokens identical, last logits within 5e-3 (the release's fp16 vs fp32 gap is about 2e-3)."""
     from emorealm.model_adapters.avere.loading import load_avere
 
-    from emorealm.media import MediaSpec
+    from emorealm.media.decode import MediaSpec
 
     model, processor, _ = load_avere(root / "ckpt_A", dtype="float16")
     assert model.model.rotary_emb.inv_freq.dtype == torch.float32

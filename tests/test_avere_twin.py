@@ -15,7 +15,7 @@ import torch
 from lm_eval.api.instance import Instance
 
 from emorealm.errors import ConfigError, MediaError, ModelError, clear_sample_errors, parse_error_response
-from emorealm.synth import tone, write_av_clip
+from emorealm.media.synth import tone, write_av_clip
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from _rel_fixtures import *  # noqa: F403  (fixtures)
 from _rel_helpers import cli, results_file, samples_by_task, stamp_of
 
-from emorealm.emorealm_data import load_docs
+from emorealm.benchmarks.emorealm import load_docs
 from emorealm.errors import DataError
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_broken_corpus.py"
@@ -74,7 +74,7 @@ def test_refusal_from_the_command_line_is_clean(corpus, rel_tiny):
 @pytest.mark.slow
 def test_media_cases_cost_one_sample_each(corpus, rel_tiny, tmp_path):
     """The whole media root runs through the real pipeline: each broken clip is one counted error."""
-    from emorealm.runner import RunConfig, evaluate
+    from emorealm.evaluation.runner import RunConfig, evaluate
 
     out, cases = corpus
     media = [c for c in cases if c.kind != "refusal"]
@@ -113,8 +113,8 @@ def _clip(corpus, name: str) -> str:
 
 
 def test_decoding_caps_resolution_frames_and_length(corpus, monkeypatch):
-    from emorealm import media
     from emorealm.errors import MediaError
+    from emorealm.media import decode as media
 
     spec = media.MediaSpec(max_frames=6, min_pixels=28 * 28, max_pixels=320 * 240)
     frames, _, _, _ = media.decode_video(_clip(corpus, "eight_k.mp4"), spec)
@@ -137,7 +137,7 @@ def test_decoding_caps_resolution_frames_and_length(corpus, monkeypatch):
 
 
 def test_decoded_media_memo_is_bounded_in_bytes(corpus, monkeypatch):
-    from emorealm import media
+    from emorealm.media import decode as media
 
     monkeypatch.setattr(media, "_cache", media.OrderedDict())
     spec = media.MediaSpec(max_frames=4)
@@ -149,7 +149,7 @@ def test_decoded_media_memo_is_bounded_in_bytes(corpus, monkeypatch):
 
 
 def test_long_clips_are_sampled_by_seeking_with_the_same_frames(corpus, monkeypatch):
-    from emorealm import media
+    from emorealm.media import decode as media
 
     spec = media.MediaSpec(max_frames=8, max_seconds=600.0)  # 600 s of the 900 s clip
     seek = media.decode_video(_clip(corpus, "long.mp4"), spec)
@@ -168,7 +168,7 @@ def _dfew_root(tmp_path, csv_bytes: bytes):
     split = base / "EmoLabel_DataSplit" / "test(single-labeled)" / "set_1.csv"
     split.parent.mkdir(parents=True)
     split.write_bytes(csv_bytes)
-    from emorealm.synth import write_av_clip
+    from emorealm.media.synth import write_av_clip
 
     for i in (1, 2):
         write_av_clip(base / "Clip" / "original" / f"{i:05d}.mp4", seconds=0.5, fps=8, size=(32, 32))
@@ -181,7 +181,7 @@ def _dfew_root(tmp_path, csv_bytes: bytes):
     ("csv_not_utf8", "video_name,label\n1,1\n2,caf\u00e9\n".encode("latin-1"), "not UTF-8"),
 ])
 def test_csv_refusals(tmp_path, name, csv_bytes, expect):
-    from emorealm.datasets.dfew import load_dfew
+    from emorealm.benchmarks.dfew import load_dfew
 
     with pytest.raises(DataError) as info:
         load_dfew(data_root=str(_dfew_root(tmp_path, csv_bytes)))
@@ -189,7 +189,7 @@ def test_csv_refusals(tmp_path, name, csv_bytes, expect):
 
 
 def test_csv_label_out_of_range_costs_one_sample(tmp_path):
-    from emorealm.datasets.dfew import load_dfew
+    from emorealm.benchmarks.dfew import load_dfew
 
     docs = load_dfew(data_root=str(_dfew_root(tmp_path, b"video_name,label\n1,9\n2,1\n"))).docs
     bad = [d for d in docs if d.get("_load_error")]
@@ -197,7 +197,7 @@ def test_csv_label_out_of_range_costs_one_sample(tmp_path):
 
 
 def test_emer_csv_missing_column_is_refused(tmp_path):
-    from emorealm.datasets.emer import load_emer
+    from emorealm.benchmarks.emer import load_emer
 
     base = tmp_path / "EMER"
     base.mkdir()

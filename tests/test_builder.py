@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from emorealm.benchmarks.emorealm import TASK_KEYS, load_docs
 from emorealm.builder.questions import validate_generated
 from emorealm.cli import main
-from emorealm.emorealm_data import TASK_KEYS, load_docs
 
 EMOS = ["happiness", "sadness", "anger", "surprise", "fear", "disgust", "neutral", "happiness"]
 

@@ -15,7 +15,7 @@ from sklearn.metrics import (
     recall_score,
 )
 
-from emorealm.classification import INVALID, classification_report, plot_confusion_matrix
+from emorealm.scoring.classification import INVALID, classification_report, plot_confusion_matrix
 
 LABELS = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
 

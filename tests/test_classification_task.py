@@ -11,7 +11,7 @@ import pytest
 import yaml
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from emorealm.classification_task import (
+from emorealm.benchmarks.recognition import (
     agg_acc,
     agg_macro_f1,
     agg_uar,
@@ -101,7 +101,7 @@ def test_loglikelihood_variant():
 def test_cli_classification_tasks(tmp_path):
     """tiny-omni on the sample DFEW/RAVDESS: the results file's reports equal sklearn on the logged samples."""
     from emorealm.cli import main
-    from emorealm.sample_data_extra import write_dfew, write_ravdess
+    from emorealm.sample_data.other_benchmarks import write_dfew, write_ravdess
 
     write_dfew(tmp_path)
     write_ravdess(tmp_path)

@@ -34,9 +34,9 @@ def test_python_m_emorealm_from_any_folder(tmp_path, layout):
     assert got.returncode == 0, got.stderr
     assert got.stdout.strip() == f"emorealm {emorealm.__version__}"
     script = tmp_path / "check.py"
-    script.write_text("from emorealm.cli import main\nimport emorealm.results, emorealm.runner, emorealm.tasks\n"
-                      "print(emorealm.results.__file__)\nprint(callable(emorealm.results.write_results))\n"
-                      "print(len(list(emorealm.runner.tasks_dir().glob('*/utils.py'))))\n")
+    script.write_text("from emorealm.cli import main\nimport emorealm.evaluation.results, emorealm.evaluation.runner, emorealm.tasks\n"
+                      "print(emorealm.evaluation.results.__file__)\nprint(callable(emorealm.evaluation.results.write_results))\n"
+                      "print(len(list(emorealm.evaluation.runner.tasks_dir().glob('*/utils.py'))))\n")
     got = _py(tmp_path, str(script))
     assert got.returncode == 0, got.stderr
     file, has_fn, n_tasks = got.stdout.split()

@@ -29,7 +29,7 @@ def test_docs_plugin_example_results_pass_submit(tmp_path, monkeypatch, capsys):
     (pkg / "adapter.py").write_text(_plugin_source())
     monkeypatch.syspath_prepend(str(tmp_path / "plugin"))
     # what the plugin's entry point would register after `pip install -e .`
-    from emorealm import lm_eval_bridge
+    from emorealm.model_adapters import registry as lm_eval_bridge
 
     monkeypatch.setitem(lm_eval_bridge.BUILTIN, "echo", "my_adapter.adapter:EchoAdapter")
     out = tmp_path / "results"

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from emorealm.cli import main
-from emorealm.summary_table import build_tables, print_summary
+from emorealm.evaluation.summary_table import build_tables, print_summary
 
 EMOREALM_TASKS = ["reasoning_basic_audio", "reasoning_basic_video", "modality_agreement",
                   "reasoning_stress_audio", "reasoning_stress_video"]

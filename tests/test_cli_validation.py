@@ -24,7 +24,7 @@ def _err(capsys) -> str:
 @pytest.fixture
 def no_model(monkeypatch):
     """Any attempt to build a model fails the test: the refusals must come first."""
-    import emorealm.runner
+    import emorealm.evaluation.runner
     from emorealm.cli import build_parser
 
     build_parser()  # imports every command's modules first: none may bind the patched function
@@ -32,7 +32,7 @@ def no_model(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("the model was built before the refusal")
 
-    monkeypatch.setattr(emorealm.runner, "build_model", refuse)
+    monkeypatch.setattr(emorealm.evaluation.runner, "build_model", refuse)
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -60,7 +60,7 @@ def test_every_task_declares_the_options_its_loader_reads():
     import importlib.util
     from pathlib import Path
 
-    from emorealm.emorealm_data import DEFAULTS
+    from emorealm.benchmarks.emorealm import DEFAULTS
 
     root = Path(__file__).resolve().parents[1] / "tasks"
     declared = {}
@@ -130,9 +130,9 @@ def test_ctrl_c_then_resume(tmp_path, capsys, monkeypatch):
 def test_resume_with_another_seed_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
     assert _run(tmp_path, "--limit", "1") == 0
     capsys.readouterr()
-    import emorealm.runner
+    import emorealm.evaluation.runner
 
-    monkeypatch.setattr(emorealm.runner, "build_model", lambda *a, **k: pytest.fail("model built"))
+    monkeypatch.setattr(emorealm.evaluation.runner, "build_model", lambda *a, **k: pytest.fail("model built"))
     assert _run(tmp_path, "--limit", "1", "--resume", "--seed", "1") == 2
     assert "different seed (journal 0, this run 1)" in _err(capsys)
     assert _run(tmp_path, "--limit", "1", "--resume", "--task-args", "clip_dir=elsewhere") == 2

@@ -1,4 +1,4 @@
-"""Clip-clustered standard errors (emorealm.clustered) against independent computations."""
+"""Clip-clustered standard errors (emorealm.evaluation.clustered_stderr) against independent computations."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from lm_eval.api.metrics import mean_stderr
 
-from emorealm.clustered import (
+from emorealm.evaluation.clustered_stderr import (
     add_clustered_stderr,
     cluster_bootstrap_se,
     cluster_key,
     clustered_se,
     task_clustered,
 )
-from emorealm.metrics import f1_yes_no
+from emorealm.scoring.aggregations import f1_yes_no
 
 
 def sandwich_se(values, clusters, tasks=None, weights=None):
@@ -161,11 +161,11 @@ def test_add_clustered_stderr_without_samples_is_a_no_op():
 
 
 def test_run_adds_clustered_stderr_to_the_results(monkeypatch, tmp_path):
-    """emorealm.runner.evaluate computes the clustered SEs from lm-eval's samples before writing."""
+    """emorealm.evaluation.runner.evaluate computes the clustered SEs from lm-eval's samples before writing."""
     import lm_eval
 
-    import emorealm.results
-    import emorealm.runner as runner
+    import emorealm.evaluation.results
+    import emorealm.evaluation.runner as runner
 
     recs = _records([("c1", {"acc": 1.0}), ("c1", {"acc": 0.0}), ("c2", {"acc": 1.0}), ("c3", {"acc": 1.0})])
     fake = {"results": {"modality_agreement": {"acc,none": 0.75, "acc_stderr,none": 0.25}},
@@ -174,8 +174,8 @@ def test_run_adds_clustered_stderr_to_the_results(monkeypatch, tmp_path):
     written = {}
     monkeypatch.setattr(lm_eval, "simple_evaluate", lambda **kw: fake)
     monkeypatch.setattr(runner, "build_model", lambda cfg: (types.SimpleNamespace(), "hf", {}))
-    monkeypatch.setattr(emorealm.results, "add_metadata", lambda *a, **k: None)
-    monkeypatch.setattr(emorealm.results, "write_results",
+    monkeypatch.setattr(emorealm.evaluation.results, "add_metadata", lambda *a, **k: None)
+    monkeypatch.setattr(emorealm.evaluation.results, "write_results",
                         lambda results, *a, **k: written.update(results) or tmp_path / "r.json")
     runner.evaluate(runner.RunConfig(model="tiny-omni", tasks=["modality_agreement"], output=str(tmp_path)))
     res = written["results"]["modality_agreement"]

@@ -12,11 +12,11 @@ from scipy import stats
 from test_leaderboard_fixtures import make_run
 
 from emorealm.cli import main
-from emorealm.clustered import cluster_bootstrap_se
-from emorealm.compare_runs import compare_all, load_run
+from emorealm.comparison.compare_runs import compare_all, load_run
+from emorealm.comparison.paired import holm, mcnemar_exact, mde
+from emorealm.comparison.power import power_rows
 from emorealm.errors import DataError
-from emorealm.paired import holm, mcnemar_exact, mde
-from emorealm.power import power_rows
+from emorealm.evaluation.clustered_stderr import cluster_bootstrap_se
 
 FP = "sha256:" + "0" * 64
 
@@ -110,8 +110,8 @@ def test_bootstrap_metrics_are_seeded_paired_and_match_the_generic_bootstrap(tmp
     assert e.method == "cluster_bootstrap" and e.mcnemar_p is None
     assert e.as_dict() == c2.estimates[("dfew", "uar")].as_dict()
     ra, rb = load_run(pa), load_run(pb)
-    from emorealm.classification_task import agg_uar
-    from emorealm.clustered import cluster_key
+    from emorealm.benchmarks.recognition import agg_uar
+    from emorealm.evaluation.clustered_stderr import cluster_key
 
     keys = sorted(ra.samples["dfew"])
     pairs = [(ra.samples["dfew"][k]["uar"], rb.samples["dfew"][k]["uar"]) for k in keys]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from emorealm.datasets.dfew import LABELS as DFEW_LABELS
-from emorealm.datasets.dfew import load_dfew
-from emorealm.datasets.emer import load_emer, parse_openset
-from emorealm.datasets.ravdess import load_ravdess, parse_name
+from emorealm.benchmarks.dfew import LABELS as DFEW_LABELS
+from emorealm.benchmarks.dfew import load_dfew
+from emorealm.benchmarks.emer import load_emer, parse_openset
+from emorealm.benchmarks.ravdess import load_ravdess, parse_name
 from emorealm.errors import ConfigError, DataError
 
 

@@ -10,7 +10,7 @@ import pytest
 from _rel_fixtures import *  # noqa: F403  (fixtures)
 from _rel_helpers import cli, normalized_results, results_file, samples_by_task, stamp_of
 
-from emorealm.runner import strip_addresses
+from emorealm.evaluation.runner import strip_addresses
 
 
 def test_results_hold_no_memory_addresses():

@@ -20,7 +20,7 @@ from emorealm.diagnostics.ablations import (
 from emorealm.diagnostics.likelihood import probe_of, shifts
 from emorealm.diagnostics.stats import Resampler, percentile_ci, summarize
 from emorealm.errors import ConfigError
-from emorealm.media import DecodedMedia, MediaSpec
+from emorealm.media.decode import DecodedMedia, MediaSpec
 
 
 def test_derangement_never_maps_a_clip_to_itself_and_is_deterministic():
@@ -145,7 +145,7 @@ def test_percentile_ci_and_summary():
 
 def _collected(tmp_path):
     from emorealm.diagnostics.engine import Collected, ConditionRun, DiagnoseConfig
-    from emorealm.runner import RunConfig
+    from emorealm.evaluation.runner import RunConfig
 
     def recs(task, accs, clips):
         return [{"doc_id": i, "doc": {"id": f"{task}{i}", "clip_id": c, "_task": task}, "acc": a,

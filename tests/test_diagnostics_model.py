@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from emorealm.model_adapters.inputs import append_continuation, build_inputs
 
+from emorealm.benchmarks.emorealm import build_prompt, load_docs
 from emorealm.diagnostics.ablations import Ablation, clip_media_map, derangement, fit_audio, fit_frames
 from emorealm.diagnostics.attention import (
     TYPES,
@@ -16,9 +18,7 @@ from emorealm.diagnostics.attention import (
     answer_attention_share,
 )
 from emorealm.diagnostics.likelihood import Probe, probe_logps
-from emorealm.emorealm_data import build_prompt, load_docs
-from emorealm.inputs import append_continuation, build_inputs
-from emorealm.media import load_media
+from emorealm.media.decode import load_media
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emorealm.datasets.emer import load_emer
-from emorealm.emer_task import agg_emotion_f1, emotion_overlap, judge_settings, process_results
+from emorealm.benchmarks.emer import load_emer
+from emorealm.benchmarks.emer_task import agg_emotion_f1, emotion_overlap, judge_settings, process_results
 from emorealm.errors import ConfigError, SampleError, error_response
-from emorealm.metrics import mean_defined, total
-from emorealm.sample_data_extra import EMER_ROWS, write_emer
+from emorealm.sample_data.other_benchmarks import EMER_ROWS, write_emer
+from emorealm.scoring.aggregations import mean_defined, total
 
 ROOT = Path(__file__).resolve().parent.parent
 AVERE_REPLY = {"cue_overlap": 6, "emotion_consistency": 8, "emotion_cue_association": 7, "hallucinated_cues": 9}

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from emorealm.emorealm_data import TASK_KEYS, build_prompt, load_docs
+from emorealm.benchmarks.emorealm import TASK_KEYS, build_prompt, load_docs
 from emorealm.errors import DataError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emorealm.emotion_map import (
+from emorealm.scoring.emotion_map import (
     build_lexicon,
     extract_emotions,
     find_mentions,

@@ -14,7 +14,7 @@ import torch
 from lm_eval.api.instance import Instance
 
 from emorealm.errors import ConfigError, ModelError
-from emorealm.synth import write_av_clip
+from emorealm.media.synth import write_av_clip
 
 FAMILIES = ["qwen2_5_omni", "qwen3_omni_moe", "gemma3n", "phi4_multimodal", "video_llava", "llava_onevision",
             "qwen2_5_vl", "qwen3_vl", "internvl", "qwen2_audio"]

@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from emorealm.model_adapters.inputs import append_continuation, build_inputs
 from lm_eval.api.instance import Instance
 
 from emorealm.errors import clear_sample_errors, parse_error_response
-from emorealm.inputs import append_continuation, build_inputs
-from emorealm.media import MediaSpec, load_media
-from emorealm.synth import frames, tone, write_av_clip, write_wav
+from emorealm.media.decode import MediaSpec, load_media
+from emorealm.media.synth import frames, tone, write_av_clip, write_wav
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +171,9 @@ def test_lora_adapter_folder_loads_as_pretrained(tiny_omni_dir, tmp_path, clips)
 
 def test_inputs_without_audio_placeholders_are_refused(processor, clips):
     """Some transformers versions silently drop an interleaved video's audio: that must not pass."""
+    from emorealm.model_adapters.inputs import _check_placeholders
+
     from emorealm.errors import ModelError
-    from emorealm.inputs import _check_placeholders
 
     spec = MediaSpec()
     media = load_media(_doc(clips["a"])["media"], spec)
@@ -187,7 +188,7 @@ def test_inputs_without_audio_placeholders_are_refused(processor, clips):
 
 
 def test_video_frames_follow_the_reference_total_pixel_rule(processor, clips, monkeypatch):
-    """Frames arrive already sized by qwen-vl-utils' rule (emorealm.media_spec, total-pixel budget
+    """Frames arrive already sized by qwen-vl-utils' rule (emorealm.media.spec, total-pixel budget
     included), so the video processor gets the reference call's arguments: no fps, no pixel cap."""
     spec = MediaSpec()
     media = load_media(_doc(clips["a"])["media"], spec)

@@ -10,7 +10,7 @@ from emorealm.model_adapters.prefix import score_naive
 from lm_eval.api.instance import Instance
 
 from emorealm.errors import ConfigError, ModelError
-from emorealm.synth import tone, write_av_clip, write_wav
+from emorealm.media.synth import tone, write_av_clip, write_wav
 
 OPTIONS = ["A", " (B) The person feels sad"]
 

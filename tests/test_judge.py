@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from emorealm.errors import ConfigError
-from emorealm.judge import (
+from emorealm.scoring.judge import (
     RUBRICS,
     AdapterJudge,
     JudgeParseError,

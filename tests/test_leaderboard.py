@@ -78,7 +78,7 @@ def test_entry_values_match_an_independent_computation(run):
         warnings.simplefilter("ignore", UserWarning)
         uar = balanced_accuracy_score(gold, pred)
     assert math.isclose(entry["tasks"]["dfew"]["metrics"]["uar"]["value"], uar)
-    # macro-F1 over the classes seen in gold or valid predictions (emorealm.classification)
+    # macro-F1 over the classes seen in gold or valid predictions (emorealm.scoring.classification)
     labels = sorted(set(gold) | {p for p in pred if p != "None"})
     assert math.isclose(entry["tasks"]["dfew"]["metrics"]["macro_f1"]["value"],
                         f1_score(gold, pred, labels=labels, average="macro", zero_division=0))

@@ -117,7 +117,7 @@ def _aggregate(task: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
                 with warnings.catch_warnings():  # invalid predictions are classes absent from the gold labels
                     warnings.simplefilter("ignore", UserWarning)
                     value = balanced_accuracy_score(gold, pred)
-            else:  # F1 over the classes seen in gold or valid predictions (emorealm.classification)
+            else:  # F1 over the classes seen in gold or valid predictions (emorealm.scoring.classification)
                 labels = sorted(set(gold) | {p for p in pred if p != "<invalid>"})
                 value = f1_score(gold, pred, labels=labels, average="macro", zero_division=0)
             block[f"{m},none"], block[f"{m}_stderr,none"] = float(value), "N/A"

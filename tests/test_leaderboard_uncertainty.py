@@ -19,9 +19,9 @@ from rich.console import Console
 from scipy import stats
 from test_leaderboard_fixtures import EMOREALM_TASKS, make_run
 
-from emorealm.classification_task import agg_uar
-from emorealm.clustered import cluster_bootstrap_se
+from emorealm.benchmarks.recognition import agg_uar
 from emorealm.errors import ConfigError, DataError
+from emorealm.evaluation.clustered_stderr import cluster_bootstrap_se
 
 
 def _clustered_half(values, clips, weights=None):

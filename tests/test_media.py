@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from emorealm.errors import MediaError
-from emorealm.media import MediaSpec, decode_audio, decode_video, load_media
-from emorealm.synth import frames, tone, write_av_clip, write_wav
+from emorealm.media.decode import MediaSpec, decode_audio, decode_video, load_media
+from emorealm.media.synth import frames, tone, write_av_clip, write_wav
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_truncated_clip_is_an_error_or_partial(tmp_path):
 
 def test_named_spec_from_model_args_and_its_record():
     from emorealm.errors import ConfigError
-    from emorealm.media_spec import REFERENCE_VERSION, spec_from_args
+    from emorealm.media.spec import REFERENCE_VERSION, spec_from_args
 
     args = {"media": "qwen-reference", "video": "false", "batch_size": 2}
     spec = spec_from_args(args)

@@ -8,10 +8,11 @@ import os
 import numpy as np
 import pytest
 
-from emorealm import media, media_cache
 from emorealm.errors import MediaError
-from emorealm.media import MediaSpec, load_media
-from emorealm.synth import tone, write_av_clip, write_wav
+from emorealm.media import cache as media_cache
+from emorealm.media import decode as media
+from emorealm.media.decode import MediaSpec, load_media
+from emorealm.media.synth import tone, write_av_clip, write_wav
 
 
 @pytest.fixture

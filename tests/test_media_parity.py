@@ -2,7 +2,7 @@
 
 For each clip of a generated corpus (tests/_media_corpus.py) the reference path is the Qwen2.5-Omni
 model card's: ``process_mm_info(messages, use_audio_in_video=True)`` then the HF processor with the
-clip's audio interleaved. Ours is ``emorealm.inputs.build_model_inputs`` under the default media
+clip's audio interleaved. Ours is ``emorealm.model_adapters.inputs.build_model_inputs`` under the default media
 spec (``qwen-reference``) through the same processor. Token ids, grids, seconds per grid, audio
 masks and the model's own rope position ids must be identical; pixels and log-mel features agree
 within the issue's tolerances (mean absolute difference 0.05 and 0.01, normalised units). The vLLM
@@ -26,10 +26,10 @@ from _media_corpus import (
     reference_media,
     write_clip,
 )
+from emorealm.model_adapters.inputs import build_model_inputs
 
-from emorealm.inputs import build_model_inputs
-from emorealm.media import MediaSpec
-from emorealm.media_spec import REFERENCE_VERSION
+from emorealm.media.decode import MediaSpec
+from emorealm.media.spec import REFERENCE_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_sidecar_audio_matches_the_reference_audio_item(tmp_path, processor):
     import soundfile as sf
     from qwen_omni_utils import process_mm_info
 
-    from emorealm.media import decode_audio
+    from emorealm.media.decode import decode_audio
 
     rng = np.random.default_rng(3)
     t = np.arange(44100 * 2) / 44100

@@ -20,8 +20,8 @@ import pytest
 from lm_eval.api.instance import Instance
 
 from emorealm.errors import ConfigError, ModelError, clear_sample_errors, parse_error_response, sample_error
-from emorealm.media import MediaSpec, load_media
-from emorealm.synth import write_av_clip
+from emorealm.media.decode import MediaSpec, load_media
+from emorealm.media.synth import write_av_clip
 
 SECRET = "sk-emorealm-test-7f3a9c1e5b2d4f60"
 MODELS = {"object": "list", "data": [{"id": "fake-omni", "object": "model"}]}
@@ -278,7 +278,7 @@ def test_loglikelihood_without_prompt_logprobs_stops_with_a_clear_error(server, 
 @pytest.mark.slow
 def test_full_run_writes_results_without_the_key(server, monkeypatch, tmp_path, sample_root):
     """End to end through the runner: results and samples files are written, the key is nowhere."""
-    from emorealm.runner import RunConfig, evaluate
+    from emorealm.evaluation.runner import RunConfig, evaluate
 
     server.script["/v1/chat/completions"] = [{"body": completion("(A)")}]
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)

@@ -101,7 +101,7 @@ def test_second_writer_is_refused(tmp_path):
 def _requests(docs, request_type="generate_until"):
     from lm_eval.api.instance import Instance
 
-    from emorealm.emorealm_data import build_prompt
+    from emorealm.benchmarks.emorealm import build_prompt
 
     reqs = []
     for i, d in enumerate(docs):
@@ -117,7 +117,7 @@ def _requests(docs, request_type="generate_until"):
 @pytest.mark.parametrize("batch_size", [1, 3])
 def test_adapter_reuses_journal_without_model_calls(tmp_path, rel_adapter, rel_sample_root, monkeypatch, batch_size):
     """Batched generation journals each request with its own count notes, like one at a time."""
-    from emorealm.emorealm_data import load_docs
+    from emorealm.benchmarks.emorealm import load_docs
 
     monkeypatch.setattr(rel_adapter, "batch_size", batch_size)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emorealm.scoring import is_yes_no, parse_choice, released_match, split_choices
+from emorealm.scoring.choice import is_yes_no, parse_choice, released_match, split_choices
 
 FOUR = ["(A) The person feels happiness.", "(B) The person feels sadness.",
         "(C) The person feels anger.", "(D) The person feels fear."]

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from emorealm.errors import SampleError, clear_sample_errors, error_response
-from emorealm.metrics import f1_yes_no, mean_defined
-from emorealm.runner import tasks_dir
+from emorealm.evaluation.runner import tasks_dir
+from emorealm.scoring.aggregations import f1_yes_no, mean_defined
 
 
 @pytest.fixture(scope="module")

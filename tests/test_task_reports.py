@@ -7,9 +7,9 @@ import math
 from emorealm.model_adapters.base import EmorealmLM
 from lm_eval.api.instance import Instance
 
-from emorealm.datasets.common import LOAD_REPORTS, LoadResult, announce
+from emorealm.benchmarks.common import LOAD_REPORTS, LoadResult, announce
 from emorealm.errors import parse_error_response, sample_error
-from emorealm.task_reports import add_task_reports, write_task_figures
+from emorealm.evaluation.reports import add_task_reports, write_task_figures
 
 SEVEN = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
 

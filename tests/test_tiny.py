@@ -47,8 +47,9 @@ def test_loads_with_thinker_class_and_auto_processor(tiny_omni_dir):
 
 
 def test_build_is_deterministic(tmp_path, tiny_omni_dir):
+    from emorealm.model_adapters.tiny_models.omni import build_tiny_omni, is_smoke_test_model
+
     from emorealm.fingerprint import sha256_file
-    from emorealm.tiny import build_tiny_omni, is_smoke_test_model
 
     other = build_tiny_omni(tmp_path / "again")
     assert sha256_file(other / "model.safetensors") == sha256_file(tiny_omni_dir / "model.safetensors")

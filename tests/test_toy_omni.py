@@ -61,7 +61,7 @@ def test_accurate_with_intact_media_and_at_chance_when_that_modality_is_swapped(
 
 @pytest.mark.slow
 def test_results_are_flagged_as_smoke_test(diagnosed):
-    from emorealm.tiny import is_smoke_test_model
+    from emorealm.model_adapters.tiny_models.omni import is_smoke_test_model
 
     model, report = diagnosed
     assert is_smoke_test_model(model)

@@ -12,14 +12,14 @@ import pytest
 import torch
 from _train_launch import read_log, write_prefs
 from emorealm.model_adapters.architectures import architecture_of, get_architecture
+from emorealm.model_adapters.inputs import append_continuation
 from emorealm.training.collate import PreferenceCollator
 from emorealm.training.data import load_preferences
 from emorealm.training.forward import sequence_logps
 from emorealm.training.loss import LossConfig
 
 from emorealm.errors import ModelError
-from emorealm.inputs import append_continuation
-from emorealm.media import MediaSpec
+from emorealm.media.decode import MediaSpec
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from emorealm.training.sample_prefs import emotion_audio
 from emorealm.builder.backends import IRRELEVANT, LEXICON
 from emorealm.cli import main
 from emorealm.errors import DataError
-from emorealm.media import MediaSpec, load_media
-from emorealm.synth import frames, write_av_clip
+from emorealm.media.decode import MediaSpec, load_media
+from emorealm.media.synth import frames, write_av_clip
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +115,8 @@ def test_bad_builder_input(tmp_path, clips):
 @pytest.mark.slow
 def test_adapter_generator_uses_a_real_model(clips, tmp_path):
     """Any emorealm adapter can generate the responses; here hf on tiny-omni (random text, but real)."""
+    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
     from emorealm.training.builder import AdapterGenerator, build_preferences
-
-    from emorealm.tiny import ensure_tiny_omni
 
     gen = AdapterGenerator("hf", {"pretrained": str(ensure_tiny_omni()), "max_frames": 4}, max_gen_toks=6,
                            temperature=1.0, seed=1)

@@ -15,7 +15,7 @@ from emorealm.training.loss import LossConfig, avem_dpo_loss
 from emorealm.training.prefix_cache import enable_gradient_checkpointing
 from emorealm.training.sample_prefs import toy_rows
 
-from emorealm.media import MediaSpec
+from emorealm.media.decode import MediaSpec
 
 
 @pytest.fixture(scope="module")

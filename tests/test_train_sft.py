@@ -13,7 +13,7 @@ from emorealm.training.sft import SFTCollator, load_sft_rows, sft_loss
 from emorealm.training.trainer import Trainer
 
 from emorealm.errors import ConfigError, DataError
-from emorealm.media import MediaSpec
+from emorealm.media.decode import MediaSpec
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +55,11 @@ def test_row_without_response_is_a_counted_skip_or_an_error(sft_file, tmp_path):
 
 def test_sft_loss_equals_the_models_own_cross_entropy(sft_file):
     """Our token-mean NLL through the training forward pass (prefix reuse, media scattered once)
-    equals the thinker's own ``labels=`` loss on the same tokens built by emorealm.inputs."""
+    equals the thinker's own ``labels=`` loss on the same tokens built by emorealm.model_adapters.inputs."""
+    from emorealm.model_adapters.inputs import append_continuation
+    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
     from emorealm.training.forward import sequence_logps
     from emorealm.training.trainer import load_thinker
-
-    from emorealm.inputs import append_continuation
-    from emorealm.tiny import ensure_tiny_omni
 
     thinker, proc, _ = load_thinker(str(ensure_tiny_omni()))
     rows, _ = load_sft_rows(sft_file)

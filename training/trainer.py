@@ -35,7 +35,7 @@ TRAIN_RECORD = "emorealm_train.json"
 
 def resolve_model(name: str) -> str:
     if name == "tiny-omni":
-        from emorealm.tiny import ensure_tiny_omni
+        from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
 
         return str(ensure_tiny_omni())
     p = Path(name).expanduser()
@@ -237,7 +237,7 @@ class Trainer:
 
     def save_model(self, folder: Path) -> Path:
         """Final checkpoint in HF format: LoRA adapter folder or full weights, plus the processor."""
-        from emorealm.tiny import TINY_MARKER, is_smoke_test_model
+        from emorealm.model_adapters.tiny_models.omni import TINY_MARKER, is_smoke_test_model
 
         self.acc.wait_for_everyone()
         if self.acc.is_main_process:

@@ -46,7 +46,7 @@ def _run(args) -> int:
     from emorealm.diagnostics.ablations import parse_conditions
     from emorealm.diagnostics.report import print_report
     from emorealm.errors import ConfigError
-    from emorealm.runner import RunConfig
+    from emorealm.evaluation.runner import RunConfig
 
     limit = args.limit
     if limit is not None and limit >= 1:

@@ -35,8 +35,8 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    from emorealm.runner import RunConfig, evaluate
-    from emorealm.summary_table import print_summary
+    from emorealm.evaluation.runner import RunConfig, evaluate
+    from emorealm.evaluation.summary_table import print_summary
 
     limit = args.limit
     if limit is not None and limit >= 1:

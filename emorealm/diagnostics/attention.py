@@ -116,7 +116,7 @@ def answer_attention_share(lm, doc: dict[str, Any], context: str, continuation: 
     """
     import torch
 
-    from emorealm.inputs import append_continuation
+    from emorealm.model_adapters.inputs import append_continuation
 
     prefix = lm._inputs(doc, context)
     ids = lm._continuation_ids(continuation)

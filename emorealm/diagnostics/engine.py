@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emorealm.clustered import add_clustered_stderr, cluster_key
 from emorealm.diagnostics.ablations import Ablation, clip_media_map, derangement, parse_conditions
 from emorealm.diagnostics.attention import AttentionUnsupported, EagerAttention, answer_attention_share
 from emorealm.diagnostics.likelihood import logp_from_record, probe_logps, probe_of
 from emorealm.errors import ConfigError, clear_sample_errors
-from emorealm.runner import RunConfig, build_model, model_display_name, prepare_tasks
+from emorealm.evaluation.clustered_stderr import add_clustered_stderr, cluster_key
+from emorealm.evaluation.runner import RunConfig, build_model, model_display_name, prepare_tasks
 
 
 @dataclass
@@ -88,7 +88,7 @@ def run_conditions(cfg: DiagnoseConfig) -> Collected:
     """Build the model once, run every condition, probe likelihoods and attention."""
     from lm_eval import simple_evaluate
 
-    from emorealm.results import add_metadata, write_results
+    from emorealm.evaluation.results import add_metadata, write_results
 
     rc = cfg.run
     cfg.conditions = parse_conditions(cfg.conditions)  # intact first, known names only

@@ -8,7 +8,7 @@ LoRA for the same steps with (a) plain DPO (debias_weight 0, w_er 0, no modality
 (all terms, released defaults), then scored on held-out clips:
 
 * accuracy: log p("The voice sounds <true>.") > log p("The voice sounds <other>.") given the clip
-  and prompt, through emorealm.inputs (as evaluation does);
+  and prompt, through emorealm.model_adapters.inputs (as evaluation does);
 * audio reliance: mean drop of log p(true answer) when the clip's audio is replaced by the other
   emotion's audio (bigger = the answer depends more on the audio);
 * text reliance: accuracy of the same model when the prompt's cue is flipped to agree with the audio.
@@ -30,10 +30,10 @@ import torch
 
 
 def score(model, proc, rows, spec, *, replace_audio: bool = False, flip_cue: bool = False) -> dict[str, float]:
+    from emorealm.model_adapters.inputs import append_continuation, build_inputs
     from emorealm.training.sample_prefs import emotion_audio
 
-    from emorealm.inputs import append_continuation, build_inputs
-    from emorealm.media import load_media
+    from emorealm.media.decode import load_media
 
     correct, lls = 0, []
     for i, r in enumerate(rows):
@@ -83,13 +83,13 @@ def main() -> None:
     args = ap.parse_args()
 
     from emorealm.model_adapters.hf import load_model, resolve_checkpoint
+    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
     from emorealm.training.config import config_from_dict
     from emorealm.training.sample_prefs import toy_rows
     from emorealm.training.trainer import Trainer
     from transformers import AutoProcessor, Qwen2_5OmniThinkerForConditionalGeneration
 
-    from emorealm.media import MediaSpec
-    from emorealm.tiny import ensure_tiny_omni
+    from emorealm.media.decode import MediaSpec
 
     work = Path(tempfile.mkdtemp(prefix="toy-grounding-"))
     train_rows = toy_rows(work, args.train_rows, seed=args.seed, prefix="train", consistent=args.consistent)

@@ -134,7 +134,7 @@ def build_tiny_avere(out_dir: str | Path, seed: int = 0) -> Path:
     WhisperFeatureExtractor(feature_size=128).save_pretrained(str(bb / "whisper-large-v3"))
     (bb / "bert-base-uncased").mkdir(parents=True, exist_ok=True)
     (bb / "bert-base-uncased" / "config.json").write_text(_bert().to_json_string())
-    from emorealm.tiny import TINY_MARKER
+    from emorealm.model_adapters.tiny_models.omni import TINY_MARKER
 
     # the smoke-test marker: results of this twin are flagged as not a real model's
     (out / f"{TINY_MARKER}.json").write_text(json.dumps({"arch": "avere", "seed": seed, "random_weights": True}))

@@ -1,10 +1,12 @@
-"""lm-eval hooks of the dfew tasks. Logic lives in emorealm.datasets.dfew and emorealm.classification_task."""
+"""lm-eval hooks of the dfew tasks. Logic lives in emorealm.benchmarks.dfew and emorealm.benchmarks.recognition."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from emorealm.classification_task import (  # noqa: F401  (used by the YAML)
+from emorealm.benchmarks.common import task_dataset
+from emorealm.benchmarks.dfew import load_dfew
+from emorealm.benchmarks.recognition import (  # noqa: F401  (used by the YAML)
     agg_acc,
     agg_macro_f1,
     agg_uar,
@@ -14,9 +16,7 @@ from emorealm.classification_task import (  # noqa: F401  (used by the YAML)
     process_results,
     process_results_ll,
 )
-from emorealm.datasets.common import task_dataset
-from emorealm.datasets.dfew import load_dfew
-from emorealm.metrics import total  # noqa: F401
+from emorealm.scoring.aggregations import total  # noqa: F401
 
 # the task options load_dfew reads (checked by emorealm.options_check; docs/contracts.md §2)
 TASK_OPTIONS = ("dfew_dir", "fold", "dfew_split", "dfew_split_file", "dfew_clip_dir", "dfew_audio_dir")

@@ -1,14 +1,14 @@
-"""lm-eval hooks of the emer task. Logic lives in emorealm.datasets.emer and emorealm.emer_task."""
+"""lm-eval hooks of the emer task. Logic lives in emorealm.benchmarks.emer and emorealm.benchmarks.emer_task."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
-from emorealm.datasets.common import task_dataset
-from emorealm.datasets.emer import load_emer
-from emorealm.emer_task import agg_emotion_f1, doc_to_text, judge_settings, process_results  # noqa: F401
-from emorealm.metrics import mean_defined, total  # noqa: F401
+from emorealm.benchmarks.common import task_dataset
+from emorealm.benchmarks.emer import load_emer
+from emorealm.benchmarks.emer_task import agg_emotion_f1, doc_to_text, judge_settings, process_results  # noqa: F401
+from emorealm.scoring.aggregations import mean_defined, total  # noqa: F401
 
 # the task options load_emer and judge_settings read (checked by emorealm.options_check; contracts §2)
 TASK_OPTIONS = ("emer_dir", "emer_description_file", "emer_openset_file", "emer_video_dir", "emer_audio_dir",

@@ -7,10 +7,10 @@ from typing import Any
 
 import datasets
 
-from emorealm.emorealm_data import build_prompt, load_docs
+from emorealm.benchmarks.emorealm import build_prompt, load_docs
 from emorealm.errors import sample_error
-from emorealm.metrics import f1_yes_no, mean_defined, total  # noqa: F401  (used by the YAML)
-from emorealm.scoring import is_yes_no, parse_choice, released_match, split_choices
+from emorealm.scoring.aggregations import f1_yes_no, mean_defined, total  # noqa: F401  (used by the YAML)
+from emorealm.scoring.choice import is_yes_no, parse_choice, released_match, split_choices
 
 # the task options load_docs reads (checked by emorealm.options_check; docs/contracts.md §2)
 TASK_OPTIONS = ("benchmark_file", "clip_dir", "audio_dir")

@@ -1,10 +1,12 @@
-"""lm-eval hooks of the ravdess tasks. Logic lives in emorealm.datasets.ravdess and emorealm.classification_task."""
+"""lm-eval hooks of the ravdess tasks. Logic lives in emorealm.benchmarks.ravdess and emorealm.benchmarks.recognition."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from emorealm.classification_task import (  # noqa: F401  (used by the YAML)
+from emorealm.benchmarks.common import task_dataset
+from emorealm.benchmarks.ravdess import load_ravdess
+from emorealm.benchmarks.recognition import (  # noqa: F401  (used by the YAML)
     agg_acc,
     agg_macro_f1,
     agg_uar,
@@ -14,9 +16,7 @@ from emorealm.classification_task import (  # noqa: F401  (used by the YAML)
     process_results,
     process_results_ll,
 )
-from emorealm.datasets.common import task_dataset
-from emorealm.datasets.ravdess import load_ravdess
-from emorealm.metrics import total  # noqa: F401
+from emorealm.scoring.aggregations import total  # noqa: F401
 
 # the task options load_ravdess reads (checked by emorealm.options_check; docs/contracts.md §2)
 TASK_OPTIONS = ("ravdess_dir", "include_calm", "include_song", "include_video_only", "ravdess_video_dir",

@@ -1,17 +1,17 @@
 """Paired statistics for comparing two runs on the same documents (docs/compare.md has the formulas).
 
-Everything clusters by clip through :mod:`emorealm.clustered` (the estimator behind every
+Everything clusters by clip through :mod:`emorealm.evaluation.clustered_stderr` (the estimator behind every
 ``*_stderr_clustered`` in a results file), so several questions about one clip count as one draw:
 
 * per-sample means: ``Δ = Σ_t w_t · mean(d_t)`` over the paired differences ``d_i = x_i(B) − x_i(A)``,
-  its SE = :func:`emorealm.clustered.clustered_se` of the ``d``; the 95 % CI and the two-sided
+  its SE = :func:`emorealm.evaluation.clustered_stderr.clustered_se` of the ``d``; the 95 % CI and the two-sided
   p-value use Student's t with ``G − 1`` degrees of freedom (``G`` clips), as Stata's
   ``mean, vce(cluster)`` does;
 * accuracies also get the exact McNemar test on the discordant pairs (clustering ignored: a second
   opinion, not the headline);
 * any other statistic (macro-F1, UAR, judge scores): a seeded paired cluster bootstrap — whole clips
   are resampled with replacement and both runs' statistic is recomputed on the same resample
-  (:func:`emorealm.clustered.cluster_bootstrap_se`); the CI is ``Δ ± z·SE_boot`` and the p-value
+  (:func:`emorealm.evaluation.clustered_stderr.cluster_bootstrap_se`); the CI is ``Δ ± z·SE_boot`` and the p-value
   the normal one of ``Δ / SE_boot``;
 * the minimum detectable effect at 80 % power: ``(z_{1−α/2} + z_{0.8}) · SE``;
 * Holm's step-down correction across several comparisons.
@@ -28,7 +28,7 @@ from typing import Any
 
 from scipy import stats
 
-from emorealm.clustered import cluster_bootstrap_se, clustered_se
+from emorealm.evaluation.clustered_stderr import cluster_bootstrap_se, clustered_se
 
 LEVEL = 0.95
 POWER = 0.80
@@ -141,7 +141,7 @@ def paired_bootstrap(pairs: Sequence[tuple[Any, Any]], clusters: Sequence[str], 
 
     ``pairs`` holds ``(item_A, item_B)`` per document; each replicate draws whole clusters and
     recomputes ``agg(B) − agg(A)`` on the same draw. ``se``: the bootstrap SE when the caller has a
-    faster way to the same replicates (:mod:`emorealm.confusion_bootstrap`).
+    faster way to the same replicates (:mod:`emorealm.comparison.confusion_bootstrap`).
     """
     base = float(agg([a for a, _ in pairs]))
     value = float(agg([b for _, b in pairs]))

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-# 2: frames resized once from the source (media specs with names, emorealm.media_spec)
+# 2: frames resized once from the source (media specs with names, emorealm.media.spec)
 FORMAT_VERSION = 2
 ENV = "EMOREALM_MEDIA_CACHE"
 

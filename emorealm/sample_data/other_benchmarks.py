@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from emorealm.synth import tone, write_av_clip, write_wav
+from emorealm.media.synth import tone, write_av_clip, write_wav
 
 SECONDS = 1.0
 # sample DFEW ids stay clear of the EmoReAlM sample clips that share dfew_original_clips_24fps/

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from emorealm.results import COUNT_METRICS, fmt_metric
+from emorealm.evaluation.results import COUNT_METRICS, fmt_metric
 
 TASK_WIDTH_PAD = 3  # rich's padding and border per column
 MIN_METRIC_WIDTH = 8

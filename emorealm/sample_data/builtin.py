@@ -17,8 +17,8 @@ import importlib
 import json
 from pathlib import Path
 
+from emorealm.media.synth import tone, write_av_clip, write_wav
 from emorealm.paths import ensure_versioned_dir, sample_data_dir
-from emorealm.synth import tone, write_av_clip, write_wav
 
 SAMPLE_VERSION = 2
 MARKER = "emorealm_sample_data.json"
@@ -26,7 +26,7 @@ CLIP_DIR = "dfew/dfew_original_clips_24fps"
 AUDIO_DIR = "dfew/dfew_original_clips_16khz"
 N_CLIPS = 8
 # modules of other benchmarks that add their miniature data: each exposes write_all(root)
-EXTRA_WRITERS: list[str] = ["emorealm.sample_data_extra"]
+EXTRA_WRITERS: list[str] = ["emorealm.sample_data.other_benchmarks"]
 
 _EMOTIONS = ["happiness", "sadness", "anger", "surprise", "fear", "disgust", "neutral"]
 _AUDIO_CUES = ["a rising pitch", "a trembling voice", "loud shouting", "soft sighing"]

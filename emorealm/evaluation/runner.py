@@ -12,8 +12,8 @@ from typing import Any
 
 from emorealm import log_filters
 from emorealm.errors import ConfigError, clear_sample_errors
-from emorealm.lm_eval_bridge import get_adapter_class
-from emorealm.options_check import parse_kv  # noqa: F401  (re-exported: emorealm.runner.parse_kv)
+from emorealm.model_adapters.registry import get_adapter_class
+from emorealm.options_check import parse_kv  # noqa: F401  (re-exported: emorealm.evaluation.runner.parse_kv)
 from emorealm.paths import resolve_data_root
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
@@ -84,7 +84,7 @@ class RunConfig:
 
 def model_args(cfg: RunConfig) -> tuple[str, dict[str, Any]]:
     """(adapter name, adapter kwargs) for ``cfg.model`` (an adapter name or a preset such as tiny-omni)."""
-    from emorealm.lm_eval_bridge import adapter_targets
+    from emorealm.model_adapters.registry import adapter_targets
     from emorealm.options_check import check_model_name
 
     check_model_name(cfg.model, PRESETS, adapter_targets())
@@ -94,7 +94,7 @@ def model_args(cfg: RunConfig) -> tuple[str, dict[str, Any]]:
     if cfg.model in PRESETS:
         adapter = PRESETS[cfg.model]
         if cfg.model == "tiny-omni" and "pretrained" not in args:
-            from emorealm.tiny import ensure_tiny_omni
+            from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
 
             args["pretrained"] = str(ensure_tiny_omni())
     return adapter, args
@@ -213,11 +213,11 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
     data-parallel rank."""
     from lm_eval import simple_evaluate
 
-    from emorealm.clustered import add_clustered_stderr
+    from emorealm.evaluation.clustered_stderr import add_clustered_stderr
+    from emorealm.evaluation.reports import add_task_reports, write_task_figures
+    from emorealm.evaluation.results import add_metadata, write_results
     from emorealm.journal import Journal, RunInterrupted
     from emorealm.model_adapters import distributed
-    from emorealm.results import add_metadata, write_results
-    from emorealm.task_reports import add_task_reports, write_task_figures
 
     metadata, tm, task_names = prepare_tasks(cfg)
     clear_sample_errors()
@@ -262,7 +262,7 @@ def evaluate(cfg: RunConfig) -> tuple[dict[str, Any], Path | None]:
                 return {}, None
             raise ConfigError("lm-eval returned no results")
         add_metadata(results, lm, adapter, cfg, metadata)
-        add_clustered_stderr(results, seed=cfg.seed)  # clip-clustered SEs next to lm-eval's (emorealm.clustered)
+        add_clustered_stderr(results, seed=cfg.seed)  # clip-clustered SEs next to lm-eval's (emorealm.evaluation.clustered_stderr)
         results["configs"] = strip_addresses(results.get("configs", {}))
         reports = add_task_reports(results)  # confusion matrices, per-class recall, judge versions
         if journal is not None:

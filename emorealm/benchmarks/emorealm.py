@@ -10,7 +10,7 @@ from typing import Any
 from emorealm.errors import DataError
 from emorealm.fingerprint import record_data_file
 from emorealm.paths import resolve_data_root, safe_join
-from emorealm.scoring import split_choices
+from emorealm.scoring.choice import split_choices
 
 TASK_KEYS = (
     "reasoning_basic_audio",

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from emorealm.errors import ModelError
-from emorealm.media import DecodedMedia, MediaSpec, load_media
+from emorealm.media.decode import DecodedMedia, MediaSpec, load_media
 
 
 @dataclass
@@ -71,7 +71,7 @@ def build_inputs(processor, media: DecodedMedia | None, prompt: str, spec: Media
     kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
     if has_video:
         kwargs["videos"] = [frames]
-        # the frames already have the spec's size (emorealm.media); the reference call hands the
+        # the frames already have the spec's size (emorealm.media.decode); the reference call hands the
         # processor no fps, so it assumes 2.0 (video_second_per_grid 1.0) — processor_fps opts in
         if spec.processor_fps and media is not None:
             kwargs["videos_kwargs"] = {"fps": media.fps}

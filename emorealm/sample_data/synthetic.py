@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from emorealm.emorealm_data import TASK_KEYS
-from emorealm.synth import tone, write_av_clip, write_wav
+from emorealm.benchmarks.emorealm import TASK_KEYS
+from emorealm.media.synth import tone, write_av_clip, write_wav
 
 CLIP_DIR = "dfew/dfew_original_clips_24fps"
 AUDIO_DIR = "dfew/dfew_original_clips_16khz"

@@ -1,7 +1,7 @@
 """lm-eval hooks of the ``emer`` task: description generation scored judge-free and by a judge.
 
 Judge-free (always): the emotion words of the prediction and of the reference set are mapped
-through the synonym table (:mod:`emorealm.emotion_map`); per sample precision = |P∩R|/|P| (0 when
+through the synonym table (:mod:`emorealm.scoring.emotion_map`); per sample precision = |P∩R|/|P| (0 when
 the prediction names no emotion) and recall = |P∩R|/|R|; ``emotion_f1`` is the harmonic mean of
 the mean precision and mean recall (the MER open-vocabulary convention). Samples without reference
 emotions are left out of these three and counted in ``n_no_reference``.
@@ -17,11 +17,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from emorealm.classification_task import load_error
-from emorealm.emotion_map import extract_emotions, normalise_reference
+from emorealm.benchmarks.recognition import load_error
 from emorealm.errors import ConfigError
-from emorealm.judge import RUBRICS, JudgeBackend, judge_from_spec, judge_sample
-from emorealm.metrics import harmonic_mean, mean_defined
+from emorealm.scoring.aggregations import harmonic_mean, mean_defined
+from emorealm.scoring.emotion_map import extract_emotions, normalise_reference
+from emorealm.scoring.judge import RUBRICS, JudgeBackend, judge_from_spec, judge_sample
 
 # the released description prompt (ihp-lab/AVERE evaluate_emotion_mer2025_ovmerd.py)
 PROMPT = "Describe the emotion of the person in the video in detail."

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emorealm.datasets.common import (
+from emorealm.benchmarks.common import (
     LoadResult,
     as_bool,
     find_benchmark_dir,

@@ -16,8 +16,8 @@ A sample whose doc has no ``clip_id`` is its own cluster. With one question per 
 lm-eval's ``sample std (ddof=1) / sqrt(n)`` exactly. Clusters span tasks, so a group's clustered SE
 accounts for the same clip appearing in several of its tasks (lm-eval's pooled group stderr does not).
 
-Metrics aggregated by ``mean`` or :func:`emorealm.metrics.mean_defined` (``None`` = not applicable)
-get the formula above; other aggregations from :mod:`emorealm.metrics` except sums (``f1_yes_no``)
+Metrics aggregated by ``mean`` or :func:`emorealm.scoring.aggregations.mean_defined` (``None`` = not applicable)
+get the formula above; other aggregations from :mod:`emorealm.scoring.aggregations` except sums (``f1_yes_no``)
 get a seeded cluster bootstrap (standard deviation of the replicates); anything else gets ``"N/A"``.
 """
 
@@ -92,7 +92,7 @@ def _aggregation_kind(spec: Any) -> tuple[str, Callable | None]:
     if name == "mean_defined":
         return "mean", None
     if name and name not in _NOT_APPLICABLE:
-        from emorealm import metrics
+        from emorealm.scoring import aggregations as metrics
 
         fn = getattr(metrics, name, None)
         if callable(fn):

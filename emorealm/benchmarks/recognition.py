@@ -1,7 +1,7 @@
 """lm-eval hooks shared by the emotion-classification tasks (``dfew``, ``ravdess`` and their ``_ll``).
 
 Per-sample values carry what the aggregations need, so every figure is computed once over the
-whole task by :mod:`emorealm.classification` (UAR and macro-F1 are not means of per-sample values):
+whole task by :mod:`emorealm.scoring.classification` (UAR and macro-F1 are not means of per-sample values):
 
 * generation: ``[gold, released_label, dropped]`` for ``acc``/``war``/``uar``/``macro_f1`` (the
   released mapping) and ``[gold, strict_label]`` for the ``*_strict`` metrics;
@@ -20,9 +20,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from emorealm.classification import classification_report
-from emorealm.emotion_map import released_map, strict_map
 from emorealm.errors import SampleError, sample_error
+from emorealm.scoring.classification import classification_report
+from emorealm.scoring.emotion_map import released_map, strict_map
 
 # the released zero-shot prompt (ihp-lab/AVERE evaluate_emotion_dfew.py / _ravdess_video.py)
 PROMPT = "Describe the emotion of the person in the video in one word."
@@ -127,6 +127,6 @@ def agg_macro_f1(items):
 
 
 def report_from_items(items: Sequence[Sequence[Any]], labels: Sequence[str]):
-    """The full :class:`~emorealm.classification.ClassificationReport` of one metric's items."""
+    """The full :class:`~emorealm.scoring.classification.ClassificationReport` of one metric's items."""
     gold, pred, _ = _pairs(items)
     return classification_report(gold, pred, list(labels))

@@ -3,9 +3,9 @@
 The first run is the baseline. Documents are paired by lm-eval's ``doc_id`` within a task (the same
 data fingerprint guarantees the same documents; ``doc_hash`` is checked where both runs wrote it).
 How each metric is compared follows its aggregation: per-sample means get the paired clustered
-estimator, anything else a paired cluster bootstrap (:mod:`emorealm.paired`). The aggregation of a
+estimator, anything else a paired cluster bootstrap (:mod:`emorealm.comparison.paired`). The aggregation of a
 task the leaderboard knows comes from ``leaderboard/tasks.json``; of any other task from its
-config's ``metric_list`` (``emorealm.clustered``'s rules).
+config's ``metric_list`` (``emorealm.evaluation.clustered_stderr``'s rules).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emorealm.clustered import _aggregation_kind, _group_weights, cluster_key
-from emorealm.confusion_bootstrap import paired_bootstrap_se
+from emorealm.comparison.confusion_bootstrap import paired_bootstrap_se
+from emorealm.comparison.paired import PairedEstimate, holm, paired_bootstrap, paired_mean
 from emorealm.errors import DataError
+from emorealm.evaluation.clustered_stderr import _aggregation_kind, _group_weights, cluster_key
 from emorealm.leaderboard.entry import load_json, samples_path
 from emorealm.leaderboard.intervals import CONFUSION
 from emorealm.leaderboard.recompute import read_samples, recompute_metric
 from emorealm.leaderboard.schema import known_tasks
-from emorealm.paired import PairedEstimate, holm, paired_bootstrap, paired_mean
 
 FILTER = "none"
 BOOTSTRAP_SEED = 0

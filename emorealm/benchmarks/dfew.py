@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from emorealm.datasets.common import (
+from emorealm.benchmarks.common import (
     VIDEO_EXTS,
     LoadResult,
     find_benchmark_dir,

@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from emorealm.compare_runs import Comparison, Run
+from emorealm.comparison.compare_runs import Comparison, Run
+from emorealm.comparison.paired import LEVEL, POWER, PairedEstimate
 from emorealm.errors import ConfigError
 from emorealm.leaderboard.schema import known_tasks
-from emorealm.paired import LEVEL, POWER, PairedEstimate
 
 HEADLINE = ("acc", "uar", "war", "emotion_f1")
 

@@ -14,7 +14,7 @@ from emorealm.errors import ConfigError, DataError
 from emorealm.fingerprint import DATA_FINGERPRINTS
 from emorealm.paths import resolve_data_root, safe_join  # noqa: F401  (re-exported for the loaders)
 
-log = logging.getLogger("emorealm.datasets")
+log = logging.getLogger("emorealm.benchmarks")
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv")
 

@@ -1,11 +1,11 @@
 """Fast cluster bootstrap of confusion-matrix statistics (accuracy, UAR, macro-F1).
 
-:func:`emorealm.clustered.cluster_bootstrap_se` recomputes the statistic from scratch for every
+:func:`emorealm.evaluation.clustered_stderr.cluster_bootstrap_se` recomputes the statistic from scratch for every
 replicate, which takes about a minute for DFEW-sized tasks. A confusion-matrix statistic only needs
 each replicate's confusion matrix, which is the draw counts times the per-clip matrices, so all
 replicates are one matrix product. The draws are exactly those of ``cluster_bootstrap_se`` (same
 seed, same order of clusters, same ``rng.integers`` calls), so the standard errors are identical to
-it (the tests check that); definitions follow :mod:`emorealm.classification`.
+it (the tests check that); definitions follow :mod:`emorealm.scoring.classification`.
 
 Items are ``[gold, prediction]`` or ``[gold, prediction, dropped]``: a ``None`` gold or a dropped
 item takes no part in the statistic (its clip is still drawn), a prediction outside the labels is
@@ -35,7 +35,7 @@ def draw_counts(clusters: Sequence[str], iters: int, seed: int) -> tuple[list[st
 
 
 def labels_of(items: Sequence[Any]) -> list[str]:
-    """Gold labels then valid predictions, in first-appearance order (emorealm.classification_task)."""
+    """Gold labels then valid predictions, in first-appearance order (emorealm.benchmarks.recognition)."""
     kept = [it for it in items if it[0] is not None and not (len(it) > 2 and it[2])]
     return list(dict.fromkeys([it[0] for it in kept] + [it[1] for it in kept if it[1] is not None]))
 

@@ -1,7 +1,7 @@
-"""Decode and sample media with PyAV under a :class:`~emorealm.media_spec.MediaSpec`.
+"""Decode and sample media with PyAV under a :class:`~emorealm.media.spec.MediaSpec`.
 
 The default spec, ``qwen-reference``, reproduces Qwen's own preprocessing (``qwen-omni-utils``; the
-rule is written out in :mod:`emorealm.media_spec`): the stream's packets are scanned for its frame
+rule is written out in :mod:`emorealm.media.spec`): the stream's packets are scanned for its frame
 count and average rate, the frames ``round(linspace(0, n - 1, k))`` are decoded and each is resized
 once, from its source size, with torchvision's bicubic + antialias filter. Audio comes from a
 sidecar wav when the doc names one (soundfile), else from the clip's own track (PyAV, 16-bit as
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from emorealm import media_cache
 from emorealm.errors import MediaError
-from emorealm.media_spec import MediaSpec, frame_indices, frame_size, n_frames_for
+from emorealm.media import cache as media_cache
+from emorealm.media.spec import MediaSpec, frame_indices, frame_size, n_frames_for
 
 __all__ = ["DecodedMedia", "MediaSpec", "decode_audio", "decode_video", "load_media", "media_paths_exist"]
 
@@ -326,7 +326,7 @@ def load_media(media: dict[str, Any], spec: MediaSpec) -> DecodedMedia:
 
     Results are kept in a small in-process LRU keyed by file identity (path, size, mtime) and the
     spec, so the options of one question decode their clip once, and on disk under the same key
-    (``emorealm.media_cache``), so later runs and other processes do not decode it again.
+    (``emorealm.media.cache``), so later runs and other processes do not decode it again.
     """
     video = media.get("video") if spec.video else None
     audio_path = media.get("audio")
@@ -339,7 +339,7 @@ def load_media(media: dict[str, Any], spec: MediaSpec) -> DecodedMedia:
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]
-    # decoded once per file identity + spec, across processes and runs (emorealm.media_cache)
+    # decoded once per file identity + spec, across processes and runs (emorealm.media.cache)
     disk_key = {"video": media_cache.file_identity(video), "audio": media_cache.file_identity(audio_path),
                 "source_video": media_cache.file_identity(media.get("video")), "want_audio": want_audio,
                 "spec": dict(vars(spec))}

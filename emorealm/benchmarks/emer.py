@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from emorealm.datasets.common import (
+from emorealm.benchmarks.common import (
     VIDEO_EXTS,
     LoadResult,
     find_benchmark_dir,

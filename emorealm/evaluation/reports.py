@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from emorealm.classification import ClassificationReport, plot_confusion_matrix
-from emorealm.classification_task import report_from_items
+from emorealm.benchmarks.recognition import report_from_items
+from emorealm.scoring.classification import ClassificationReport, plot_confusion_matrix
 
 CLASSIFICATION_PREFIXES = ("dfew", "ravdess")
 
@@ -42,8 +42,8 @@ def classification_reports(results: dict[str, Any]) -> dict[str, dict[str, Class
 
 def judge_block(results: dict[str, Any]) -> dict[str, Any] | None:
     """The judge settings, rubric versions and backend of the ``emer`` task, if it ran."""
-    from emorealm.emer_task import _backend
-    from emorealm.judge import rubric_manifest
+    from emorealm.benchmarks.emer_task import _backend
+    from emorealm.scoring.judge import rubric_manifest
 
     samples = (results.get("samples") or {}).get("emer")
     if not samples:
@@ -65,7 +65,7 @@ def add_task_reports(results: dict[str, Any]) -> dict[str, dict[str, Classificat
     block = results.setdefault("emorealm", {})
     if reports:
         block["classification"] = {t: {k: r.as_dict() for k, r in reps.items()} for t, reps in reports.items()}
-    from emorealm.datasets.common import LOAD_REPORTS
+    from emorealm.benchmarks.common import LOAD_REPORTS
 
     loaded = {t: LOAD_REPORTS[t.removesuffix("_ll")] for t in results.get("configs", {})
               if t.removesuffix("_ll") in LOAD_REPORTS}
