@@ -41,10 +41,12 @@ def safe_join(root: str | Path, relative: str | Path) -> Path:
 _announced: set[str] = set()
 
 
-def resolve_data_root(options: dict | None = None) -> Path:
-    """The data root: task option ``data_root``, else ``$EMOREALM_DATA_ROOT``, else the sample data.
+def resolve_data_root(options: dict | None = None, default: Callable[[], Path] | None = None) -> Path:
+    """The data root: task option ``data_root``, else ``$EMOREALM_DATA_ROOT``, else ``default()``.
 
-    Using the built-in sample data is announced once per process on stderr.
+    ``default`` is the caller's fallback (the loaders pass the built-in sample data, see
+    :func:`emorealm.benchmarks.common.resolve_data_root`); using it is announced once per process on
+    stderr. Without one, a missing data root is an error.
     """
     options = options or {}
     root = options.get("data_root") or os.environ.get("EMOREALM_DATA_ROOT")
@@ -56,9 +58,10 @@ def resolve_data_root(options: dict | None = None) -> Path:
                 "that holds EmoReAlM/, dfew/, RAVDESS/ ... (docs/getting-started.md)"
             )
         return path
-    from emorealm.sample_data.builtin import ensure_sample_data
-
-    path = ensure_sample_data()
+    if default is None:
+        raise DataError("no data root given; pass --data-root or set EMOREALM_DATA_ROOT to the folder that holds "
+                        "EmoReAlM/, dfew/, RAVDESS/ ... (docs/getting-started.md)")
+    path = default()
     if str(path) not in _announced:
         _announced.add(str(path))
         import sys

@@ -20,7 +20,7 @@ values each aggregation named in ``tasks.json`` is recomputed here:
   (:mod:`emorealm.benchmarks.recognition`: released-rule drops left out, invalid = wrong, F1 over the
   classes seen in gold or predictions);
 * ``harmonic_pr`` — per-sample ``[precision, recall]``: harmonic mean of the mean precision and the
-  mean recall (EMER's ``emotion_f1``, :func:`emorealm.benchmarks.emer_task.agg_emotion_f1`).
+  mean recall (EMER's ``emotion_f1``, :func:`emorealm.benchmarks.emer.agg_emotion_f1`).
 
 Standard errors are taken as reported (bootstrap or clustered estimates depend on run settings) and
 are not recomputed; metrics marked ``"recompute": false`` in the table are listed in the entry's
@@ -163,7 +163,7 @@ def _task_aggregation(name: str):
         return {"classification_acc": classification_task.agg_acc, "classification_uar": classification_task.agg_uar,
                 "classification_macro_f1": classification_task.agg_macro_f1}.get(name)
     if name == "harmonic_pr":
-        from emorealm.benchmarks.emer_task import agg_emotion_f1
+        from emorealm.benchmarks.emer import agg_emotion_f1
 
         return agg_emotion_f1
     return None

@@ -12,7 +12,9 @@ from typing import Any
 
 from emorealm.errors import ConfigError, DataError
 from emorealm.fingerprint import DATA_FINGERPRINTS
-from emorealm.paths import resolve_data_root, safe_join  # noqa: F401  (re-exported for the loaders)
+from emorealm.paths import resolve_data_root as _resolve_data_root
+from emorealm.paths import safe_join  # noqa: F401  (re-exported for the loaders)
+from emorealm.sample_data.builtin import ensure_sample_data
 
 log = logging.getLogger("emorealm.benchmarks")
 
@@ -31,6 +33,11 @@ class LoadResult:
     def problem(self, msg: str) -> None:
         self.problems.append(msg)
         log.warning(msg)
+
+
+def resolve_data_root(options: dict | None = None) -> Path:
+    """The data root of the task options, ``$EMOREALM_DATA_ROOT``, or else the built-in sample data."""
+    return _resolve_data_root(options, default=ensure_sample_data)
 
 
 def as_bool(value: Any, name: str) -> bool:

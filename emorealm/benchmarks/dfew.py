@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from emorealm.benchmarks import recognition
 from emorealm.benchmarks.common import (
     VIDEO_EXTS,
     LoadResult,
@@ -23,9 +24,21 @@ from emorealm.benchmarks.common import (
     media,
     read_csv,
     resolve_data_root,
+    task_dataset,
     under,
 )
+from emorealm.benchmarks.recognition import (  # noqa: F401  (the lm-eval hooks the task YAML names)
+    agg_acc,
+    agg_macro_f1,
+    agg_uar,
+    doc_to_choice,
+    doc_to_target_index,
+    doc_to_text,
+    process_results,
+    process_results_ll,
+)
 from emorealm.errors import ConfigError, DataError
+from emorealm.scoring.aggregations import total  # noqa: F401
 
 # DFEW label ids (official README; the released code's classes_map)
 DFEW_LABELS = {1: "happiness", 2: "sadness", 3: "neutral", 4: "anger", 5: "surprise", 6: "disgust", 7: "fear"}
@@ -148,3 +161,15 @@ def load_dfew(**options: Any) -> LoadResult:
             doc["media"] = media(clip, wav)
         result.docs.append(doc)
     return result
+
+
+# the task options load_dfew reads (checked by emorealm.options_check; docs/contracts.md §2)
+TASK_OPTIONS = ("dfew_dir", "fold", "dfew_split", "dfew_split_file", "dfew_clip_dir", "dfew_audio_dir")
+
+
+def load(**metadata: Any):
+    """lm-eval custom_dataset: task options arrive as keyword arguments (unknown ones ignored)."""
+    return task_dataset("dfew", load_dfew(**metadata))
+
+
+BENCHMARK = recognition.benchmark("dfew")

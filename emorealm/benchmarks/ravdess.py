@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emorealm.benchmarks import recognition
 from emorealm.benchmarks.common import (
     LoadResult,
     as_bool,
@@ -28,9 +29,21 @@ from emorealm.benchmarks.common import (
     load_error,
     media,
     resolve_data_root,
+    task_dataset,
     under,
 )
+from emorealm.benchmarks.recognition import (  # noqa: F401  (the lm-eval hooks the task YAML names)
+    agg_acc,
+    agg_macro_f1,
+    agg_uar,
+    doc_to_choice,
+    doc_to_target_index,
+    doc_to_text,
+    process_results,
+    process_results_ll,
+)
 from emorealm.errors import DataError
+from emorealm.scoring.aggregations import total  # noqa: F401
 
 EMOTIONS = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness", "05": "anger",
             "06": "fear", "07": "disgust", "08": "surprise"}
@@ -153,3 +166,16 @@ def load_ravdess(**options: Any) -> LoadResult:
         })
     result.source["skipped_by_protocol"] = ", ".join(f"{k}: {v}" for k, v in skipped.items())
     return result
+
+
+# the task options load_ravdess reads (checked by emorealm.options_check; docs/contracts.md §2)
+TASK_OPTIONS = ("ravdess_dir", "include_calm", "include_song", "include_video_only", "ravdess_video_dir",
+                "ravdess_audio_dir")
+
+
+def load(**metadata: Any):
+    """lm-eval custom_dataset: task options arrive as keyword arguments (unknown ones ignored)."""
+    return task_dataset("ravdess", load_ravdess(**metadata))
+
+
+BENCHMARK = recognition.benchmark("ravdess")

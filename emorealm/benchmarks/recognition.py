@@ -1,4 +1,4 @@
-"""lm-eval hooks shared by the emotion-classification tasks (``dfew``, ``ravdess`` and their ``_ll``).
+"""Emotion recognition (DFEW, RAVDESS): the lm-eval hooks both benchmarks share, and their record.
 
 Per-sample values carry what the aggregations need, so every figure is computed once over the
 whole task by :mod:`emorealm.scoring.classification` (UAR and macro-F1 are not means of per-sample values):
@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from emorealm.benchmarks.benchmark import Benchmark
 from emorealm.errors import SampleError, sample_error
 from emorealm.scoring.classification import classification_report
 from emorealm.scoring.emotion_map import released_map, strict_map
@@ -130,3 +131,33 @@ def report_from_items(items: Sequence[Sequence[Any]], labels: Sequence[str]):
     """The full :class:`~emorealm.scoring.classification.ClassificationReport` of one metric's items."""
     gold, pred, _ = _pairs(items)
     return classification_report(gold, pred, list(labels))
+
+
+def _labels(samples: list[dict[str, Any]]) -> list[str]:
+    for s in samples:
+        labels = (s.get("doc") or {}).get("labels")
+        if labels:
+            return list(labels)
+    return []
+
+
+def classification_reports(samples: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
+    """``{kind: report}`` (+ ``"strict"`` for generation) of one task's logged samples."""
+    if "uar" not in samples[0]:
+        return None
+    labels = _labels(samples)
+    reps = {kind: report_from_items([s["uar"] for s in samples], labels)}
+    if "uar_strict" in samples[0]:
+        reps["strict"] = report_from_items([s["uar_strict"] for s in samples], labels)
+    return reps
+
+
+def benchmark(name: str) -> Benchmark:
+    """The record of a recognition benchmark: generation task ``name``, log-likelihood ``name_ll``."""
+    ll = f"{name}_ll"
+
+    def reports(task: str, samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return classification_reports(samples, "loglikelihood" if task == ll else "released")
+
+    return Benchmark(name=name, tasks=(name, ll), data_key=lambda task: name,
+                     count_metrics=frozenset({"released_dropped"}), classification=reports)

@@ -10,53 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from emorealm.benchmarks.recognition import report_from_items
+from emorealm.benchmarks import registry
 from emorealm.scoring.classification import ClassificationReport, plot_confusion_matrix
-
-CLASSIFICATION_PREFIXES = ("dfew", "ravdess")
-
-
-def _labels(samples: list[dict[str, Any]]) -> list[str]:
-    for s in samples:
-        labels = (s.get("doc") or {}).get("labels")
-        if labels:
-            return list(labels)
-    return []
 
 
 def classification_reports(results: dict[str, Any]) -> dict[str, dict[str, ClassificationReport]]:
     """``{task: {"released"|"strict"|"loglikelihood": report}}`` from the logged samples."""
-    out: dict[str, dict[str, ClassificationReport]] = {}
-    for task, samples in (results.get("samples") or {}).items():
-        if not task.startswith(CLASSIFICATION_PREFIXES) or not samples or "uar" not in samples[0]:
-            continue
-        labels = _labels(samples)
-        reps = {}
-        kind = "loglikelihood" if task.endswith("_ll") else "released"
-        reps[kind] = report_from_items([s["uar"] for s in samples], labels)
-        if "uar_strict" in samples[0]:
-            reps["strict"] = report_from_items([s["uar_strict"] for s in samples], labels)
-        out[task] = reps
-    return out
+    return registry.classification_reports(results.get("samples") or {})
 
 
 def judge_block(results: dict[str, Any]) -> dict[str, Any] | None:
-    """The judge settings, rubric versions and backend of the ``emer`` task, if it ran."""
-    from emorealm.benchmarks.emer_task import _backend
-    from emorealm.scoring.judge import rubric_manifest
-
-    samples = (results.get("samples") or {}).get("emer")
-    if not samples:
-        return None
-    settings = samples[0]["doc"].get("_judge") or {}
-    backend = _backend(settings) if settings else None
-    return {
-        "judge": settings.get("spec", "none"),
-        "skipped": backend is None,
-        "backend": backend.describe() if backend is not None and hasattr(backend, "describe") else None,
-        "retries": settings.get("retries"), "timeout_s": settings.get("timeout"),
-        "rubrics": rubric_manifest(settings.get("rubrics")) if backend is not None else {},
-    }
+    """The judge settings, rubric versions and backend of the judged task, if one ran."""
+    return registry.judge_block(results.get("samples") or {})
 
 
 def add_task_reports(results: dict[str, Any]) -> dict[str, dict[str, ClassificationReport]]:
@@ -67,8 +32,8 @@ def add_task_reports(results: dict[str, Any]) -> dict[str, dict[str, Classificat
         block["classification"] = {t: {k: r.as_dict() for k, r in reps.items()} for t, reps in reports.items()}
     from emorealm.benchmarks.common import LOAD_REPORTS
 
-    loaded = {t: LOAD_REPORTS[t.removesuffix("_ll")] for t in results.get("configs", {})
-              if t.removesuffix("_ll") in LOAD_REPORTS}
+    loaded = {t: LOAD_REPORTS[registry.data_key(t)] for t in results.get("configs", {})
+              if registry.data_key(t) in LOAD_REPORTS}
     if loaded:
         block["load_reports"] = loaded
     judge = judge_block(results)

@@ -8,13 +8,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from emorealm.benchmarks import registry
 from emorealm.fingerprint import DATA_FINGERPRINTS
 
 _PACKAGES = ("torch", "torchvision", "transformers", "lm_eval", "av", "peft", "trl", "vllm")
-COUNT_METRICS = {"n_errors", "released_dropped", "n_no_reference", "judge_failures", "judge_skipped"}
-# judge scores stay on their rubric's scale (1-10 / 0-10), not fractions: shown as they are
-RAW_SCALE_METRICS = {"cue_overlap", "emotion_consistency", "emotion_cue_association", "hallucinated_cues",
-                     "clue_overlap", "label_overlap"}
+COUNT_METRICS = registry.count_metrics()
+# e.g. judge scores stay on their rubric's scale (1-10 / 0-10), not fractions: shown as they are
+RAW_SCALE_METRICS = registry.raw_scale_metrics()
 
 
 def package_versions() -> dict[str, str]:
@@ -47,7 +47,7 @@ def add_metadata(results: dict[str, Any], lm, adapter: str, cfg, task_options: d
             n_errors[task] = int(res["n_errors,none"])
     fps = {}
     for task in results.get("configs", {}):
-        key = task.removesuffix("_ll")
+        key = registry.data_key(task)
         if key in DATA_FINGERPRINTS:
             fps[task] = DATA_FINGERPRINTS[key]
         elif task in DATA_FINGERPRINTS:

@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from emorealm import log_filters
+from emorealm.benchmarks import registry
+from emorealm.benchmarks.common import resolve_data_root
 from emorealm.errors import ConfigError, clear_sample_errors
 from emorealm.model_adapters.registry import get_adapter_class
 from emorealm.options_check import parse_kv  # noqa: F401  (re-exported: emorealm.evaluation.runner.parse_kv)
-from emorealm.paths import resolve_data_root
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 # Default (generation) task of every registered benchmark: what ``--tasks all`` means.
-DEFAULT_TASKS: list[str] = ["emorealm", "dfew", "ravdess", "emer"]
+DEFAULT_TASKS: list[str] = registry.default_tasks()
 PRESETS = {"tiny-omni": "hf"}
 
 
@@ -140,7 +141,7 @@ def _task_identity(tm) -> dict[str, Any]:
 
     tasks = {}
     for name, task in ((tm.loaded or {}).get("tasks") or {}).items():
-        fp = DATA_FINGERPRINTS.get(name) or DATA_FINGERPRINTS.get(name.removesuffix("_ll"))
+        fp = DATA_FINGERPRINTS.get(name) or DATA_FINGERPRINTS.get(registry.data_key(name))
         tasks[name] = {"version": getattr(task, "VERSION", None), "data_fingerprint": fp}
     return tasks
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from emorealm.benchmarks.emorealm import TASK_KEYS
 from emorealm.media.synth import tone, write_av_clip, write_wav
 
 CLIP_DIR = "dfew/dfew_original_clips_24fps"
 AUDIO_DIR = "dfew/dfew_original_clips_16khz"
+# the released task keys, in the order rows cycle through them
+TASK_KEYS = ("reasoning_basic_audio", "reasoning_basic_video", "modality_agreement", "reasoning_stress_audio",
+             "reasoning_stress_video")
 
 
 def write_emorealm_root(root: str | Path, n_questions: int = 200, n_clips: int = 4, seconds: float = 0.5,

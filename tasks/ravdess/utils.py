@@ -1,28 +1,15 @@
-"""lm-eval hooks of the ravdess tasks. Logic lives in emorealm.benchmarks.ravdess and emorealm.benchmarks.recognition."""
+"""lm-eval hooks of the ravdess tasks: a shim over :mod:`emorealm.benchmarks.ravdess`, where they live."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from emorealm.benchmarks.common import task_dataset
-from emorealm.benchmarks.ravdess import load_ravdess
-from emorealm.benchmarks.recognition import (  # noqa: F401  (used by the YAML)
+from emorealm.benchmarks.ravdess import (  # noqa: F401  (named by the task YAML)
+    TASK_OPTIONS,
     agg_acc,
     agg_macro_f1,
     agg_uar,
     doc_to_choice,
     doc_to_target_index,
     doc_to_text,
+    load,
     process_results,
     process_results_ll,
+    total,
 )
-from emorealm.scoring.aggregations import total  # noqa: F401
-
-# the task options load_ravdess reads (checked by emorealm.options_check; docs/contracts.md §2)
-TASK_OPTIONS = ("ravdess_dir", "include_calm", "include_song", "include_video_only", "ravdess_video_dir",
-                "ravdess_audio_dir")
-
-
-def load(**metadata: Any):
-    """lm-eval custom_dataset: task options arrive as keyword arguments (unknown ones ignored)."""
-    return task_dataset("ravdess", load_ravdess(**metadata))

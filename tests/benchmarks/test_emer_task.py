@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emorealm.benchmarks.emer import load_emer
-from emorealm.benchmarks.emer_task import agg_emotion_f1, emotion_overlap, judge_settings, process_results
+from emorealm.benchmarks.emer import agg_emotion_f1, emotion_overlap, judge_settings, load_emer, process_results
 from emorealm.errors import ConfigError, SampleError, error_response
 from emorealm.sample_data.other_benchmarks import EMER_ROWS, write_emer
 from emorealm.scoring.aggregations import mean_defined, total

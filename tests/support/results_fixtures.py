@@ -61,7 +61,7 @@ def _task_samples(task: str, n: int, rng: random.Random, skill: float) -> list[d
         if task in YES_NO:
             gold = "A" if i % 2 == 0 else "B"
             pred = gold if ok else (None if invalid else ("B" if gold == "A" else "A"))
-            # the encoding of tasks/emorealm/utils.py: None = not applicable to this sample
+            # the encoding of emorealm/benchmarks/emorealm.py: None = not applicable to this sample
             m: dict[str, Any] = {"acc": float(ok), "acc_strict": float(ok and rng.random() < 0.9),
                                  "invalid_rate": float(invalid), "n_errors": 0.0,
                                  "acc_yes": float(ok) if gold == "A" else None,
@@ -77,7 +77,7 @@ def _task_samples(task: str, n: int, rng: random.Random, skill: float) -> list[d
         elif task in ("dfew", "ravdess"):
             gold = CLASSES[i % 7]
             pred = gold if ok else (None if invalid else CLASSES[(i + 3) % 7])
-            # the encoding of emorealm/classification_task.py: [gold, released label, dropped] / [gold, label]
+            # the encoding of emorealm/benchmarks/recognition.py: [gold, released label, dropped] / [gold, label]
             released = [gold, pred, False]
             if ll:
                 m = {k: [gold, pred] for k in ("acc", "war", "uar", "macro_f1")}
