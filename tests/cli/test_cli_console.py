@@ -5,20 +5,18 @@ git's "fatal: not a git repository" are gone."""
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import sys
 import warnings
 
 import pytest
+from support.runs import run_cli
 
 NOISE = ("Loading weights", "%|", "fatal: not a git repository", "Custom kwargs", "it/s]")
 
 
 def _run(tmp_path, *extra: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")}
-    return subprocess.run([sys.executable, "-m", "emorealm", *extra], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    # progress bars on, as a user's terminal has them: the test is that the console stays quiet anyway
+    return run_cli(*extra, cwd=tmp_path, unset=("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS"), timeout=300)
 
 
 @pytest.mark.slow

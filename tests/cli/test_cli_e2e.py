@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.runs import run_cli
 
 pytestmark = pytest.mark.slow
-
-
-def _run(*args, env=None, check=True):
-    return subprocess.run([sys.executable, "-m", "emorealm", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, check=check, timeout=900)
 
 
 @pytest.fixture(scope="module")
 def run_out(tmp_path_factory, tiny_omni_dir, sample_root):
     out = tmp_path_factory.mktemp("run")
-    proc = _run("run", "--model", "tiny-omni", "--tasks", "emorealm", "--output", str(out), "--seed", "3")
+    proc = run_cli("run", "--model", "tiny-omni", "--tasks", "emorealm", "--output", str(out), "--seed", "3", check=True)
     return out, proc
 
 
@@ -67,9 +60,9 @@ def test_run_writes_lm_eval_results_with_metadata(run_out, tiny_omni_dir, sample
 def test_lm_eval_command_line_reports_the_same_numbers(run_out, tmp_path, tiny_omni_dir):
     out, _ = run_out
     ours = _results(out / "tiny-omni")
-    _run("lm-eval", "run", "--model", "emorealm-hf", "--model_args", f"pretrained={tiny_omni_dir}",
+    run_cli("lm-eval", "run", "--model", "emorealm-hf", "--model_args", f"pretrained={tiny_omni_dir}",
                 "--tasks", "emorealm", "--device", "cpu", "--output_path", str(tmp_path), "--seed", "3",
-                "--metadata", json.dumps({"data_root": ours["emorealm"]["data_root"]}))
+                "--metadata", json.dumps({"data_root": ours["emorealm"]["data_root"]}), check=True)
     theirs = _results(next(p for p in tmp_path.iterdir() if p.is_dir()))
     for task, res in ours["results"].items():
         for key, value in res.items():
@@ -105,8 +98,8 @@ def test_missing_clip_is_counted_not_fatal(tmp_path, sample_root):
     (root / "dfew/dfew_original_clips_24fps" / victim["video"]).unlink()
     n_affected = sum(r["video"] == victim["video"] and r["task"] == "modality_agreement" for r in rows)
     out = tmp_path / "out"
-    _run("run", "--model", "tiny-omni", "--tasks", "modality_agreement", "--data-root", str(root),
-         "--output", str(out))
+    run_cli("run", "--model", "tiny-omni", "--tasks", "modality_agreement", "--data-root", str(root),
+         "--output", str(out), check=True)
     res = _results(out / "tiny-omni")
     assert res["results"]["modality_agreement"]["n_errors,none"] == n_affected
     assert res["emorealm"]["n_errors"]["modality_agreement"] == n_affected

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _rel_fixtures import *  # noqa: F403  (fixtures)
-from support.runs import cli, results_file, samples_by_task, stamp_of
+from support.runs import results_file, run_cli, samples_by_task, stamp_of
 
 from emorealm.benchmarks.emorealm import load_docs
 from emorealm.errors import DataError
@@ -60,11 +59,11 @@ def test_every_refusal_case_is_refused_with_its_message(corpus):
 
 
 @pytest.mark.slow
-def test_refusal_from_the_command_line_is_clean(corpus, rel_tiny):
+def test_refusal_from_the_command_line_is_clean(corpus, tiny_omni_dir):
     """A refused data root stops the CLI with exit 2, the message and no traceback, before the model loads."""
     _, cases = corpus
     case = next(c for c in cases if c.name == "path_escapes_data_root")
-    proc = cli("run", "--model", "tiny-omni", "--tasks", case.task, "--data-root", case.root,
+    proc = run_cli("run", "--model", "tiny-omni", "--tasks", case.task, "--data-root", case.root,
                "--output", str(Path(case.root).parent / "out"))
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "outside the data root" in proc.stderr and "Traceback" not in proc.stderr
@@ -72,7 +71,7 @@ def test_refusal_from_the_command_line_is_clean(corpus, rel_tiny):
 
 
 @pytest.mark.slow
-def test_media_cases_cost_one_sample_each(corpus, rel_tiny, tmp_path):
+def test_media_cases_cost_one_sample_each(corpus, tiny_omni_dir, tmp_path):
     """The whole media root runs through the real pipeline: each broken clip is one counted error."""
     from emorealm.evaluation.runner import RunConfig, evaluate
 

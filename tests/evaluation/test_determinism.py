@@ -7,8 +7,7 @@ import functools
 import json
 
 import pytest
-from _rel_fixtures import *  # noqa: F403  (fixtures)
-from support.runs import cli, normalized_results, results_file, samples_by_task, stamp_of
+from support.runs import normalized_results, results_file, run_cli, samples_by_task, stamp_of
 
 from emorealm.evaluation.runner import strip_addresses
 
@@ -27,7 +26,7 @@ def test_results_hold_no_memory_addresses():
 
 def _run(out, seed, root):
     # sampling (the released temperature) so that the seed matters at all; separate processes, as a user runs
-    proc = cli("run", "--model", "tiny-omni", "--tasks", "emorealm", "--data-root", str(root), "--limit", "1",
+    proc = run_cli("run", "--model", "tiny-omni", "--tasks", "emorealm", "--data-root", str(root), "--limit", "1",
                "--seed", str(seed), "--gen-kwargs", "temperature=0.7,do_sample=true,max_gen_toks=4",
                "--output", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -35,9 +34,9 @@ def _run(out, seed, root):
 
 
 @pytest.mark.slow
-def test_same_seed_same_results_file(tmp_path, rel_tiny, rel_sample_root):
-    a = _run(tmp_path / "a", 11, rel_sample_root)
-    b = _run(tmp_path / "b", 11, rel_sample_root)
+def test_same_seed_same_results_file(tmp_path, tiny_omni_dir, sample_root):
+    a = _run(tmp_path / "a", 11, sample_root)
+    b = _run(tmp_path / "b", 11, sample_root)
     ra, rb = normalized_results(a, resumed=False), normalized_results(b, resumed=False)
     assert ra == rb, "\n".join(difflib.unified_diff(ra.splitlines(), rb.splitlines(), lineterm="", n=1))
     sa = samples_by_task(a.parent, stamp_of(a))
@@ -46,7 +45,7 @@ def test_same_seed_same_results_file(tmp_path, rel_tiny, rel_sample_root):
     assert json.loads(ra)["emorealm"]["protocol"]["decoding"] == "sampling"
 
     # the seed is not ignored: another seed samples other answers
-    c = _run(tmp_path / "c", 12, rel_sample_root)
+    c = _run(tmp_path / "c", 12, sample_root)
     sc = samples_by_task(c.parent, stamp_of(c))
     resps = lambda s: [r["resps"] for t in sorted(s) for r in s[t]]  # noqa: E731
     assert resps(sc) != resps(sa)

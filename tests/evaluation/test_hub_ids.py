@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from support.runs import cli, results_file
+from support.runs import results_file, run_cli
 
 from emorealm.fingerprint import local_checkpoint, weights_hash
 
@@ -28,7 +28,7 @@ def test_hub_id_results_carry_the_weights_hash(tmp_path, tiny_omni_dir, sample_r
     hub = _hub_cache(tmp_path, tiny_omni_dir)
     out = tmp_path / "out"
     env = {"HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1"}
-    proc = cli("run", "--model", "hf", "--model-args", f"pretrained={REPO}", "--tasks", "modality_agreement_ll",
+    proc = run_cli("run", "--model", "hf", "--model-args", f"pretrained={REPO}", "--tasks", "modality_agreement_ll",
                "--limit", "2", "--data-root", str(sample_root), "--output", str(out), env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads(results_file(next(out.iterdir())).read_text())["emorealm"]

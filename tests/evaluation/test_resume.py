@@ -10,13 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from _rel_fixtures import *  # noqa: F403  (fixtures)
 from support.runs import (
-    cli,
     make_emorealm_root,
     normalized_results,
     popen_cli,
     results_file,
+    run_cli,
     samples_by_task,
     stamp_of,
 )
@@ -114,36 +113,44 @@ def _requests(docs, request_type="generate_until"):
     return reqs
 
 
+@pytest.fixture(scope="module")
+def own_adapter(tiny_omni_dir):
+    """An adapter of this module's own: the tests set its journal and clear its counts."""
+    from emorealm.model_adapters.hf import HFAdapter
+
+    return HFAdapter(pretrained=str(tiny_omni_dir))
+
+
 @pytest.mark.parametrize("batch_size", [1, 3])
-def test_adapter_reuses_journal_without_model_calls(tmp_path, rel_adapter, rel_sample_root, monkeypatch, batch_size):
+def test_adapter_reuses_journal_without_model_calls(tmp_path, own_adapter, sample_root, monkeypatch, batch_size):
     """Batched generation journals each request with its own count notes, like one at a time."""
     from emorealm.benchmarks.emorealm import load_docs
 
-    monkeypatch.setattr(rel_adapter, "batch_size", batch_size)
+    monkeypatch.setattr(own_adapter, "batch_size", batch_size)
 
-    docs = load_docs("modality_agreement", data_root=str(rel_sample_root))[:3]
+    docs = load_docs("modality_agreement", data_root=str(sample_root))[:3]
     calls = tmp_path / "calls.log"
     monkeypatch.setenv("EMOREALM_CALL_LOG", str(calls))
     ident = _identity(tasks={"modality_agreement": {"version": 1.0, "data_fingerprint": "x"}})
     outputs = {}
     for request_type, method in (("generate_until", "generate_until"), ("loglikelihood", "loglikelihood")):
-        rel_adapter.audio_sources.clear()
+        own_adapter.audio_sources.clear()
         folder = tmp_path / request_type
-        rel_adapter.journal = Journal.open(folder, identity_fn=lambda: ident)
-        first = getattr(rel_adapter, method)(_requests(docs, request_type))
-        rel_adapter.journal.close()
-        sources = json.loads(json.dumps(rel_adapter.audio_sources))
+        own_adapter.journal = Journal.open(folder, identity_fn=lambda: ident)
+        first = getattr(own_adapter, method)(_requests(docs, request_type))
+        own_adapter.journal.close()
+        sources = json.loads(json.dumps(own_adapter.audio_sources))
         n_calls = len(calls.read_text().splitlines())
-        rel_adapter.audio_sources.clear()
-        rel_adapter.journal = Journal.open(folder, resume=True, identity_fn=lambda: ident)
-        again = getattr(rel_adapter, method)(_requests(docs, request_type))
-        stats = rel_adapter.journal.stats()
-        rel_adapter.journal.close()
-        rel_adapter.journal = None
+        own_adapter.audio_sources.clear()
+        own_adapter.journal = Journal.open(folder, resume=True, identity_fn=lambda: ident)
+        again = getattr(own_adapter, method)(_requests(docs, request_type))
+        stats = own_adapter.journal.stats()
+        own_adapter.journal.close()
+        own_adapter.journal = None
         assert again == first
         assert len(calls.read_text().splitlines()) == n_calls  # nothing recomputed
         assert stats["reused"] == 3 and stats["computed"] == 0
-        assert rel_adapter.audio_sources == sources  # the audio-source counts of the results are replayed
+        assert own_adapter.audio_sources == sources  # the audio-source counts of the results are replayed
         assert sum(sources["modality_agreement"].values()) == 3
         outputs[request_type] = first
     assert len(calls.read_text().splitlines()) == 6  # 3 generations + 3 scored groups (2 options each)
@@ -152,7 +159,7 @@ def test_adapter_reuses_journal_without_model_calls(tmp_path, rel_adapter, rel_s
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_point_then_resume(tmp_path, rel_tiny):
+def test_sigkill_at_random_point_then_resume(tmp_path, tiny_omni_dir):
     """200 samples, killed at a random point, resumed: same results, at most one batch recomputed."""
     root = make_emorealm_root(tmp_path / "data", n_questions=200)
     calls = tmp_path / "calls.log"
@@ -177,9 +184,9 @@ def test_sigkill_at_random_point_then_resume(tmp_path, rel_tiny):
     held = journal.read_text().count('"kind": "sample"')
     assert not list((out / "tiny-omni").glob("results_*.json"))
 
-    again = cli(*common, "--output", str(out), env=env)
+    again = run_cli(*common, "--output", str(out), env=env)
     assert again.returncode == 2 and "--resume" in again.stderr and "--overwrite" in again.stderr
-    resumed = cli(*common, "--output", str(out), "--resume", env=env)
+    resumed = run_cli(*common, "--output", str(out), "--resume", env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     total_calls = len(calls.read_text().splitlines())
     resumed_calls = total_calls - killed_calls
@@ -190,7 +197,7 @@ def test_sigkill_at_random_point_then_resume(tmp_path, rel_tiny):
     assert meta["reused"] == held and meta["computed"] == 200 - held
 
     ref_out = tmp_path / "ref"
-    ref = cli(*common, "--output", str(ref_out), env={"TOKENIZERS_PARALLELISM": "false"})
+    ref = run_cli(*common, "--output", str(ref_out), env={"TOKENIZERS_PARALLELISM": "false"})
     assert ref.returncode == 0, ref.stderr[-3000:]
     res_ref = results_file(ref_out / "tiny-omni")
     assert normalized_results(res_resumed) == normalized_results(res_ref)
@@ -200,7 +207,7 @@ def test_sigkill_at_random_point_then_resume(tmp_path, rel_tiny):
 
     # a journal from another media spec is refused before anything is computed
     n = len(calls.read_text().splitlines())
-    other = cli("run", "--model", "tiny-omni", "--model-args", "video=false,fps=1", "--tasks", "emorealm",
+    other = run_cli("run", "--model", "tiny-omni", "--model-args", "video=false,fps=1", "--tasks", "emorealm",
                 "--data-root", str(root), "--gen-kwargs", "max_gen_toks=2", "--seed", "5", "--output", str(out),
                 "--resume", env=env)
     assert other.returncode == 2 and "different media spec" in other.stderr and "fps" in other.stderr

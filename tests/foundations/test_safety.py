@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _rel_fixtures import *  # noqa: F403  (fixtures)
-from support.runs import cli
+from support.runs import run_cli
 
 from emorealm.errors import ModelError
 
@@ -28,7 +27,7 @@ def _marker_module(folder: Path, marker: Path) -> None:
         "class EvilConfig(PretrainedConfig):\n    model_type = 'evil_omni'\n")
 
 
-def test_remote_code_is_not_run_by_default(tmp_path, rel_tiny):
+def test_remote_code_is_not_run_by_default(tmp_path, tiny_omni_dir):
     from emorealm.model_adapters.hf import HFAdapter
 
     marker = tmp_path / "ran.txt"
@@ -43,7 +42,7 @@ def test_remote_code_is_not_run_by_default(tmp_path, rel_tiny):
 
     # a known architecture whose config also names remote code: the library's own class is used
     known = tmp_path / "known"
-    shutil.copytree(rel_tiny, known)
+    shutil.copytree(tiny_omni_dir, known)
     _marker_module(known, marker)
     cfg = json.loads((known / "config.json").read_text())
     cfg["auto_map"] = {"AutoConfig": "evil_config.EvilConfig"}
@@ -62,13 +61,13 @@ class _Boom:
         return (Path.write_text, (Path(self.marker), "pickle ran"))
 
 
-def test_pickle_checkpoints_are_never_loaded(tmp_path, rel_tiny):
+def test_pickle_checkpoints_are_never_loaded(tmp_path, tiny_omni_dir):
     import torch
     from emorealm.model_adapters.hf import HFAdapter
 
     marker = tmp_path / "unpickled.txt"
     ckpt = tmp_path / "pickled"
-    shutil.copytree(rel_tiny, ckpt)
+    shutil.copytree(tiny_omni_dir, ckpt)
     for f in ckpt.glob("*.safetensors*"):
         f.unlink()
     torch.save({"payload": _Boom(str(marker))}, ckpt / "pytorch_model.bin")
@@ -106,7 +105,7 @@ def _is_pickle(path: Path) -> bool:
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-def test_cache_holds_no_pickles(rel_tiny, rel_sample_root):
+def test_cache_holds_no_pickles(tiny_omni_dir, sample_root):
     from emorealm.paths import cache_root
 
     bad = []
@@ -128,11 +127,11 @@ def test_cache_holds_no_pickles(rel_tiny, rel_sample_root):
 
 
 @pytest.mark.slow
-def test_api_keys_never_reach_outputs_or_logs(tmp_path, rel_tiny, rel_sample_root):
+def test_api_keys_never_reach_outputs_or_logs(tmp_path, tiny_omni_dir, sample_root):
     key = "sk-emorealm-test-" + secrets.token_hex(16)
     env = {"OPENAI_API_KEY": key, "EMOREALM_OPENAI_API_KEY": key, "EMOREALM_CALL_LOG": str(tmp_path / "calls.log")}
     out = tmp_path / "out"
-    proc = cli("run", "--model", "tiny-omni", "--tasks", "modality_agreement", "--limit", "2",
+    proc = run_cli("run", "--model", "tiny-omni", "--tasks", "modality_agreement", "--limit", "2",
                "--gen-kwargs", "max_gen_toks=2", "--output", str(out), env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     files = [f for f in out.rglob("*") if f.is_file()] + [tmp_path / "calls.log"]

@@ -19,7 +19,7 @@ from emorealm.leaderboard.store import new_leaderboard, read_leaderboard
 from emorealm.leaderboard.submit import SubmitOptions, check_file, submit
 from emorealm.leaderboard.views import ranked_rows, unofficial_tasks
 from sklearn.metrics import balanced_accuracy_score, f1_score
-from support.leaderboard import OPTS, cli, edit_json, run_fixture, samples, wide_console_fixture  # noqa: F401 (fixtures)
+from support.leaderboard import OPTS, call_main, edit_json, run_fixture, samples, wide_console_fixture  # noqa: F401 (fixtures)
 from support.results_fixtures import EMOREALM_TASKS, FP, LL_TASKS, make_run
 
 from emorealm.errors import DataError
@@ -198,7 +198,7 @@ def test_bad_input_is_rejected_and_the_board_is_untouched(tmp_path, breaker, mes
         submit(run, lb, OPTS)
     assert lb.read_bytes() == before
     capsys.readouterr()
-    assert cli("submit", run, "--leaderboard", lb, "--allow-smoke") == 2
+    assert call_main("submit", run, "--leaderboard", lb, "--allow-smoke") == 2
     err = capsys.readouterr().err
     assert "error:" in err
     assert lb.read_bytes() == before
@@ -216,8 +216,8 @@ def test_sample_count_rules_partial_and_reference_size(tmp_path):
 
     # a board whose reference DFEW split has 50 documents: results claiming that data with 12 are inconsistent
     lb2 = tmp_path / "lb2.json"
-    assert cli("leaderboard", "init", lb2) == 0
-    assert cli("leaderboard", "reference", "--leaderboard", lb2, "--task", "dfew", "--fingerprint", FP["dfew"],
+    assert call_main("leaderboard", "init", lb2) == 0
+    assert call_main("leaderboard", "reference", "--leaderboard", lb2, "--task", "dfew", "--fingerprint", FP["dfew"],
                "--size", "50") == 0
     with pytest.raises(DataError, match="claim the reference data.*reference has 50"):
         submit(make_run(tmp_path / "b", n=12, tasks=["dfew"]), lb2, OPTS)
@@ -226,7 +226,7 @@ def test_sample_count_rules_partial_and_reference_size(tmp_path):
 def test_unofficial_data_is_accepted_and_marked(tmp_path):
     lb = tmp_path / "lb.json"
     ref = make_run(tmp_path / "ref", model="ref", n=12)
-    assert cli("leaderboard", "init", lb, "--reference", ref) == 0
+    assert call_main("leaderboard", "init", lb, "--reference", ref) == 0
     board = read_leaderboard(lb)
     assert board["tasks"]["dfew"] == {"data_fingerprint": FP["dfew"], "size": 12}
     submit(ref, lb, OPTS)
@@ -241,9 +241,9 @@ def test_unofficial_data_is_accepted_and_marked(tmp_path):
 
 
 def test_unwritable_or_missing_leaderboard_location(run, tmp_path, capsys):
-    assert cli("submit", run, "--leaderboard", tmp_path / "no" / "such" / "lb.json", "--allow-smoke") == 2
+    assert call_main("submit", run, "--leaderboard", tmp_path / "no" / "such" / "lb.json", "--allow-smoke") == 2
     assert "folder" in capsys.readouterr().err
-    assert cli("submit", run, "--leaderboard", "/proc/emorealm-lb.json", "--allow-smoke") == 2
+    assert call_main("submit", run, "--leaderboard", "/proc/emorealm-lb.json", "--allow-smoke") == 2
     assert "cannot write leaderboard" in capsys.readouterr().err
 
 
@@ -281,12 +281,12 @@ def test_show_prints_percentages_and_user_strings_literally(tmp_path, capsys):
     lb = tmp_path / "lb.json"
     run = make_run(tmp_path / "a", n=12)
     submit(run, lb, SubmitOptions(submitter="x", allow_smoke=True, model_name="[bold]evil[/bold] <script>"))
-    assert cli("leaderboard", "show", "--leaderboard", lb) == 0
+    assert call_main("leaderboard", "show", "--leaderboard", lb) == 0
     out = capsys.readouterr().out
     assert "[bold]evil[/bold]" in out
     entry = read_leaderboard(lb)["entries"][0]
     assert f"{100 * entry['average_accuracy']:.1f}" in out
-    assert cli("leaderboard", "show", "--leaderboard", lb, "--sort", "nope.metric") == 2
+    assert call_main("leaderboard", "show", "--leaderboard", lb, "--sort", "nope.metric") == 2
     assert "unknown sort key" in capsys.readouterr().err
 
 
@@ -304,14 +304,14 @@ def test_log_likelihood_variant_has_its_own_average(tmp_path):
 def test_validate_command_finds_a_hand_edited_board_and_show_refuses_other_schema_versions(run, tmp_path, capsys):
     lb = tmp_path / "lb.json"
     submit(run, lb, OPTS)
-    assert cli("leaderboard", "validate", "--leaderboard", lb) == 0
+    assert call_main("leaderboard", "validate", "--leaderboard", lb) == 0
     edit_json(lb, lambda b: b["entries"][0]["tasks"]["dfew"]["metrics"]["uar"].update(value=0.99))
     capsys.readouterr()
-    assert cli("leaderboard", "validate", "--leaderboard", lb) == 2
+    assert call_main("leaderboard", "validate", "--leaderboard", lb) == 2
     assert "entry_id does not match its content" in capsys.readouterr().err
     edit_json(lb, lambda b: b.update(schema_version=3))
     before = lb.read_bytes()
-    assert cli("leaderboard", "show", "--leaderboard", lb) == 2
+    assert call_main("leaderboard", "show", "--leaderboard", lb) == 2
     assert "schema version 3 is not supported" in capsys.readouterr().err
-    assert cli("submit", make_run(tmp_path / "o", model="o", n=12), "--leaderboard", lb, "--allow-smoke") == 2
+    assert call_main("submit", make_run(tmp_path / "o", model="o", n=12), "--leaderboard", lb, "--allow-smoke") == 2
     assert lb.read_bytes() == before

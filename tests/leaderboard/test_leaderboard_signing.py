@@ -11,7 +11,7 @@ from emorealm.leaderboard.signing import generate_keypair, load_private_key, sig
 from emorealm.leaderboard.store import read_leaderboard
 from emorealm.leaderboard.submit import check_file
 from emorealm.leaderboard.views import ranked_rows
-from support.leaderboard import cli, edit_json, run_fixture, samples, wide_console_fixture  # noqa: F401 (fixtures)
+from support.leaderboard import call_main, edit_json, run_fixture, samples, wide_console_fixture  # noqa: F401 (fixtures)
 
 from emorealm.errors import DataError
 
@@ -29,8 +29,8 @@ def keys(tmp_path):
 def test_signed_submission_accepted_by_a_board_trusting_the_key(run, tmp_path, keys):
     alice, _ = keys
     lb = tmp_path / "lb.json"
-    assert cli("leaderboard", "init", lb, "--trust", f"{alice}.pub") == 0
-    assert cli("submit", run, "--leaderboard", lb, "--allow-smoke", "--sign", alice) == 0
+    assert call_main("leaderboard", "init", lb, "--trust", f"{alice}.pub") == 0
+    assert call_main("submit", run, "--leaderboard", lb, "--allow-smoke", "--sign", alice) == 0
     board = read_leaderboard(lb)
     assert board["entries"][0]["signature"]["algorithm"] == "ed25519"
     assert ranked_rows(board)[0].signer == "alice.pem.pub"
@@ -40,12 +40,12 @@ def test_signed_submission_accepted_by_a_board_trusting_the_key(run, tmp_path, k
 def test_wrong_key_or_unsigned_entry_rejected_by_a_trusting_board(run, tmp_path, keys, capsys):
     alice, mallory = keys
     lb = tmp_path / "lb.json"
-    assert cli("leaderboard", "init", lb) == 0
-    assert cli("leaderboard", "trust", f"{alice}.pub", "--name", "Alice lab", "--leaderboard", lb) == 0
+    assert call_main("leaderboard", "init", lb) == 0
+    assert call_main("leaderboard", "trust", f"{alice}.pub", "--name", "Alice lab", "--leaderboard", lb) == 0
     before = lb.read_bytes()
-    assert cli("submit", run, "--leaderboard", lb, "--allow-smoke", "--sign", mallory) == 2
+    assert call_main("submit", run, "--leaderboard", lb, "--allow-smoke", "--sign", mallory) == 2
     assert "not among this leaderboard's trusted keys" in capsys.readouterr().err
-    assert cli("submit", run, "--leaderboard", lb, "--allow-smoke") == 2
+    assert call_main("submit", run, "--leaderboard", lb, "--allow-smoke") == 2
     assert "accepts only signed entries" in capsys.readouterr().err
     assert lb.read_bytes() == before
 
@@ -67,17 +67,17 @@ def test_edited_signed_entry_is_rejected(run, tmp_path, keys, capsys):
 
     # the same through the CLI: a signed entry file, edited, then submitted to a trusting board
     entry_file = run.parent / "entry.json"
-    assert cli("submit", run, "--allow-smoke", "--sign", alice, "--dry-run", "--entry-out", entry_file) == 0
+    assert call_main("submit", run, "--allow-smoke", "--sign", alice, "--dry-run", "--entry-out", entry_file) == 0
     lb = tmp_path / "lb.json"
-    assert cli("leaderboard", "init", lb, "--trust", f"{alice}.pub") == 0
+    assert call_main("leaderboard", "init", lb, "--trust", f"{alice}.pub") == 0
     good = json.loads(entry_file.read_text())
     edit_json(entry_file, lambda e: e["model"].update(name="forged"))
     before = lb.read_bytes()
-    assert cli("submit", entry_file, "--leaderboard", lb, "--allow-smoke") == 2
+    assert call_main("submit", entry_file, "--leaderboard", lb, "--allow-smoke") == 2
     assert "entry_id does not match its content" in capsys.readouterr().err
     assert lb.read_bytes() == before
     entry_file.write_text(json.dumps(good))
-    assert cli("submit", entry_file, "--leaderboard", lb, "--allow-smoke") == 0
+    assert call_main("submit", entry_file, "--leaderboard", lb, "--allow-smoke") == 0
     assert read_leaderboard(lb)["entries"][0]["entry_id"] == good["entry_id"]
 
 
@@ -92,15 +92,15 @@ def test_forged_entry_resigned_by_the_forger_fails_the_samples_check(run, tmp_pa
     sign_entry(entry, load_private_key(mallory))
     f = run.parent / "forged.json"
     f.write_text(json.dumps(entry))
-    assert cli("submit", f, "--leaderboard", tmp_path / "lb.json", "--allow-smoke") == 2
+    assert call_main("submit", f, "--leaderboard", tmp_path / "lb.json", "--allow-smoke") == 2
     assert "disagree with the samples log" in capsys.readouterr().err
 
 
 def test_keygen_command_writes_a_private_key_only_its_owner_reads(tmp_path, capsys):
     key = tmp_path / "k.pem"
-    assert cli("leaderboard", "keygen", key) == 0
+    assert call_main("leaderboard", "keygen", key) == 0
     assert key.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "k.pem.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
     load_private_key(key)
-    assert cli("leaderboard", "keygen", key) == 2  # never overwrites a key
+    assert call_main("leaderboard", "keygen", key) == 2  # never overwrites a key
     assert "refusing to overwrite" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from emorealm.leaderboard.submit import submit
 from emorealm.leaderboard.views import ranked_rows
 from rich.console import Console
 from scipy import stats
-from support.leaderboard import OPTS, cli, edit_json, run_fixture, samples, wide_console_fixture  # noqa: F401 (fixtures)
+from support.leaderboard import OPTS, call_main, edit_json, run_fixture, samples, wide_console_fixture  # noqa: F401 (fixtures)
 from support.results_fixtures import EMOREALM_TASKS, make_run
 
 from emorealm.benchmarks.recognition import agg_uar
@@ -106,12 +106,12 @@ def test_version_1_leaderboards_still_load_show_and_take_new_entries(tmp_path, c
 
     edit_json(lb, to_v1)
     assert read_leaderboard(lb)["entries"][0]["schema_version"] == 1
-    assert cli("leaderboard", "show", "--leaderboard", lb) == 0
+    assert call_main("leaderboard", "show", "--leaderboard", lb) == 0
     assert "old" in capsys.readouterr().out
     submit(make_run(tmp_path / "b", model="new", n=12, seed=2), lb, OPTS)
     doc = json.loads(lb.read_text())
     assert doc["schema_version"] == 2 and [e["schema_version"] for e in doc["entries"]] == [1, 2]
-    assert cli("leaderboard", "validate", "--leaderboard", lb) == 0
+    assert call_main("leaderboard", "validate", "--leaderboard", lb) == 0
 
 
 def test_show_fits_80_columns_keeps_the_notes_and_wide_shows_everything(tmp_path):
@@ -134,7 +134,7 @@ def test_show_fits_80_columns_keeps_the_notes_and_wide_shows_everything(tmp_path
 def test_bad_sort_key_gives_a_short_suggestion(tmp_path, capsys):
     lb = tmp_path / "lb.json"
     submit(make_run(tmp_path / "a", n=12, seed=1), lb, OPTS)
-    assert cli("leaderboard", "show", "--leaderboard", lb, "--sort", "dfew.uarr") == 2
+    assert call_main("leaderboard", "show", "--leaderboard", lb, "--sort", "dfew.uarr") == 2
     err = capsys.readouterr().err
     assert "did you mean dfew.uar" in err and len(err) < 300
     with pytest.raises(ConfigError, match="unknown sort key 'zzz'. Keys are"):
@@ -164,10 +164,10 @@ def test_submit_is_quiet_about_clustered_stderrs_and_emer_without_a_judge_reads_
     f.write_text("".join(json.dumps(r) + "\n" for r in recs))
     lb = tmp_path / "lb.json"
     capsys.readouterr()
-    assert cli("submit", path, "--leaderboard", lb, "--allow-smoke") == 0
+    assert call_main("submit", path, "--leaderboard", lb, "--allow-smoke") == 0
     err = capsys.readouterr().err
     assert "stderr_clustered" not in err and "left out" not in err
-    assert cli("leaderboard", "show", "--leaderboard", lb, "--wide") == 0
+    assert call_main("leaderboard", "show", "--leaderboard", lb, "--wide") == 0
     assert "not judged" in capsys.readouterr().out
     data = page_data(read_leaderboard(lb))
     assert "emer.cue_overlap" in data["rows"][0]["not_judged"]

@@ -25,7 +25,8 @@ def edit_json(path: Path, fn) -> None:
     path.write_text(json.dumps(doc))
 
 
-def cli(*argv: str) -> int:
+def call_main(*argv: str) -> int:
+    """The emorealm CLI in this process (``emorealm.cli.main``); its exit code."""
     return main([str(a) for a in argv])
 
 

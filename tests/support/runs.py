@@ -1,4 +1,4 @@
-"""Helpers shared by the reliability tests (resume, determinism, broken inputs, safety)."""
+"""Running the CLI and reading what a run wrote (results files, samples files)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ def make_emorealm_root(root: Path, n_questions: int = 200, n_clips: int = 4, sec
     return write_emorealm_root(root, n_questions, n_clips, seconds)
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900, check: bool = False,
+            cwd: Path | None = None, unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """``python -m emorealm ARGS`` in a fresh interpreter (``env`` added to, ``unset`` removed from ours)."""
+    full = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset}
     return subprocess.run([sys.executable, "-m", "emorealm", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+                          env=full, timeout=timeout, check=check, cwd=cwd)
 
 
 def popen_cli(*args: str, env: dict[str, str] | None = None, log: Path) -> subprocess.Popen:
