@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from lm_eval.api.instance import Instance
+from support.docs import media_doc
 
 from emorealm.errors import ConfigError, ModelError
 from emorealm.media.synth import write_av_clip
@@ -41,7 +42,7 @@ def clip(tmp_path_factory):
 
 
 def _doc(clip, task="t"):
-    return {"id": "d1", "_task": task, "media": {"video": clip, "audio": None, "audio_source": "video"}}
+    return media_doc(clip, doc_id="d1", task=task)
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from emorealm.model_adapters.inputs import append_continuation, build_inputs
-from lm_eval.api.instance import Instance
+from support.docs import gen_request, ll_request, media_doc
 
 from emorealm.errors import clear_sample_errors, parse_error_response
 from emorealm.media.decode import MediaSpec, load_media
@@ -28,17 +28,15 @@ def clips(tmp_path_factory):
 
 
 def _doc(path, i=0, audio=None):
-    return {"id": f"q{i}", "_task": "t", "clip_id": str(path),
-            "media": {"video": str(path), "audio": str(audio) if audio else None,
-                      "audio_source": "sidecar" if audio else "video"}}
+    return media_doc(path, audio, doc_id=f"q{i}", clip_id=str(path))
 
 
 def _gen(doc, prompt="What emotion? (A) Yes (B) No", **gk):
-    return Instance("generate_until", doc, (prompt, {"until": [], "max_gen_toks": 5, **gk}), 0)
+    return gen_request(doc, prompt, **{"until": [], "max_gen_toks": 5, **gk})
 
 
 def _ll(doc, cont, prompt="What emotion? (A) Yes (B) No"):
-    return Instance("loglikelihood", doc, (prompt, cont), 0)
+    return ll_request(doc, prompt, cont)
 
 
 def test_generate_is_deterministic_and_decodes_new_tokens_only(hf_adapter, clips):

@@ -8,6 +8,7 @@ import math
 import pytest
 from emorealm.model_adapters.prefix import score_naive
 from lm_eval.api.instance import Instance
+from support.docs import media_doc
 
 from emorealm.errors import ConfigError, ModelError
 from emorealm.media.synth import tone, write_av_clip, write_wav
@@ -36,8 +37,8 @@ def adapters(tmp_path_factory):
 
 def _doc(clips, kind="clip"):
     if kind == "clip":
-        return {"id": "d1", "_task": "t", "media": {"video": clips["clip"], "audio": None, "audio_source": "video"}}
-    return {"id": "d2", "_task": "t", "media": {"video": None, "audio": clips["wav"], "audio_source": "sidecar"}}
+        return media_doc(clips["clip"], doc_id="d1")
+    return media_doc(audio=clips["wav"], doc_id="d2")
 
 
 @pytest.mark.parametrize("arch,name,accepts,klass", [

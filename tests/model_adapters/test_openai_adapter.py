@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from lm_eval.api.instance import Instance
+from support.docs import gen_request, media_doc
 
 from emorealm.errors import ConfigError, ModelError, clear_sample_errors, parse_error_response, sample_error
 from emorealm.media.decode import MediaSpec, load_media
@@ -106,8 +107,7 @@ def clip(tmp_path_factory):
 
 
 def _doc(path, i=0):
-    return {"id": f"oa{i}", "_task": "oa_test", "clip_id": "c",
-            "media": {"video": str(path), "audio": None, "audio_source": "video"}}
+    return media_doc(path, doc_id=f"oa{i}", task="oa_test", clip_id="c")
 
 
 def _adapter(server, monkeypatch, **kw):
@@ -120,7 +120,7 @@ def _adapter(server, monkeypatch, **kw):
 
 
 def _gen(doc, prompt="Which emotion? (A) Yes (B) No"):
-    return Instance("generate_until", doc, (prompt, {"until": ["\n"], "max_gen_toks": 5}), 0)
+    return gen_request(doc, prompt, until=["\n"], max_gen_toks=5)
 
 
 def test_429_then_success_retries_and_sends_the_key_only_in_the_header(server, monkeypatch, clip):

@@ -1,4 +1,4 @@
-"""A generated corpus of clips for the reference-parity tests (tests/test_media_parity.py).
+"""A generated corpus of clips for the reference-parity tests (tests/media/test_media_parity.py).
 
 Each clip is H.264 + AAC written with PyAV: a smooth moving gradient with a seeded block pattern
 (so resize filters and chroma matter), a tone with noise per channel (stereo channels differ so a
@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from support.docs import media_doc
 
 PROMPT = "What emotion does the person show?"
 PIXEL_TOL = 0.05  # mean |difference| of pixel_values_videos, normalised units (the issue's tolerance)
@@ -100,7 +102,7 @@ def write_clip(clip: Clip, out_dir: Path, seed: int = 0) -> Path:
 
 def doc_for(path: Path, with_audio: bool) -> dict:
     """A doc whose media are the clip (and its own audio track when it has one)."""
-    return {"media": {"video": str(path), "audio": None, "audio_source": "video" if with_audio else "none"}}
+    return media_doc(path, audio_source="video" if with_audio else "none")
 
 
 def _no_fallback(ele):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from lm_eval.api.instance import Instance
+from support.docs import media_doc
 
 from emorealm.errors import ConfigError, ModelError, clear_sample_errors, parse_error_response
 from emorealm.media.decode import load_media
@@ -30,9 +31,7 @@ def clips(tmp_path_factory):
 
 
 def _doc(video, audio=None, i=0, source=None):
-    return {"id": f"v{i}", "_task": "vllm_test", "clip_id": "c",
-            "media": {"video": str(video) if video else None, "audio": str(audio) if audio else None,
-                      "audio_source": source or ("sidecar" if audio else "video")}}
+    return media_doc(video, audio, doc_id=f"v{i}", task="vllm_test", clip_id="c", audio_source=source)
 
 
 def _expected_audio_tokens(n_samples: int) -> int:
