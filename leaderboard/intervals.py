@@ -16,10 +16,10 @@ from typing import Any
 from emorealm.leaderboard.recompute import recompute_metric
 from emorealm.leaderboard.schema import KnownTasks
 
-from emorealm.comparison import confusion_bootstrap
-from emorealm.comparison.paired import LEVEL, bootstrap_interval, mean_interval, weighted_mean_interval
 from emorealm.errors import DataError
+from emorealm.evaluation import confusion_bootstrap
 from emorealm.evaluation.clustered_stderr import _defined, cluster_key
+from emorealm.evaluation.paired import LEVEL, bootstrap_interval, mean_interval, weighted_mean_interval
 
 BOOTSTRAP_SEED = 0
 BOOTSTRAP_REPLICATES = 1000

@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from emorealm.comparison.compare_runs import Comparison, Run
-from emorealm.comparison.paired import LEVEL, POWER, PairedEstimate
 from emorealm.errors import ConfigError
+from emorealm.evaluation.paired import LEVEL, POWER, PairedEstimate
 from emorealm.leaderboard.schema import known_tasks
 
 HEADLINE = ("acc", "uar", "war", "emotion_f1")

@@ -3,7 +3,7 @@
 The first run is the baseline. Documents are paired by lm-eval's ``doc_id`` within a task (the same
 data fingerprint guarantees the same documents; ``doc_hash`` is checked where both runs wrote it).
 How each metric is compared follows its aggregation: per-sample means get the paired clustered
-estimator, anything else a paired cluster bootstrap (:mod:`emorealm.comparison.paired`). The aggregation of a
+estimator, anything else a paired cluster bootstrap (:mod:`emorealm.evaluation.paired`). The aggregation of a
 task the leaderboard knows comes from ``leaderboard/tasks.json``; of any other task from its
 config's ``metric_list`` (``emorealm.evaluation.clustered_stderr``'s rules).
 """
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emorealm.comparison.confusion_bootstrap import paired_bootstrap_se
-from emorealm.comparison.paired import PairedEstimate, holm, paired_bootstrap, paired_mean
 from emorealm.errors import DataError
 from emorealm.evaluation.clustered_stderr import _aggregation_kind, _group_weights, cluster_key
+from emorealm.evaluation.confusion_bootstrap import paired_bootstrap_se
+from emorealm.evaluation.paired import PairedEstimate, holm, paired_bootstrap, paired_mean
 from emorealm.leaderboard.entry import load_json, samples_path
 from emorealm.leaderboard.intervals import CONFUSION
 from emorealm.leaderboard.recompute import read_samples, recompute_metric

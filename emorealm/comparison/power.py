@@ -4,7 +4,7 @@ A comparison of two runs on the same documents estimates ``Δ`` with
 ``SE(Δ) = sqrt(2 · (1 − ρ)) · SE`` when both runs have this run's clustered SE and their per-clip
 scores correlate with ``ρ`` (``ρ = 0``: independent runs, the conservative default; a fine-tuned
 checkpoint and its base usually correlate positively, which shrinks the MDE). At two-sided level
-``α`` and power ``1 − β``: ``MDE = (z_{1−α/2} + z_{1−β}) · SE(Δ)`` (:func:`emorealm.comparison.paired.mde`).
+``α`` and power ``1 − β``: ``MDE = (z_{1−α/2} + z_{1−β}) · SE(Δ)`` (:func:`emorealm.evaluation.paired.mde`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass
 
 from emorealm.comparison.compare_runs import FILTER, Run, metric_plans
-from emorealm.comparison.paired import mde
 from emorealm.evaluation.clustered_stderr import _group_weights, cluster_key, clustered_se
+from emorealm.evaluation.paired import mde
 
 
 @dataclass

@@ -13,10 +13,10 @@ from support.results_fixtures import make_run
 
 from emorealm.cli import main
 from emorealm.comparison.compare_runs import compare_all, load_run
-from emorealm.comparison.paired import holm, mcnemar_exact, mde
 from emorealm.comparison.power import power_rows
 from emorealm.errors import DataError
 from emorealm.evaluation.clustered_stderr import cluster_bootstrap_se
+from emorealm.evaluation.paired import holm, mcnemar_exact, mde
 
 FP = "sha256:" + "0" * 64
 

@@ -141,7 +141,7 @@ def paired_bootstrap(pairs: Sequence[tuple[Any, Any]], clusters: Sequence[str], 
 
     ``pairs`` holds ``(item_A, item_B)`` per document; each replicate draws whole clusters and
     recomputes ``agg(B) − agg(A)`` on the same draw. ``se``: the bootstrap SE when the caller has a
-    faster way to the same replicates (:mod:`emorealm.comparison.confusion_bootstrap`).
+    faster way to the same replicates (:mod:`emorealm.evaluation.confusion_bootstrap`).
     """
     base = float(agg([a for a, _ in pairs]))
     value = float(agg([b for _, b in pairs]))
