@@ -40,7 +40,7 @@ def test_python_m_emorealm_from_any_folder(tmp_path, layout):
     got = _py(tmp_path, str(script))
     assert got.returncode == 0, got.stderr
     file, has_fn, n_tasks = got.stdout.split()
-    assert file.endswith("emorealm/results.py") and has_fn == "True" and int(n_tasks) >= 4
+    assert file.endswith("emorealm/evaluation/results.py") and has_fn == "True" and int(n_tasks) >= 4
     got = _py(tmp_path, "-m", "emorealm", "run", "--model", "tiny-omni", "--tasks", "reasoning_basic_audio",
               "--limit", "1", "--output", str(tmp_path / "out"))
     assert got.returncode == 0, got.stderr
