@@ -27,18 +27,9 @@ from emorealm.benchmarks.common import (
     task_dataset,
     under,
 )
-from emorealm.benchmarks.recognition import (  # noqa: F401  (the lm-eval hooks the task YAML names)
-    agg_acc,
-    agg_macro_f1,
-    agg_uar,
-    doc_to_choice,
-    doc_to_target_index,
-    doc_to_text,
-    process_results,
-    process_results_ll,
-)
+from emorealm.benchmarks.recognition import *  # noqa: F403  (the shared lm-eval hooks, recognition.HOOKS)
 from emorealm.errors import ConfigError, DataError
-from emorealm.scoring.aggregations import total  # noqa: F401
+from emorealm.scoring.aggregations import total
 
 # DFEW label ids (official README; the released code's classes_map)
 DFEW_LABELS = {1: "happiness", 2: "sadness", 3: "neutral", 4: "anger", 5: "surprise", 6: "disgust", 7: "fear"}
@@ -173,3 +164,5 @@ def load(**metadata: Any):
 
 
 BENCHMARK = recognition.benchmark("dfew")
+# what tasks/dfew/utils.py hands to lm-eval
+__all__ = [*recognition.HOOKS, "TASK_OPTIONS", "load", "total"]

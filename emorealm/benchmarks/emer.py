@@ -267,3 +267,6 @@ BENCHMARK = Benchmark(
     raw_scale_metrics=frozenset(k for r in RUBRICS.values() for k in r.keys),
     judge=judge_report,
 )
+
+# what tasks/emer/utils.py hands to lm-eval
+__all__ = ["TASK_OPTIONS", "agg_emotion_f1", "doc_to_text", "judge_settings", "load", "mean_defined", "process_results", "total"]

@@ -206,3 +206,8 @@ BENCHMARK = Benchmark(
     name="emorealm", tasks=(*TASK_KEYS, *(f"{t}_ll" for t in TASK_KEYS)),
     data_key=lambda task: task.removesuffix("_ll"),  # a task and its _ll variant read the same rows
 )
+
+# what tasks/emorealm/utils.py hands to lm-eval
+__all__ = ["TASK_OPTIONS", "doc_to_choice", "doc_to_target_index", "doc_to_text", "f1_yes_no", "load_modality_agreement",
+           "load_reasoning_basic_audio", "load_reasoning_basic_video", "load_reasoning_stress_audio",
+           "load_reasoning_stress_video", "mean_defined", "process_results", "process_results_ll", "total"]

@@ -32,18 +32,9 @@ from emorealm.benchmarks.common import (
     task_dataset,
     under,
 )
-from emorealm.benchmarks.recognition import (  # noqa: F401  (the lm-eval hooks the task YAML names)
-    agg_acc,
-    agg_macro_f1,
-    agg_uar,
-    doc_to_choice,
-    doc_to_target_index,
-    doc_to_text,
-    process_results,
-    process_results_ll,
-)
+from emorealm.benchmarks.recognition import *  # noqa: F403  (the shared lm-eval hooks, recognition.HOOKS)
 from emorealm.errors import DataError
-from emorealm.scoring.aggregations import total  # noqa: F401
+from emorealm.scoring.aggregations import total
 
 EMOTIONS = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness", "05": "anger",
             "06": "fear", "07": "disgust", "08": "surprise"}
@@ -179,3 +170,5 @@ def load(**metadata: Any):
 
 
 BENCHMARK = recognition.benchmark("ravdess")
+# what tasks/ravdess/utils.py hands to lm-eval
+__all__ = [*recognition.HOOKS, "TASK_OPTIONS", "load", "total"]

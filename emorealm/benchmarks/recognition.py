@@ -25,6 +25,9 @@ from emorealm.errors import SampleError, sample_error
 from emorealm.scoring.classification import classification_report
 from emorealm.scoring.emotion_map import released_map, strict_map
 
+# the lm-eval hooks DFEW and RAVDESS share (their modules re-export them to the task YAML)
+HOOKS = ("agg_acc", "agg_macro_f1", "agg_uar", "doc_to_choice", "doc_to_target_index", "doc_to_text",
+         "process_results", "process_results_ll")
 # the released zero-shot prompt (ihp-lab/AVERE evaluate_emotion_dfew.py / _ravdess_video.py)
 PROMPT = "Describe the emotion of the person in the video in one word."
 # what the log-likelihood variant scores as the assistant's one-word reply, per label
@@ -161,3 +164,6 @@ def benchmark(name: str) -> Benchmark:
 
     return Benchmark(name=name, tasks=(name, ll), data_key=lambda task: name,
                      count_metrics=frozenset({"released_dropped"}), classification=reports)
+
+
+__all__ = list(HOOKS)  # what ``from recognition import *`` gives a benchmark module
