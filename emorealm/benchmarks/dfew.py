@@ -7,6 +7,9 @@ Layouts understood (under ``<data root>/DFEW`` or ``<data root>/dfew``):
 * released AVERE code: ``dfew_annotation/{test,train}(single-labeled)/set_<k>.csv``, clips under
   ``dfew_original_clips_24fps/part_*/`` and 16 kHz sidecar wavs under ``dfew_original_clips_16khz/``
   at the same relative path (used when present, recorded in ``media.audio_source``).
+
+The loader is here; the lm-eval hooks are those DFEW and RAVDESS share
+(:mod:`emorealm.benchmarks.recognition`), re-exported for ``tasks/dfew/utils.py``.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ code's ``RAVDESS/ravdess_videos_24fps/Actor_XX/`` with 16 kHz sidecar wavs in
 
 Default protocol (the released one): audio-video (01) speech (01) files, 7 classes, calm (02)
 excluded. Options ``include_calm``, ``include_song``, ``include_video_only`` widen it.
+
+The loader is here; the lm-eval hooks are those DFEW and RAVDESS share
+(:mod:`emorealm.benchmarks.recognition`), re-exported for ``tasks/ravdess/utils.py``.
 """
 
 from __future__ import annotations
