@@ -147,7 +147,10 @@ def _load_main(model: AvereForCausalLM, folder: Path, towers_inside: bool = Fals
     if inv and ours is not None and not torch.allclose(inv[0].float(), ours.float(), rtol=1e-2):
         raise ModelError("the checkpoint's stored rotary inv_freq differs from the RoPE computed from its config")
     keep = {k: v for k, v in sd.items() if k not in set(ignored)}
-    missing, unexpected = model.load_state_dict(keep, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(keep, strict=False)
+    except RuntimeError as exc:  # shapes that do not fit this config's geometry
+        raise ModelError(f"{folder}: weights do not fit the AVERE architecture of its config.json: {exc}") from exc
     missing = [k for k in missing if not (towers and k.startswith(towers))]
     if unexpected or missing:
         raise ModelError(f"{folder}: weights do not fit the AVERE architecture: missing {missing[:5]}, "
