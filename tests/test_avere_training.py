@@ -171,6 +171,18 @@ def test_lora_avem_dpo_trains_and_its_checkpoint_evaluates(twin, prefs, tmp_path
     errors = res_json["emorealm"]["n_errors"]
     assert len(errors) == 10 and set(errors.values()) == {0}
     assert res_json["emorealm"]["architecture"] == "avere"
+    # merged into the base: one towers-inside folder that computes what base + adapter computes
+    from emorealm.model_adapters.avere.loading import load_avere
+    from emorealm.model_adapters.hf_models import load_model
+    from emorealm.training.merge import merge_adapter
+
+    merged, _, _ = load_avere(merge_adapter(out, tmp_path / "merged"))
+    peft_model, _, _ = load_model(str(twin), peft=str(out))
+    batch = _batch(tr.arch, tr.processor, prefs)
+    with torch.no_grad():
+        a, b = sequence_logps(merged, batch), sequence_logps(peft_model.get_base_model(), batch)
+        c = sequence_logps(load_avere(twin)[0], batch)
+    assert torch.allclose(a, b, atol=1e-4) and not torch.allclose(a, c, atol=1e-4)
 
 
 @pytest.mark.slow
