@@ -215,7 +215,7 @@ def load_avere(pretrained: str | Path, *, dtype: str = "float32", device: str = 
     rope.inv_freq = inv_freq.to(device)
     if hasattr(rope, "original_inv_freq"):
         rope.original_inv_freq = inv_freq.to(device)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), config=config)  # config given: no re-read of config.json
     if tokenizer.pad_token_id is None:  # released train(): pad_token = unk_token
         tokenizer.pad_token = tokenizer.unk_token
     extractor = None
