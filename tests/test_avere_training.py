@@ -13,14 +13,13 @@ import sys
 
 import pytest
 import torch
-from _train_launch import write_prefs
+from _train_launch import full_forward_logps, write_prefs
 from emorealm.model_adapters.architectures import architecture_for, architecture_of
 from emorealm.training.collate import PreferenceCollator
 from emorealm.training.data import load_preferences
 from emorealm.training.forward import sequence_logps
 from emorealm.training.loss import LossConfig
 
-from emorealm.inputs import append_continuation
 from emorealm.media import MediaSpec
 
 FROZEN = ("model.image_tower.", "model.video_tower.", "model.speech_tower.", "model.mm_projector.",
@@ -98,13 +97,7 @@ def test_prefix_logps_equal_full_forwards(loaded, prefs):
     with torch.no_grad():
         ours = sequence_logps(model, batch)
         padded = sequence_logps(model, batch, prefix_reuse=False)
-        full = []
-        for s in batch.sequences:
-            ctx = batch.contexts[s.context]
-            logits = model(**append_continuation(ctx, s.completion).model_kwargs()).logits[0].float()
-            p, n = ctx.prompt_length, len(s.completion)
-            full.append(torch.log_softmax(logits[p - 1:p - 1 + n], -1).gather(1, torch.tensor(s.completion)[:, None]).sum())
-    full = torch.stack(full)
+        full = full_forward_logps(model, batch)
     assert len(full) == 2 * 7  # 3 responses on c, y_w on c~, 3 on the text-only context, per row
     assert torch.allclose(ours, full, atol=1e-5, rtol=0), (ours - full).abs().max()
     assert torch.allclose(padded, full, atol=1e-5, rtol=0), (padded - full).abs().max()
