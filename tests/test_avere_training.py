@@ -184,6 +184,8 @@ def test_full_avem_dpo_moves_only_the_llama_and_saves_towers_inside(twin, prefs,
 
     tr = _trainer(twin, prefs, tmp_path / "full", finetune="full")
     model = tr.acc.unwrap_model(tr.policy).model
+    assert not any(p.requires_grad for k, p in model.named_parameters() if k.startswith(FROZEN))
+    assert all(p.requires_grad for k, p in model.named_parameters() if k.startswith("model.layers."))
     frozen = _frozen(model)
     llm = {k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith(("model.layers.", "lm_head"))}
     assert tr.run().steps == 2
