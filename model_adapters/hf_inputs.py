@@ -17,8 +17,7 @@ from emorealm.model_adapters.frames_as_images import label as frames_label
 from emorealm.model_adapters.prefetch import PREFETCH_THREAD
 
 from emorealm.errors import ConfigError, ModelError
-from emorealm.inputs import ModelInputs, build_inputs
-from emorealm.media import load_media
+from emorealm.inputs import ModelInputs, build_inputs, media_loader
 
 
 class HFInputs:
@@ -65,8 +64,7 @@ class HFInputs:
             raise ModelError(f"this question needs {'+'.join(needed)} but the model accepts only "
                              f"{'+'.join(self.arch.accepts)}; it cannot be answered by this model")
         # a processor with its own load_media (AVERE's 8 frames over the clip) decodes the files itself
-        loader = getattr(self.processor, "load_media", None) or load_media
-        media = loader(doc["media"], self.spec) if doc.get("media") else None
+        media = media_loader(self.processor)(doc["media"], self.spec) if doc.get("media") else None
         override = None
         if self.media_transform is not None and media is not None:
             # diagnostics' ablations: replace decoded media, never the files (emorealm.diagnostics)
