@@ -21,6 +21,7 @@ COMMANDS = [
     "emorealm.commands.lm_eval_cmd",
     "emorealm.commands.tiny_cmd",
     "emorealm.commands.tiny_model_cmd",
+    "emorealm.commands.convert_avere_cmd",
     "emorealm.commands.sample_data_cmd",
     "emorealm.commands.submit_cmd",
     "emorealm.commands.leaderboard_cmd",

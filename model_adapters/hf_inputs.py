@@ -14,11 +14,10 @@ from typing import Any
 
 from emorealm.model_adapters.frames_as_images import build_image_inputs, frame_indices
 from emorealm.model_adapters.frames_as_images import label as frames_label
-from emorealm.model_adapters.inputs import ModelInputs, build_inputs
+from emorealm.model_adapters.inputs import ModelInputs, build_inputs, media_loader
 from emorealm.model_adapters.prefetch import PREFETCH_THREAD
 
 from emorealm.errors import ConfigError, ModelError
-from emorealm.media.decode import load_media
 
 
 class HFInputs:
@@ -65,8 +64,7 @@ class HFInputs:
             raise ModelError(f"this question needs {'+'.join(needed)} but the model accepts only "
                              f"{'+'.join(self.arch.accepts)}; it cannot be answered by this model")
         # a processor with its own load_media (AVERE's 8 frames over the clip) decodes the files itself
-        loader = getattr(self.processor, "load_media", None) or load_media
-        media = loader(doc["media"], self.spec) if doc.get("media") else None
+        media = media_loader(self.processor)(doc["media"], self.spec) if doc.get("media") else None
         override = None
         if self.media_transform is not None and media is not None:
             # diagnostics' ablations: replace decoded media, never the files (emorealm.diagnostics)

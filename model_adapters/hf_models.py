@@ -175,10 +175,12 @@ def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32",
     from transformers import AutoConfig, AutoProcessor
 
     if is_avere_folder(pretrained):
-        if peft or device_map:
-            raise ConfigError("peft= and device_map= are not supported for AVERE checkpoints")
+        if device_map:
+            raise ConfigError("device_map= is not supported for AVERE checkpoints")
         model, processor, accepts = load_avere(pretrained, dtype=dtype, device=device, backbones=backbones,
                                                modalities=modalities)
+        if peft:  # a LoRA adapter trained on it (emorealm train); the base's processor is the adapter's
+            model = _with_adapter(model, peft).to(device).eval()
         return model, processor, Architecture("avere", type(model), accepts, False)
     if backbones:
         raise ConfigError("backbones= is an option of AVERE checkpoints (model_type avere) only")
@@ -202,11 +204,7 @@ def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32",
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load {arch.model_class.__name__} weights from {pretrained!r}: {exc}") from exc
     if peft:
-        try:
-            from peft import PeftModel
-        except ImportError as exc:
-            raise ModelError("peft= needs the peft package: pip install peft") from exc
-        model = PeftModel.from_pretrained(model, peft)
+        model = _with_adapter(model, peft)
     if not device_map:
         model.to(device)
     model.eval()
@@ -230,6 +228,14 @@ def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32",
                               f"{'+'.join(arch.accepts)}")
         arch = replace(arch, accepts=narrowed)
     return model, processor, arch
+
+
+def _with_adapter(model, peft: str):
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise ModelError("peft= needs the peft package: pip install peft") from exc
+    return PeftModel.from_pretrained(model, peft)
 
 
 def max_images(config, processor) -> int | None:

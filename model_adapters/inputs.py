@@ -116,9 +116,14 @@ def build_model_inputs(processor, doc: dict[str, Any], prompt: str, spec: MediaS
     A processor with its own ``load_media`` (a family that samples files its own way, e.g. AVERE's
     8 frames over the clip's own frames) decodes the doc's files itself.
     """
-    loader = getattr(processor, "load_media", None) or load_media
-    media = loader(doc["media"], spec) if doc.get("media") else None
+    media = media_loader(processor)(doc["media"], spec) if doc.get("media") else None
     return build_inputs(processor, media, prompt, spec, **kwargs)
+
+
+def media_loader(processor):
+    """How this processor's family decodes a media dict: its own ``load_media`` when it has one
+    (AVERE), else :func:`emorealm.media.decode.load_media`. Evaluation and training both decode through it."""
+    return getattr(processor, "load_media", None) or load_media
 
 
 def append_continuation(inputs: ModelInputs, continuation_ids: list[int]) -> ModelInputs:

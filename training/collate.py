@@ -19,13 +19,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from emorealm.model_adapters.inputs import ModelInputs, build_inputs
+from emorealm.model_adapters.inputs import ModelInputs, build_inputs, media_loader
 from emorealm.training.corrupt import noise_audio, noise_frames, row_seed
 from emorealm.training.data import PreferenceRow
 from emorealm.training.loss import LossConfig
 
 from emorealm.errors import DataError, MediaError
-from emorealm.media.decode import MediaSpec, load_media
+from emorealm.media.decode import MediaSpec
 
 # sequence name -> (context kind, response field)
 SEQUENCE_PLAN = {
@@ -85,6 +85,7 @@ class PreferenceCollator:
         self.max_length = max_length
         # the architecture's end-of-turn token (model_adapters.architectures); else the tokenizer's eos
         self.eos_id = end_of_turn_id if end_of_turn_id is not None else self.tokenizer.eos_token_id
+        self.load_media = media_loader(processor)  # the family's decoding, as evaluation decodes
         self.skipped: Counter = Counter()
 
     # -- pieces ---------------------------------------------------------------------------------
@@ -105,13 +106,13 @@ class PreferenceCollator:
         seed = row_seed(self.seed, row.id)
         if row.modality in ("video", "both") and media.frames is not None:
             if row.video_l:
-                other = load_media({"video": row.video_l, "audio": None, "audio_source": "none"}, self.spec)
+                other = self.load_media({"video": row.video_l, "audio": None, "audio_source": "none"}, self.spec)
                 override["frames"], record["video"] = other.frames, f"video_l:{row.video_l}"
             else:
                 override["frames"], record["video"] = noise_frames(media.frames, seed), f"noise(seed={seed})"
         if row.modality in ("audio", "both") and media.audio is not None:
             if row.audio_l:
-                other = load_media({"video": None, "audio": row.audio_l, "audio_source": "sidecar"}, self.spec)
+                other = self.load_media({"video": None, "audio": row.audio_l, "audio_source": "sidecar"}, self.spec)
                 override["audio"], record["audio"] = other.audio, f"audio_l:{row.audio_l}"
             else:
                 override["audio"], record["audio"] = noise_audio(media.audio, seed + 1), f"noise(seed={seed + 1})"
@@ -145,7 +146,7 @@ class PreferenceCollator:
         if len(set(vals)) < len(vals):
             raise DataError(f"row {row.id}: responses identical after tokenisation/truncation")
         kinds = {SEQUENCE_PLAN[n][0] for n in self.needed}
-        media = load_media(row.media(), self.spec)
+        media = self.load_media(row.media(), self.spec)
         built: dict[str, ModelInputs] = {"clean": self._build(media, row.prompt)}
         record: dict[str, str] = {}
         if "corrupt" in kinds:

@@ -27,9 +27,11 @@ def merge_adapter(adapter: str | Path, out: str | Path, base: str | None = None)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(str(out), safe_serialization=True)
-    src = adapter if (adapter / "processor_config.json").exists() or (adapter / "preprocessor_config.json").exists() \
-        else base
-    AutoProcessor.from_pretrained(str(src)).save_pretrained(str(out))
+    saved = (adapter / "processor_config.json").exists() or (adapter / "preprocessor_config.json").exists()
+    if saved and hasattr(type(processor), "from_pretrained"):
+        AutoProcessor.from_pretrained(str(adapter)).save_pretrained(str(out))
+    else:  # the base's processor (AVERE's is built by its loader, not re-read from a folder)
+        processor.save_pretrained(str(out))
     for folder in (adapter, Path(base)):
         if (folder / f"{TINY_MARKER}.json").exists():
             shutil.copy(folder / f"{TINY_MARKER}.json", out / f"{TINY_MARKER}.json")

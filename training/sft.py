@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from emorealm.model_adapters.inputs import build_inputs
+from emorealm.model_adapters.inputs import build_inputs, media_loader
 from emorealm.training.collate import PrefBatch, Sequence
 from emorealm.training.data import LoadReport, _resolve, read_jsonl_rows, strip_markers
 
 from emorealm.errors import DataError, MediaError
-from emorealm.media.decode import MediaSpec, load_media
+from emorealm.media.decode import MediaSpec
 
 SFT_REQUIRED = ("prompt", "response", "video")
 SFT_OPTIONAL = ("id", "audio")
@@ -103,8 +103,8 @@ class SFTCollator:
                 comp = self.completion_ids(row.response)
                 if not comp:
                     raise DataError(f"row {row.id}: empty completion after truncation")
-                inp = build_inputs(self.processor, load_media(row.media(), self.spec), row.prompt, self.spec,
-                                   system_prompt=self.system_prompt)
+                media = media_loader(self.processor)(row.media(), self.spec)  # decoded as evaluation does
+                inp = build_inputs(self.processor, media, row.prompt, self.spec, system_prompt=self.system_prompt)
             except (MediaError, DataError) as exc:
                 reason = "clip failed to decode" if isinstance(exc, MediaError) else str(exc).split(": ", 1)[-1]
                 batch.skipped[reason] += 1

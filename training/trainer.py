@@ -152,11 +152,12 @@ class Trainer:
             enable_gradient_checkpointing(thinker, self.arch.decoder_layers(thinker))
         self.policy_model, self.ref_model = build_policy(cfg, thinker, self.arch)
         eot = self.arch.end_of_turn_id(self.processor.tokenizer)
+        spec = self.arch.media_spec(cfg.media)  # what the family takes (AVERE: audio as its own item)
         if self.sft:
-            self.collator = SFTCollator(self.processor, cfg.media, system_prompt=cfg.system_prompt,
+            self.collator = SFTCollator(self.processor, spec, system_prompt=cfg.system_prompt,
                                         max_completion_length=cfg.train.max_completion_length, end_of_turn_id=eot)
         else:
-            self.collator = PreferenceCollator(self.processor, cfg.media, cfg.loss,
+            self.collator = PreferenceCollator(self.processor, spec, cfg.loss,
                                                max_completion_length=cfg.train.max_completion_length, seed=cfg.seed,
                                                system_prompt=cfg.system_prompt, max_length=cfg.train.max_length,
                                                end_of_turn_id=eot)

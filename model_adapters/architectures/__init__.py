@@ -10,7 +10,8 @@ The trainer (``emorealm.training``) never touches a model's internals; it calls 
 * ``end_of_turn_id``; ``towers`` / ``projectors`` / ``language_model`` / ``decoder_layers`` and
   ``lora_scope`` — what freezing, LoRA, FSDP wrapping and gradient checkpointing apply to.
 
-Implementations: Qwen2.5-Omni and Qwen3-Omni (MoE) thinkers (:mod:`.qwen_omni`). A new family
+Implementations: Qwen2.5-Omni and Qwen3-Omni (MoE) thinkers (:mod:`.qwen_omni`), AVERE
+(:mod:`.avere`, the paper's own model in the released layout). A new family
 registers itself in :data:`ARCHITECTURES` under its ``model_type`` values.
 """
 
@@ -81,6 +82,11 @@ class TrainArchitecture(ABC):
     def log_probs(self, model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
         """float32 log-softmax over the vocabulary of ``hidden [..., d]``."""
 
+    def media_spec(self, spec):
+        """The media spec this family's inputs are built with (``cfg.media`` adjusted to what it takes,
+        e.g. no audio interleaved with the frames); the default keeps ``spec``."""
+        return spec
+
     def supports_gradient_checkpointing(self, model: nn.Module) -> bool:
         return bool(getattr(model, "supports_gradient_checkpointing", False))
 
@@ -93,6 +99,7 @@ ARCHITECTURES: dict[str, str] = {
     "qwen2_5_omni_thinker": "emorealm.model_adapters.architectures.qwen_omni:Qwen25Omni",
     "qwen3_omni_moe": "emorealm.model_adapters.architectures.qwen_omni:Qwen3OmniMoe",
     "qwen3_omni_moe_thinker": "emorealm.model_adapters.architectures.qwen_omni:Qwen3OmniMoe",
+    "avere": "emorealm.model_adapters.architectures.avere:Avere",
 }
 
 
@@ -114,8 +121,11 @@ def architecture_of(model: nn.Module) -> TrainArchitecture:
 
 def architecture_for(path: str) -> TrainArchitecture:
     """The architecture of a checkpoint folder / hub id, from its config."""
+    from emorealm.model_adapters.avere.loading import is_avere_folder
     from transformers import AutoConfig
 
+    if is_avere_folder(path):  # the released layout: a config transformers' AutoConfig does not know
+        return get_architecture("avere")
     try:
         model_type = AutoConfig.from_pretrained(path).model_type
     except (OSError, ValueError) as exc:

@@ -23,10 +23,10 @@ WHISPER_FRAMES = 1500
 WHISPER_SECONDS = 30.0
 LLAVA_V1_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
                    "The assistant gives helpful, detailed, and polite answers to the human's questions.")
-# implemented projector types (the released builder also has linear/identity/qformer video projectors
-# and a "naive" speech projector; AVERE-7B uses mlp2x_gelu + qformer)
-VISION_PROJECTORS = ("linear", "mlpNx_gelu", "identity")
-SPEECH_PROJECTORS = ("qformer",)
+# implemented projector types (the released builder's full set; AVERE-7B uses mlp2x_gelu + qformer)
+VISION_PROJECTORS = ("linear", "mlpNx_gelu", "identity", "qformer")
+SPEECH_PROJECTORS = ("qformer", "naive")
+RELEASED_VIDEO_FRAMES = 8  # the released merge views video Q-Former tokens as [b, 8, -1, c]
 
 
 class AvereConfig(LlamaConfig):
@@ -55,15 +55,38 @@ def speech_windows(config) -> tuple[int, int, int]:
     return kernel, stride, (WHISPER_FRAMES - kernel) // stride + 1
 
 
+def video_windows(config, tower_tokens: int) -> tuple[int, int, int]:
+    """(kernel, stride, number of windows) of the video Q-Former over the clip's ``tower_tokens``
+    (frames x tokens per frame); released: ``video_qformer_tokens_per_window`` / ``_token_stride``."""
+    if not getattr(config, "video_qformer_window_level", False):
+        raise ConfigError("video_qformer_window_level is not true: only the window-level video Q-Former is "
+                          "implemented (as in the released code, which raises NotImplementedError otherwise)")
+    kernel = int(getattr(config, "video_qformer_tokens_per_window", -1))
+    stride = int(getattr(config, "video_qformer_token_stride", -1))
+    if kernel < 1 or stride < 1 or kernel > tower_tokens:
+        raise ConfigError(f"video_qformer_tokens_per_window={kernel} / video_qformer_token_stride={stride}: both "
+                          f"must be in 1..{tower_tokens} (the video tower's tokens per clip)")
+    if int(getattr(config, "qformer_num_video_query_tokens", -1)) < 1:
+        raise ConfigError("qformer_num_video_query_tokens must be >= 1 for mm_projector_type qformer")
+    return kernel, stride, (tower_tokens - kernel) // stride + 1
+
+
+def uses_bert(config) -> bool:
+    """True when a projector is a Q-Former (which reads the backbones' bert-base-uncased config)."""
+    speech = getattr(config, "mm_speech_tower", None) is not None and \
+        getattr(config, "speech_projector_type", "naive") == "qformer"
+    return speech or getattr(config, "mm_projector_type", "linear") == "qformer"
+
+
 def check_projectors(config) -> None:
     """Refuse projector / Q-Former types this implementation does not provide, naming the ones it does."""
     vision = getattr(config, "mm_projector_type", "linear")
-    if vision not in ("linear", "identity") and not re.fullmatch(r"mlp(\d+)x_gelu", vision or ""):
-        raise ConfigError(f"mm_projector_type {vision!r} is not implemented (implemented: {', '.join(VISION_PROJECTORS)}; "
-                          "the released video Q-Former projector 'qformer' is not)")
+    if vision not in ("linear", "identity", "qformer") and not re.fullmatch(r"mlp(\d+)x_gelu", vision or ""):
+        raise ConfigError(f"mm_projector_type {vision!r} is not implemented (implemented: {', '.join(VISION_PROJECTORS)})")
     if getattr(config, "mm_speech_tower", None) is not None:
         speech = getattr(config, "speech_projector_type", "naive")
         if speech not in SPEECH_PROJECTORS:
             raise ConfigError(f"speech_projector_type {speech!r} is not implemented (implemented: "
-                              f"{', '.join(SPEECH_PROJECTORS)}; the released 'naive' window-concat MLP is not)")
-        speech_windows(config)
+                              f"{', '.join(SPEECH_PROJECTORS)})")
+        if speech == "qformer":
+            speech_windows(config)

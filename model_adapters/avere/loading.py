@@ -14,6 +14,11 @@ code reads them relative to the working directory), or below ``backbones=ROOT`` 
 the released loader, tower weights come from the backbone folders; the copies inside the main
 weights file are ignored. Weights are read with ``torch.load(weights_only=True)`` or safetensors:
 nothing from the checkpoint is executed.
+
+Towers inside (what training and ``convert-avere`` write): ``config.json`` also holds
+``avere_backbones`` (the backbone configs: ``image``/``video`` LanguageBind, ``speech`` Whisper, ``bert``),
+``model.safetensors`` every weight (towers included, released names), ``preprocessor_config.json``
+the Whisper feature extractor; no ``backbones/`` folder is read.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from emorealm.model_adapters.avere.config import AvereConfig, check_projectors
+from emorealm.model_adapters.avere.config import AvereConfig, check_projectors, uses_bert
 from emorealm.model_adapters.avere.model import AvereForCausalLM, TowerConfigs
 from emorealm.model_adapters.avere.processor import AvereProcessor
 from emorealm.model_adapters.avere.qformer import qformer_bert_config
@@ -34,6 +39,7 @@ from emorealm.errors import ConfigError, ModelError
 TOWER_KEYS = ("mm_image_tower", "mm_video_tower", "mm_speech_tower")
 TOWER_PREFIXES = ("model.image_tower.", "model.video_tower.", "model.speech_tower.")
 BERT_FOLDER = "bert-base-uncased"  # hard-coded by the released SpeechQFormer
+EMBEDDED_KEY = "avere_backbones"  # our config key: the backbone configs of a folder that holds its towers
 
 
 def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
@@ -81,8 +87,10 @@ def _load_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def _tower_configs(folder: Path, config: AvereConfig, backbones: str | None) -> tuple[TowerConfigs, dict[str, Path]]:
-    towers, paths = TowerConfigs(), {}
+def _tower_configs(folder: Path, config: AvereConfig, backbones: str | None
+                   ) -> tuple[TowerConfigs, dict[str, Path], dict[str, dict]]:
+    """Tower configs, the backbone folders holding their weights, and the raw backbone configs."""
+    paths, raw = {}, {}
     for key, kind, suffix in (("mm_image_tower", "image", "LanguageBind_Image"),
                               ("mm_video_tower", "video", "LanguageBind_Video_merge")):
         name = getattr(config, key, None)
@@ -91,19 +99,31 @@ def _tower_configs(folder: Path, config: AvereConfig, backbones: str | None) -> 
         if not str(name).rstrip("/").endswith(suffix):  # the released builder's own test
             raise ConfigError(f"{key} {name!r}: only LanguageBind towers ending in {suffix} are implemented")
         paths[kind] = tower_folder(folder, name, backbones, key)
-        setattr(towers, kind, vision_config(_load_json(paths[kind] / "config.json")["vision_config"]))
+        raw[kind] = _load_json(paths[kind] / "config.json")
     speech = getattr(config, "mm_speech_tower", None)
     if speech is not None:
-        from transformers import WhisperConfig
-
         if "whisper" not in str(speech):
             raise ConfigError(f"mm_speech_tower {speech!r}: only Whisper speech towers are implemented")
         paths["speech"] = tower_folder(folder, speech, backbones, "mm_speech_tower")
-        towers.speech = WhisperConfig.from_pretrained(str(paths["speech"]))
+        raw["speech"] = _load_json(paths["speech"] / "config.json")
+    if uses_bert(config):
         bert_root = str(Path(backbones) / BERT_FOLDER) if backbones else str(folder / "backbones" / BERT_FOLDER)
-        paths["bert"] = tower_folder(folder, bert_root, None, "speech Q-Former BERT config")
-        towers.qformer = qformer_bert_config(_load_json(paths["bert"] / "config.json"))
-    return towers, paths
+        raw["bert"] = _load_json(tower_folder(folder, bert_root, None, "Q-Former BERT config") / "config.json")
+    return _configs_from_raw(raw), paths, raw
+
+
+def _configs_from_raw(raw: dict[str, dict]) -> TowerConfigs:
+    from transformers import WhisperConfig
+
+    towers = TowerConfigs()
+    for kind in ("image", "video"):
+        if kind in raw:
+            setattr(towers, kind, vision_config(raw[kind]["vision_config"]))
+    if "speech" in raw:
+        towers.speech = WhisperConfig(**{k: v for k, v in raw["speech"].items() if k != "model_type"})
+    if "bert" in raw:
+        towers.qformer = qformer_bert_config(raw["bert"])
+    return towers
 
 
 def _load_towers(model: AvereForCausalLM, paths: dict[str, Path]) -> None:
@@ -118,16 +138,20 @@ def _load_towers(model: AvereForCausalLM, paths: dict[str, Path]) -> None:
             raise ModelError(f"backbone {paths[kind]} lacks {len(missing)} {kind} tower weights, e.g. {missing[:3]}")
 
 
-def _load_main(model: AvereForCausalLM, folder: Path) -> list[str]:
+def _load_main(model: AvereForCausalLM, folder: Path, towers_inside: bool = False) -> list[str]:
     sd = read_state_dict(folder)
-    ignored = [k for k in sd if k.startswith(TOWER_PREFIXES) or k.endswith("rotary_emb.inv_freq")]
+    towers = () if towers_inside else TOWER_PREFIXES  # towers inside: their weights come from this file
+    ignored = [k for k in sd if (towers and k.startswith(towers)) or k.endswith("rotary_emb.inv_freq")]
     inv = [sd[k] for k in ignored if k.endswith("rotary_emb.inv_freq")]
     ours = getattr(model.model.rotary_emb, "inv_freq", None)
     if inv and ours is not None and not torch.allclose(inv[0].float(), ours.float(), rtol=1e-2):
         raise ModelError("the checkpoint's stored rotary inv_freq differs from the RoPE computed from its config")
     keep = {k: v for k, v in sd.items() if k not in set(ignored)}
-    missing, unexpected = model.load_state_dict(keep, strict=False)
-    missing = [k for k in missing if not k.startswith(TOWER_PREFIXES)]
+    try:
+        missing, unexpected = model.load_state_dict(keep, strict=False)
+    except RuntimeError as exc:  # shapes that do not fit this config's geometry
+        raise ModelError(f"{folder}: weights do not fit the AVERE architecture of its config.json: {exc}") from exc
+    missing = [k for k in missing if not (towers and k.startswith(towers))]
     if unexpected or missing:
         raise ModelError(f"{folder}: weights do not fit the AVERE architecture: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}")
@@ -168,10 +192,19 @@ def load_avere(pretrained: str | Path, *, dtype: str = "float32", device: str = 
     dtype = "float16" if dtype == "auto" else dtype
     if dtype not in DTYPES:
         raise ModelError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)} or auto")
-    towers, paths = _tower_configs(folder, config, backbones)
+    inside = raw.get(EMBEDDED_KEY)
+    if inside:  # converted / trained layout: backbone configs in config.json, every weight in the main file
+        if backbones:
+            raise ConfigError(f"{folder} holds its towers (config key {EMBEDDED_KEY}); backbones= does not apply")
+        towers, paths, sources = _configs_from_raw(inside), {}, inside
+    else:
+        towers, paths, sources = _tower_configs(folder, config, backbones)
+    # carried in the config, so that a model saved from here (training, convert-avere) holds its towers
+    setattr(config, EMBEDDED_KEY, sources)
+    config._name_or_path = str(folder.resolve())  # what a LoRA adapter trained on it names as its base
     model = _empty_model(config, towers, DTYPES[dtype])
     _load_towers(model, paths)
-    _load_main(model, folder)
+    _load_main(model, folder, towers_inside=bool(inside))
     if (folder / "generation_config.json").exists():
         model.generation_config = GenerationConfig.from_pretrained(str(folder))
     rope = model.model.rotary_emb
@@ -182,14 +215,16 @@ def load_avere(pretrained: str | Path, *, dtype: str = "float32", device: str = 
     rope.inv_freq = inv_freq.to(device)
     if hasattr(rope, "original_inv_freq"):
         rope.original_inv_freq = inv_freq.to(device)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), config=config)  # config given: no re-read of config.json
     if tokenizer.pad_token_id is None:  # released train(): pad_token = unk_token
         tokenizer.pad_token = tokenizer.unk_token
-    extractor = WhisperFeatureExtractor.from_pretrained(str(paths["speech"])) if "speech" in paths else None
+    extractor = None
+    if getattr(model.model, "speech_tower", None) is not None:
+        extractor = WhisperFeatureExtractor.from_pretrained(str(paths.get("speech", folder)))
     processor = AvereProcessor(tokenizer, extractor, num_frames=model.num_frames,
                                tokens_per_frame=model.tokens_per_frame, audio_tokens=model.audio_tokens,
                                max_length=getattr(config, "tokenizer_model_max_length", None))
-    accepts = tuple(m for m, ok in (("video", "video" in paths), ("audio", "speech" in paths)) if ok)
+    accepts = tuple(m for m, ok in (("video", towers.video is not None), ("audio", towers.speech is not None)) if ok)
     if modalities is not None:
         narrowed = tuple(m for m in accepts if m in modalities)
         if not narrowed:

@@ -15,8 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from emorealm.model_adapters.avere.config import AUDIO_TOKEN_INDEX, IMAGE_TOKEN_INDEX, AvereConfig
-from emorealm.model_adapters.avere.qformer import SpeechQFormer
+from emorealm.model_adapters.avere.config import (
+    AUDIO_TOKEN_INDEX,
+    IMAGE_TOKEN_INDEX,
+    RELEASED_VIDEO_FRAMES,
+    AvereConfig,
+)
+from emorealm.model_adapters.avere.projectors import build_speech_projector
 from emorealm.model_adapters.avere.towers import LanguageBindTower, WhisperSpeechTower, build_vision_projector
 from transformers import BertConfig, CLIPVisionConfig, LlamaForCausalLM, WhisperConfig
 
@@ -49,12 +54,12 @@ class AvereForCausalLM(LlamaForCausalLM):
         if towers.video is not None:
             inner.video_tower = LanguageBindTower("video", towers.video, layer, feature)
         if towers.image is not None or towers.video is not None:
-            inner.mm_projector = build_vision_projector(config)
+            video = towers.video
+            tower_tokens = int(video.num_frames) * ((video.image_size // video.patch_size) ** 2 + 1) if video else 0
+            inner.mm_projector = build_vision_projector(config, towers.qformer, tower_tokens)
         if towers.speech is not None:
             inner.speech_tower = WhisperSpeechTower(towers.speech)
-            if towers.qformer is None:
-                raise ModelError("the speech Q-Former needs the bert-base-uncased config (backbones/bert-base-uncased)")
-            inner.speech_projector = SpeechQFormer(config, towers.qformer)
+            inner.speech_projector = build_speech_projector(config, towers.qformer)
         self.post_init()
 
     # -- what the processor needs to know ----------------------------------------------------
@@ -65,8 +70,15 @@ class AvereForCausalLM(LlamaForCausalLM):
 
     @property
     def tokens_per_frame(self) -> int:
+        """LLM tokens per ``<image>`` placeholder: the tower's tokens per frame (257 at 224 px), or the
+        video Q-Former's tokens per clip over the released 8 placeholders."""
         tower = getattr(self.model, "video_tower", None)
-        return int(tower.vit.embeddings.num_positions) if tower is not None else 0
+        if tower is None:
+            return 0
+        proj = self.model.mm_projector
+        if hasattr(proj, "tokens"):
+            return int(proj.tokens) // RELEASED_VIDEO_FRAMES
+        return int(tower.vit.embeddings.num_positions)
 
     @property
     def audio_tokens(self) -> int:

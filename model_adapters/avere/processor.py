@@ -96,6 +96,12 @@ class AvereProcessor:
             out["audio_mel"] = mel_features(audio[0], self.feature_extractor).unsqueeze(0)
         return out
 
+    def save_pretrained(self, folder) -> None:
+        """Tokenizer files and the Whisper ``preprocessor_config.json`` (what the towers-inside layout reads)."""
+        self.tokenizer.save_pretrained(str(folder))
+        if self.feature_extractor is not None:
+            self.feature_extractor.save_pretrained(str(folder))
+
     def decode(self, ids, **kw: Any) -> str:
         return self.tokenizer.decode(ids, **kw)
 

@@ -12,10 +12,12 @@ Module names follow the released ones (``speech_Qformer.bert.encoder.layer.N.cro
 from __future__ import annotations
 
 import torch
-from emorealm.model_adapters.avere.config import speech_windows
+from emorealm.model_adapters.avere.config import WHISPER_FRAMES, speech_windows
 from torch import nn
 from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertAttention, BertIntermediate, BertOutput
+
+from emorealm.errors import ModelError
 
 QFORMER_LAYERS = 2  # forced by the released init_speech_Qformer
 
@@ -90,30 +92,44 @@ def qformer_bert_config(bert_cfg: dict) -> BertConfig:
     return cfg
 
 
-class SpeechQFormer(nn.Module):
-    """``model.speech_projector``: Whisper frames -> one LLM token per query per window."""
+class WindowQFormer(nn.Module):
+    """A window-level Q-Former projector: ``ln_<kind>`` over the tower tokens, windows of ``kernel``
+    tokens every ``stride``, each read by the learned ``<kind>_query_tokens`` through
+    ``<kind>_Qformer.bert``, then ``<kind>_proj`` to the LLM width (the released names for ``speech``
+    and ``video``). Output: ``windows x queries`` LLM tokens per clip, window-major."""
 
-    def __init__(self, config, bert_config: BertConfig) -> None:
+    def __init__(self, kind: str, width: int, queries: int, bert_config: BertConfig, hidden: int,
+                 kernel: int, stride: int, length: int) -> None:
         super().__init__()
-        width = int(config.speech_hidden_size)
-        queries = int(config.qformer_num_speech_query_tokens)
-        self.kernel, self.stride, self.windows = speech_windows(config)
-        self.ln_speech = nn.LayerNorm(width)
-        self.speech_Qformer = QFormerHolder(bert_config, width)
-        self.speech_query_tokens = nn.Parameter(torch.zeros(1, queries, bert_config.hidden_size))
-        self.speech_proj = nn.Linear(bert_config.hidden_size, config.hidden_size)
+        self.kind, self.kernel, self.stride, self.length = kind, kernel, stride, length
+        self.windows = (length - kernel) // stride + 1
+        setattr(self, f"ln_{kind}", nn.LayerNorm(width))
+        setattr(self, f"{kind}_Qformer", QFormerHolder(bert_config, width))
+        setattr(self, f"{kind}_query_tokens", nn.Parameter(torch.zeros(1, queries, bert_config.hidden_size)))
+        setattr(self, f"{kind}_proj", nn.Linear(bert_config.hidden_size, hidden))
 
     @property
     def tokens(self) -> int:
         """LLM tokens per clip: windows x queries."""
-        return self.windows * self.speech_query_tokens.shape[1]
+        return self.windows * getattr(self, f"{self.kind}_query_tokens").shape[1]
 
-    def forward(self, speech: torch.Tensor) -> torch.Tensor:  # [b, 1500, c]
-        speech = self.ln_speech(speech)
-        b, frames, c = speech.shape
-        # [b, frames, c] -> [b, windows, kernel, c] (what the released F.unfold + permute computes)
-        windows = speech.unfold(1, self.kernel, self.stride).permute(0, 1, 3, 2)
-        windows = windows.reshape(-1, self.kernel, c)
-        queries = self.speech_query_tokens.expand(windows.shape[0], -1, -1)
-        out = self.speech_proj(self.speech_Qformer.bert(queries, windows))
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:  # [b, n, c]
+        feats = getattr(self, f"ln_{self.kind}")(feats)
+        b, n, c = feats.shape
+        if n != self.length:
+            raise ModelError(f"the {self.kind} Q-Former was built for {self.length} tower tokens per clip, got {n}")
+        # [b, n, c] -> [b, windows, kernel, c] (what the released F.unfold + permute computes)
+        windows = feats.unfold(1, self.kernel, self.stride).permute(0, 1, 3, 2).reshape(-1, self.kernel, c)
+        queries = getattr(self, f"{self.kind}_query_tokens").expand(windows.shape[0], -1, -1)
+        out = getattr(self, f"{self.kind}_proj")(getattr(self, f"{self.kind}_Qformer").bert(queries, windows))
         return out.reshape(b, -1, out.shape[-1])
+
+
+class SpeechQFormer(WindowQFormer):
+    """``model.speech_projector`` (``speech_projector_type: qformer``): Whisper's 1500 frames -> one LLM
+    token per query per window."""
+
+    def __init__(self, config, bert_config: BertConfig) -> None:
+        kernel, stride, _ = speech_windows(config)
+        super().__init__("speech", int(config.speech_hidden_size), int(config.qformer_num_speech_query_tokens),
+                         bert_config, int(config.hidden_size), kernel, stride, WHISPER_FRAMES)

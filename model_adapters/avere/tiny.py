@@ -94,8 +94,12 @@ def _save(sd: dict[str, torch.Tensor], path: Path) -> None:
     torch.save({k: v.detach().clone().contiguous() for k, v in sd.items()}, str(path))
 
 
-def build_tiny_avere(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write a seeded random AVERE checkpoint in the released layout to ``out_dir``; returns it."""
+def build_tiny_avere(out_dir: str | Path, seed: int = 0, *, mm_projector_type: str = "mlp2x_gelu",
+                     speech_projector_type: str = "qformer") -> Path:
+    """Write a seeded random AVERE checkpoint in the released layout to ``out_dir``; returns it.
+
+    The projector types default to AVERE-7B's; the other released ones (``mm_projector_type: qformer``,
+    ``speech_projector_type: naive``) give twins of those variants."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -104,6 +108,7 @@ def build_tiny_avere(out_dir: str | Path, seed: int = 0) -> Path:
 
     vocab = len(AutoTokenizer.from_pretrained(str(out)))
     config = _config(vocab)
+    config.mm_projector_type, config.speech_projector_type = mm_projector_type, speech_projector_type
     bb = out / "backbones"
     lb = {kind: _languagebind_config(kind == "video") for kind in ("image", "video")}
     towers = TowerConfigs(
@@ -112,7 +117,7 @@ def build_tiny_avere(out_dir: str | Path, seed: int = 0) -> Path:
     model = AvereForCausalLM(config, towers)
     with torch.no_grad():
         for name, p in model.named_parameters():  # lively weights: 0.02 leaves logits blind to the media
-            if name.endswith(("class_embedding", "temporal_embedding", "speech_query_tokens", "position_embedding.weight",
+            if name.endswith(("class_embedding", "temporal_embedding", "query_tokens", "position_embedding.weight",
                               "embed_positions.weight")):
                 p.normal_(0.0, 0.5)
             elif p.ndim >= 2:

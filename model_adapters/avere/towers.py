@@ -146,9 +146,17 @@ class WhisperSpeechTower(nn.Module):
         return self.speech_tower(mel.to(dtype), return_dict=True).last_hidden_state
 
 
-def build_vision_projector(config) -> nn.Module:
-    """The released ``build_vision_projector`` for the linear / mlpNx_gelu / identity types."""
+def build_vision_projector(config, bert_config=None, tower_tokens: int = 0) -> nn.Module:
+    """The released ``build_vision_projector``: linear / mlpNx_gelu / identity, or the video Q-Former
+    (``qformer``, which needs the Q-Former's BERT config and the video tower's tokens per clip)."""
     kind = getattr(config, "mm_projector_type", "linear")
+    if kind == "qformer":
+        from emorealm.model_adapters.avere.projectors import VideoQFormer
+
+        if bert_config is None or not tower_tokens:
+            raise ModelError("mm_projector_type qformer needs a video tower and the bert-base-uncased config "
+                             "(backbones/bert-base-uncased)")
+        return VideoQFormer(config, bert_config, tower_tokens)
     if kind == "linear":
         return nn.Linear(config.mm_hidden_size, config.hidden_size)
     if kind == "identity":

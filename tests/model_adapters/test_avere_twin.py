@@ -167,8 +167,8 @@ def test_missing_backbone_names_the_tower_and_the_places(twin, tmp_path):
 
 
 @pytest.mark.parametrize("key, value, match", [
-    ("mm_projector_type", "qformer", "mm_projector_type 'qformer' is not implemented"),
-    ("speech_projector_type", "naive", "speech_projector_type 'naive' is not implemented"),
+    ("mm_projector_type", "resampler", "mm_projector_type 'resampler' is not implemented"),
+    ("speech_projector_type", "linear", "speech_projector_type 'linear' is not implemented"),
     ("qformer_window_level", False, "only the window-level speech Q-Former"),
     ("qformer_second_per_window", 0.001, "window of 0"),
 ])

@@ -61,3 +61,18 @@ def launch(tmp: Path, name: str, cfg: dict, nproc: int, accelerate_config: str |
 
 def read_log(out: Path) -> list[dict]:
     return [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def full_forward_logps(model, batch):
+    """Summed completion log-probs of every sequence of ``batch`` from one full model forward per
+    sequence (the reference the shared-prefix forward is checked against)."""
+    import torch
+    from emorealm.model_adapters.inputs import append_continuation
+
+    out = []
+    for s in batch.sequences:
+        ctx = batch.contexts[s.context]
+        logits = model(**append_continuation(ctx, s.completion).model_kwargs()).logits[0].float()
+        p, n = ctx.prompt_length, len(s.completion)
+        out.append(torch.log_softmax(logits[p - 1:p - 1 + n], -1).gather(1, torch.tensor(s.completion)[:, None]).sum())
+    return torch.stack(out)

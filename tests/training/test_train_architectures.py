@@ -11,12 +11,11 @@ import sys
 import pytest
 import torch
 from emorealm.model_adapters.architectures import architecture_of, get_architecture
-from emorealm.model_adapters.inputs import append_continuation
 from emorealm.training.collate import PreferenceCollator
 from emorealm.training.data import load_preferences
 from emorealm.training.forward import sequence_logps
 from emorealm.training.loss import LossConfig
-from support.train_launch import read_log, write_prefs
+from support.train_launch import full_forward_logps, read_log, write_prefs
 
 from emorealm.errors import ModelError
 from emorealm.media.decode import MediaSpec
@@ -41,13 +40,7 @@ def test_qwen3_logps_equal_full_forwards(qwen3_dir, tmp_path):
     with torch.no_grad():
         ours = sequence_logps(model, batch)
         padded = sequence_logps(model, batch, prefix_reuse=False)
-        naive = []
-        for s in batch.sequences:
-            ctx = batch.contexts[s.context]
-            logits = model(**append_continuation(ctx, s.completion).model_kwargs()).logits[0].float()
-            p, n = ctx.prompt_length, len(s.completion)
-            naive.append(torch.log_softmax(logits[p - 1:p - 1 + n], -1).gather(1, torch.tensor(s.completion)[:, None]).sum())
-    naive = torch.stack(naive)
+        naive = full_forward_logps(model, batch)
     assert torch.allclose(ours, naive, atol=1e-4), (ours - naive).abs().max()
     assert torch.allclose(padded, naive, atol=1e-4), (padded - naive).abs().max()
 
