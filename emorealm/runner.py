@@ -293,9 +293,9 @@ class Run:
         results["configs"] = strip_addresses(results.get("configs", {}))
         reports = add_task_reports(results)  # confusion matrices, per-class recall, load reports, judge
         add_error_summary(results, cfg.max_error_rate)  # per-task error counts and the commonest error
-        if stats is not None:
-            # how this results file was produced; differs between a resumed and an uninterrupted run
-            results["emorealm"]["journal"] = stats
+        # how this results file was produced (None: no journal); differs between a resumed and an
+        # uninterrupted run
+        results["emorealm"]["journal"] = stats
         if journal is not None and cfg.resume:
             st = journal.stats()
             log.info("resumed run: %s sample(s) reused from the journal, %s computed", st["reused"], st["computed"])
