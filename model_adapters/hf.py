@@ -45,9 +45,10 @@ def pick_device(device: str | None) -> str:
     if not device:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        import warnings
+        import logging
 
-        warnings.warn(f"device {device!r} requested but CUDA is not available; using cpu", stacklevel=2)
+        logging.getLogger("emorealm.model_adapters").warning("device %r requested but CUDA is not available; "
+                                                             "using cpu", device)
         return "cpu"
     return device
 

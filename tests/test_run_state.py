@@ -171,9 +171,8 @@ def _ravdess_root(tmp_path: Path, sample_root: Path, name: str, drop: int) -> Pa
 
 @pytest.mark.slow
 def test_two_runs_in_one_process_report_their_own_data(tmp_path, sample_root, tiny_omni_dir):
-    from emorealm.runner import RunConfig, evaluate
-
     from emorealm.datasets.ravdess import load_ravdess
+    from emorealm.runner import RunConfig, evaluate
 
     roots = [_ravdess_root(tmp_path, sample_root, "a", 0), _ravdess_root(tmp_path, sample_root, "b", 4)]
     loaded = [load_ravdess(data_root=str(r)) for r in roots]  # outside a run: nothing recorded anywhere
