@@ -229,16 +229,21 @@ def test_a_bug_in_collation_stops_the_run(tmp_path, tiny_omni_dir, monkeypatch, 
 
 @pytest.mark.slow
 def test_every_clip_missing_writes_the_files_and_exits_non_zero(tmp_path, sample_root, tiny_omni_dir, capsys):
-    root = _ravdess_root(tmp_path, sample_root, "empty", 0)
-    for clip in root.rglob("*.mp4"):  # the loader still lists them (the names carry the labels)
-        clip.write_bytes(b"")
-    code = main(["run", "--model", "tiny-omni", "--tasks", "ravdess", "--data-root", str(root), "--limit", "3",
-                 "--output", str(tmp_path / "out"), "--gen-kwargs", "max_gen_toks=2"])
+    root = tmp_path / "no_clips"  # the benchmark file alone: every clip it names is missing
+    (root / "EmoReAlM").mkdir(parents=True)
+    shutil.copy(sample_root / "EmoReAlM" / "emorealm_v1.json", root / "EmoReAlM")
+    code = main(["run", "--model", "tiny-omni", "--tasks", "reasoning_basic_audio", "--data-root", str(root),
+                 "--limit", "3", "--output", str(tmp_path / "out"), "--gen-kwargs", "max_gen_toks=2"])
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2, err
-    res = _results(tmp_path / "out" / "tiny-omni")
-    assert res["emorealm"]["errors"]["tasks"]["ravdess"]["n_errors"] == 3
-    assert list((tmp_path / "out" / "tiny-omni").glob("samples_ravdess_*.jsonl"))
+    folder = tmp_path / "out" / "tiny-omni"
+    res = _results(folder)
+    assert res["emorealm"]["errors"]["tasks"]["reasoning_basic_audio"]["n_errors"] == 3
+    assert res["results"]["reasoning_basic_audio"]["n_errors,none"] == 3
+    assert len(next(folder.glob("samples_reasoning_basic_audio_*.jsonl")).read_text().splitlines()) == 3
     assert "more than 50% of the samples failed in 1 task(s) (--max-error-rate 0.5)" in err
-    assert "ravdess: 3 of 3 samples failed (100%), commonest MediaError ×3:" in err
-    assert "empty (0 bytes)" in err
+    assert "reasoning_basic_audio: 3 of 3 samples failed (100%), commonest MediaError ×3: video file not found" in err
+    # --max-error-rate 1 accepts the same run
+    assert main(["run", "--model", "tiny-omni", "--tasks", "reasoning_basic_audio", "--data-root", str(root),
+                 "--limit", "3", "--output", str(tmp_path / "out"), "--gen-kwargs", "max_gen_toks=2", "--overwrite",
+                 "--max-error-rate", "1"]) == 0
