@@ -26,7 +26,6 @@ from emorealm.metrics import harmonic_mean, mean_defined
 # the released description prompt (ihp-lab/AVERE evaluate_emotion_mer2025_ovmerd.py)
 PROMPT = "Describe the emotion of the person in the video in detail."
 JUDGE_OPTIONS = ("judge", "judge_rubrics", "judge_timeout", "judge_retries")
-_backends: dict[tuple[str, float, str | None], JudgeBackend | None] = {}
 
 
 def judge_settings(options: dict[str, Any]) -> dict[str, Any]:
@@ -45,13 +44,19 @@ def judge_settings(options: dict[str, Any]) -> dict[str, Any]:
     return {"spec": spec, "rubrics": names, "timeout": timeout, "retries": max(1, retries)}
 
 
-def _backend(settings: dict[str, Any]) -> JudgeBackend | None:
+def judge_backend(settings: dict[str, Any]) -> JudgeBackend | None:
+    """The judge backend for ``settings``: one per run (kept in the run's state), a fresh one outside a run."""
+    from emorealm.evaluation.state import current_or_none
+
     # the endpoint is part of the key: the environment may point elsewhere later in the process
     key = (settings["spec"], settings["timeout"],
            os.environ.get("EMOREALM_JUDGE_BASE_URL") or os.environ.get("OPENAI_BASE_URL"))
-    if key not in _backends:
-        _backends[key] = judge_from_spec(settings["spec"], timeout=settings["timeout"])
-    return _backends[key]
+    state = current_or_none()
+    if state is None:
+        return judge_from_spec(settings["spec"], timeout=settings["timeout"])
+    if key not in state.judge_backends:
+        state.judge_backends[key] = judge_from_spec(settings["spec"], timeout=settings["timeout"])
+    return state.judge_backends[key]
 
 
 def doc_to_text(doc: dict[str, Any]) -> str:
@@ -80,7 +85,7 @@ def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
     else:
         out.update(emotion_precision=None, emotion_recall=None, emotion_f1=None)
     settings = doc.get("_judge") or judge_settings({})
-    backend = _backend(settings)
+    backend = judge_backend(settings)
     if backend is None:
         out["judge_skipped"] = 1.0
         return out

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from pathlib import Path
 from typing import Any
 
 from emorealm.errors import DataError
-from emorealm.fingerprint import record_data_file
+from emorealm.evaluation.state import record_fingerprint
+from emorealm.fingerprint import file_fingerprint
 from emorealm.paths import resolve_data_root, safe_join
 from emorealm.scoring import split_choices
 
@@ -24,6 +25,7 @@ DEFAULTS = {
     "clip_dir": "dfew/dfew_original_clips_24fps",
     "audio_dir": "dfew/dfew_original_clips_16khz",
 }
+log = logging.getLogger("emorealm.datasets")
 _REQUIRED = ("id", "video", "task", "question", "choices", "answer")
 
 
@@ -74,7 +76,7 @@ def load_docs(task: str, **options: Any) -> list[dict[str, Any]]:
     root = resolve_data_root(options)
     bench = safe_join(root, opts["benchmark_file"])
     rows = read_benchmark(bench)
-    record_data_file(task, bench)
+    record_fingerprint(task, file_fingerprint(bench))
     problems = [p for i, r in enumerate(rows) if (p := validate_row(i, r))]
     ids = [r.get("id") for r in rows if isinstance(r, dict)]
     dupes = sorted({str(x) for x in ids if ids.count(x) > 1})
@@ -114,8 +116,8 @@ def load_docs(task: str, **options: Any) -> list[dict[str, Any]]:
     if not docs:
         raise DataError(f"{bench} holds no rows of task {task!r}")
     if missing:
-        print(f"emorealm: {task}: {missing} of {len(docs)} clips are missing under {clip_root}; "
-              "those samples will be counted as errors", file=sys.stderr)
+        log.warning("%s: %d of %d clips are missing under %s; those samples will be counted as errors",
+                    task, missing, len(docs), clip_root)
     return docs
 
 

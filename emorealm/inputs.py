@@ -84,7 +84,10 @@ def build_inputs(processor, media: DecodedMedia | None, prompt: str, spec: Media
         if interleaved:
             kwargs["load_audio_from_video"] = True
             kwargs["audio_from_video_indices"] = [0]
-    features = dict(processor(**kwargs))
+    try:
+        features = dict(processor(**kwargs))
+    except (ValueError, RuntimeError) as exc:  # the processor refuses this sample's text or media
+        raise ModelError(f"the processor refused this sample: {type(exc).__name__}: {exc}") from exc
     _check_placeholders(processor, features, has_video, has_audio)
     modalities = tuple(m for m, ok in (("video", has_video), ("audio", has_audio)) if ok)
     return ModelInputs(features, int(features["input_ids"].shape[1]), interleaved, modalities)

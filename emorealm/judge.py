@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from emorealm.errors import ConfigError
+from emorealm.errors import ConfigError, ModelError
 
 # --------------------------------------------------------------------------------------------
 # rubrics
@@ -109,7 +109,7 @@ def rubric_manifest(names: list[str] | None = None) -> dict[str, dict[str, Any]]
 # --------------------------------------------------------------------------------------------
 
 
-class JudgeParseError(ValueError):
+class JudgeParseError(ModelError):
     """A judge reply held no usable scores."""
 
 
@@ -216,7 +216,7 @@ def parse_scores(reply: str, rubric: Rubric) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 
 
-class JudgeUnavailable(RuntimeError):
+class JudgeUnavailable(ModelError):
     """The judge could not be asked (timeout, connection refused, HTTP error)."""
 
 

@@ -122,13 +122,20 @@ def spec_from_args(args: dict[str, Any], defaults: MediaSpec | None = None) -> M
     changed: dict[str, Any] = {}
     for name, conv in _CONVERT.items():
         if name in args:
-            changed[name] = conv(args.pop(name))
+            value = args.pop(name)
+            try:
+                changed[name] = conv(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"media option {name}={value} is not a number ({conv.__name__} expected)") from exc
     for name in _BOOLS:
         if name in args:
             changed[name] = _parse_bool(args.pop(name))
     if "max_seconds" in args:
         value = args.pop("max_seconds")
-        changed["max_seconds"] = None if str(value).lower() in {"", "none", "0"} else float(value)
+        try:
+            changed["max_seconds"] = None if str(value).lower() in {"", "none", "0"} else float(value)
+        except ValueError as exc:
+            raise ConfigError(f"media option max_seconds={value} is not a number of seconds") from exc
     if "decode_max_pixels" in args:
         raise ConfigError("model_args decode_max_pixels was removed: frames are resized once from the source; "
                           "use max_pixels (per frame) instead")

@@ -38,14 +38,9 @@ def safe_join(root: str | Path, relative: str | Path) -> Path:
     return full
 
 
-_announced: set[str] = set()
-
-
 def resolve_data_root(options: dict | None = None) -> Path:
-    """The data root: task option ``data_root``, else ``$EMOREALM_DATA_ROOT``, else the sample data.
-
-    Using the built-in sample data is announced once per process on stderr.
-    """
+    """The data root: task option ``data_root``, else ``$EMOREALM_DATA_ROOT``, else the sample data
+    (built on first use; the runner says on the console when a run uses it)."""
     options = options or {}
     root = options.get("data_root") or os.environ.get("EMOREALM_DATA_ROOT")
     if root:
@@ -58,13 +53,7 @@ def resolve_data_root(options: dict | None = None) -> Path:
         return path
     from emorealm.sample_data import ensure_sample_data
 
-    path = ensure_sample_data()
-    if str(path) not in _announced:
-        _announced.add(str(path))
-        import sys
-
-        print(f"emorealm: no data root given; using the built-in sample data at {path}", file=sys.stderr)
-    return path
+    return ensure_sample_data()
 
 
 def ensure_versioned_dir(out: Path, marker: str, version: int, write: Callable[[Path], Any],

@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from emorealm.fingerprint import DATA_FINGERPRINTS
+from emorealm.evaluation.state import current
 
 _PACKAGES = ("torch", "torchvision", "transformers", "lm_eval", "av", "peft", "trl", "vllm")
 COUNT_METRICS = {"n_errors", "released_dropped", "n_no_reference", "judge_failures", "judge_skipped"}
@@ -45,13 +45,8 @@ def add_metadata(results: dict[str, Any], lm, adapter: str, cfg, task_options: d
     for task, res in results.get("results", {}).items():
         if "n_errors,none" in res:
             n_errors[task] = int(res["n_errors,none"])
-    fps = {}
-    for task in results.get("configs", {}):
-        key = task.removesuffix("_ll")
-        if key in DATA_FINGERPRINTS:
-            fps[task] = DATA_FINGERPRINTS[key]
-        elif task in DATA_FINGERPRINTS:
-            fps[task] = DATA_FINGERPRINTS[task]
+    state = current()  # the run's own fingerprints (emorealm.evaluation.state)
+    fps = {task: fp for task in results.get("configs", {}) if (fp := state.fingerprint(task)) is not None}
     from emorealm import __version__
 
     # the whole block, whatever the adapter returned (a plugin may give only model and hash): the

@@ -42,14 +42,14 @@ def classification_reports(results: dict[str, Any]) -> dict[str, dict[str, Class
 
 def judge_block(results: dict[str, Any]) -> dict[str, Any] | None:
     """The judge settings, rubric versions and backend of the ``emer`` task, if it ran."""
-    from emorealm.emer_task import _backend
+    from emorealm.emer_task import judge_backend
     from emorealm.judge import rubric_manifest
 
     samples = (results.get("samples") or {}).get("emer")
     if not samples:
         return None
     settings = samples[0]["doc"].get("_judge") or {}
-    backend = _backend(settings) if settings else None
+    backend = judge_backend(settings) if settings else None
     return {
         "judge": settings.get("spec", "none"),
         "skipped": backend is None,
@@ -65,10 +65,10 @@ def add_task_reports(results: dict[str, Any]) -> dict[str, dict[str, Classificat
     block = results.setdefault("emorealm", {})
     if reports:
         block["classification"] = {t: {k: r.as_dict() for k, r in reps.items()} for t, reps in reports.items()}
-    from emorealm.datasets.common import LOAD_REPORTS
+    from emorealm.evaluation.state import current
 
-    loaded = {t: LOAD_REPORTS[t.removesuffix("_ll")] for t in results.get("configs", {})
-              if t.removesuffix("_ll") in LOAD_REPORTS}
+    state = current()
+    loaded = {t: rep for t in results.get("configs", {}) if (rep := state.load_report(t)) is not None}
     if loaded:
         block["load_reports"] = loaded
     judge = judge_block(results)

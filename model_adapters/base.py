@@ -29,7 +29,11 @@ T = TypeVar("T")
 COUNT_TABLES = ("audio_sources", "modalities_given", "modalities_not_given")
 _NOTE_TABLES = {"audio_source": "audio_sources"}  # journals written before the tables were generalised
 
-PER_SAMPLE_ERRORS: tuple[type[BaseException], ...] = (EmorealmError, OSError, ValueError, RuntimeError)
+# Only emorealm's own errors fail one sample: backends' failures are wrapped into them where they happen
+# (media decode -> MediaError; a processor or forward pass refusing one sample -> ModelError; HTTP ->
+# ServerError). Anything else (KeyError, TypeError, a shape mismatch...) is a bug and stops the run
+# with its traceback (docs/reliability.md "What stops a run").
+PER_SAMPLE_ERRORS: tuple[type[BaseException], ...] = (EmorealmError,)
 LOAD_ERRORS: dict[str, type[EmorealmError]] = {"DataError": DataError, "MediaError": MediaError}
 
 

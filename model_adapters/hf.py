@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from emorealm.model_adapters import distributed
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, parse_bool
+from emorealm.model_adapters.forward_errors import model_call
 from emorealm.model_adapters.frames_as_images import label as frames_label
 from emorealm.model_adapters.hf_inputs import HFInputs
 from emorealm.model_adapters.hf_models import DTYPES, parse_modalities, resolve_architecture
@@ -44,9 +45,10 @@ def pick_device(device: str | None) -> str:
     if not device:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        import warnings
+        import logging
 
-        warnings.warn(f"device {device!r} requested but CUDA is not available; using cpu", stacklevel=2)
+        logging.getLogger("emorealm.model_adapters").warning("device %r requested but CUDA is not available; "
+                                                             "using cpu", device)
         return "cpu"
     return device
 
@@ -243,7 +245,7 @@ class HFAdapter(HFInputs, EmorealmLM):
         for idxs in groups.values():
             items = [prepared[j][0] for j in idxs]
             inputs = items[0] if len(items) == 1 else collate_inputs(items, self._pad_id())
-            with torch.inference_mode():
+            with torch.inference_mode(), model_call(len(items)):
                 out = self.model.generate(**self._to_device(inputs.model_kwargs()), **gen)
             stops = self._eos_ids()
             for row, j in enumerate(idxs):
@@ -290,13 +292,15 @@ class HFAdapter(HFInputs, EmorealmLM):
             if len(idxs) < 2:
                 continue
             batch = collate_inputs([prepared[j][0] for j in idxs], self._pad_id())
-            logp = last_token_logprobs(self.model, self._to_device(batch.model_kwargs()))
+            with model_call(len(idxs)):
+                logp = last_token_logprobs(self.model, self._to_device(batch.model_kwargs()))
             for row, j in enumerate(idxs):
                 best = int(logp[row].argmax())
                 results[j] = [(float(logp[row, c[0]]), best == c[0]) for c in prepared[j][1]]
         for j, (inputs, ids) in enumerate(prepared):
             if results[j] is None:  # media + prompt encoded once; every option scored from the cached prefix
-                results[j] = score_from_prefix(self.model, self._to_device(inputs.model_kwargs()), ids)
+                with model_call(1):
+                    results[j] = score_from_prefix(self.model, self._to_device(inputs.model_kwargs()), ids)
         return results  # type: ignore[return-value]
 
     def _loglikelihood_group(self, doc: dict[str, Any], context: str,

@@ -107,6 +107,8 @@ class JSONClient:
                 last = f"no answer within {self.policy.timeout:g} s (timeout=)"
             except requests.ConnectionError as exc:
                 last = f"cannot connect ({type(exc).__name__}); is the server running at {self.base_url}?"
+            except requests.RequestException as exc:  # any other transport failure: this request's, typed
+                raise ServerError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
             else:
                 status = resp.status_code
                 if status < 400:

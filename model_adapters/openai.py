@@ -29,6 +29,7 @@ from emorealm.model_adapters.openai_content import VIDEO_TRANSPORTS, audio_part,
 
 from emorealm import __version__
 from emorealm.errors import ConfigError, ModelError, error_response
+from emorealm.evaluation.state import in_run_context
 from emorealm.media import MediaSpec
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -158,7 +159,8 @@ class OpenAIAdapter(EmorealmLM):
                                error_response)
 
         with ThreadPoolExecutor(max_workers=self.num_concurrent) as pool:
-            return list(progress(pool.map(one, requests), len(requests), "openai: generating"))
+            # in_run_context: the workers record per-sample errors into this run's state
+            return list(progress(pool.map(in_run_context(one), requests), len(requests), "openai: generating"))
 
     # -- log-likelihood -----------------------------------------------------------------------
     def _tokenize(self, text: str) -> list[int]:
@@ -218,7 +220,7 @@ class OpenAIAdapter(EmorealmLM):
             return self._guard(req.doc, score, lambda _err: nan)
 
         with ThreadPoolExecutor(max_workers=self.num_concurrent) as pool:
-            out = list(progress(pool.map(one, requests), len(requests), "openai: scoring"))
+            out = list(progress(pool.map(in_run_context(one), requests), len(requests), "openai: scoring"))
         if unsupported:
             raise ModelError(str(unsupported[0]))
         return out

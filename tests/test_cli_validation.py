@@ -123,7 +123,7 @@ def test_ctrl_c_then_resume(tmp_path, capsys, monkeypatch):
     assert cmd[:3] == ["python", "-m", "emorealm"] and cmd[-1] == "--resume"
     assert main(cmd[3:]) == 0
     err = _err(capsys)
-    assert "2 finished sample(s) found" in err
+    assert "2 finished sample(s) found; 2 of this run's 3 sample(s) are reused, 1 remain to compute" in err
     assert "resumed run: 2 sample(s) reused from the journal, 1 computed" in err
 
 

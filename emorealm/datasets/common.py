@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from emorealm.errors import ConfigError, DataError
-from emorealm.fingerprint import DATA_FINGERPRINTS
+from emorealm.evaluation.state import record_fingerprint, record_load_report
 from emorealm.paths import resolve_data_root, safe_join  # noqa: F401  (re-exported for the loaders)
 
 log = logging.getLogger("emorealm.datasets")
@@ -120,27 +120,20 @@ def to_hf_dataset(docs: list[dict[str, Any]]):
     return {"test": datasets.Dataset.from_list([{k: d.get(k) for k in keys} for d in docs])}
 
 
-# task -> what its loader read and found (the runner copies it into the results file)
-LOAD_REPORTS: dict[str, dict[str, Any]] = {}
-
-
 def task_dataset(task: str, result: LoadResult):
     """What a task's lm-eval ``custom_dataset`` hook returns: records the data fingerprint and the
-    load report (``announce``), then ``to_hf_dataset`` of the docs."""
-    DATA_FINGERPRINTS[task] = result.fingerprint
+    load report in the current run's state (``announce``), then ``to_hf_dataset`` of the docs."""
+    record_fingerprint(task, result.fingerprint)
     announce(task, result)
     return to_hf_dataset(result.docs)
 
 
 def announce(task: str, result: LoadResult) -> None:
-    """Record the load report and print one stderr line per task with problems."""
-    import sys
-
-    LOAD_REPORTS[task] = {**result.source, "n_docs": len(result.docs), "n_problems": len(result.problems),
-                          "problems": result.problems[:50]}
-
+    """Record the load report (in the current run's state) and warn once per task with problems."""
+    record_load_report(task, {**result.source, "n_docs": len(result.docs), "n_problems": len(result.problems),
+                              "problems": result.problems[:50]})
     if result.problems:
         first = result.problems[0]
         more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
-        print(f"emorealm: {task}: {len(result.problems)} problem(s) in the data: {first}{more}; "
-              "affected samples are counted in n_errors", file=sys.stderr)
+        log.warning("%s: %d problem(s) in the data: %s%s; affected samples are counted in n_errors",
+                    task, len(result.problems), first, more)

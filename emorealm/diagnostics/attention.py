@@ -20,10 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from emorealm.errors import ModelError
+
 TYPES = ("video", "audio", "text")
 
 
-class AttentionUnsupported(Exception):
+class AttentionUnsupported(ModelError):
     """The model cannot return attention weights (the reason is the message)."""
 
 

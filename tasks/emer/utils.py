@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from typing import Any
 
 from emorealm.datasets.common import task_dataset
@@ -23,6 +23,7 @@ def load(**metadata: Any):
         doc["_judge"] = settings
     dataset = task_dataset("emer", result)
     if settings["spec"] == "none":
-        print("emorealm: emer: no judge configured (task option judge=openai:<model> or $EMOREALM_JUDGE); "
-              "judge scores skipped, judge-free emotion scores only", file=sys.stderr)
+        logging.getLogger("emorealm.tasks").info(
+            "emer: no judge configured (task option judge=openai:<model> or $EMOREALM_JUDGE); judge scores "
+            "skipped, judge-free emotion scores only")
     return dataset
