@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from emorealm.errors import ConfigError
+from emorealm.options import parse_bool
 
 FRAME_FACTOR = 2
 REFERENCE_PACKAGE = "qwen-omni-utils"
@@ -104,12 +105,6 @@ _CONVERT: dict[str, Any] = {"fps": float, "min_frames": int, "max_frames": int, 
 _BOOLS = ("processor_fps", "use_audio_in_video", "video", "audio")
 
 
-def _parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
-
-
 def spec_from_args(args: dict[str, Any], defaults: MediaSpec | None = None) -> MediaSpec:
     """A MediaSpec from adapter ``model_args``; the keys it uses are popped from ``args``.
 
@@ -125,7 +120,7 @@ def spec_from_args(args: dict[str, Any], defaults: MediaSpec | None = None) -> M
             changed[name] = conv(args.pop(name))
     for name in _BOOLS:
         if name in args:
-            changed[name] = _parse_bool(args.pop(name))
+            changed[name] = parse_bool(args.pop(name), name)
     if "max_seconds" in args:
         value = args.pop("max_seconds")
         changed["max_seconds"] = None if str(value).lower() in {"", "none", "0"} else float(value)

@@ -33,12 +33,6 @@ PER_SAMPLE_ERRORS: tuple[type[BaseException], ...] = (EmorealmError, OSError, Va
 LOAD_ERRORS: dict[str, type[EmorealmError]] = {"DataError": DataError, "MediaError": MediaError}
 
 
-def parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
-
-
 def media_spec_from_args(args: dict[str, Any], defaults: MediaSpec | None = None) -> MediaSpec:
     """A MediaSpec from adapter ``model_args`` (``media=<preset>``, fps, max_frames, ...; see
     :func:`emorealm.media_spec.spec_from_args`)."""

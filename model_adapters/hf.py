@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 from emorealm.model_adapters import distributed
-from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, parse_bool
+from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args
 from emorealm.model_adapters.frames_as_images import label as frames_label
 from emorealm.model_adapters.hf_inputs import HFInputs
-from emorealm.model_adapters.hf_models import DTYPES, parse_modalities, resolve_architecture
+from emorealm.model_adapters.hf_models import DTYPES, resolve_architecture
 from emorealm.model_adapters.hf_models import load_model as load_model_arch
 from emorealm.model_adapters.prefix import last_token_logprobs, score_from_prefix
 
@@ -28,6 +28,7 @@ from emorealm.errors import ModelError
 from emorealm.fingerprint import local_checkpoint, weights_hash
 from emorealm.inputs import batch_key, collate_inputs
 from emorealm.media import DecodedMedia, MediaSpec
+from emorealm.options import parse_bool, parse_generation, parse_modalities
 from emorealm.tiny import is_smoke_test_model
 
 _DTYPES = DTYPES
@@ -135,8 +136,8 @@ class HFAdapter(HFInputs, EmorealmLM):
         self.max_gen_toks = int(max_gen_toks)
         self.device_map = device_map or None
         self.model, self.processor, self.arch = load_model_arch(
-            self.pretrained, self.peft, dtype, self._device, parse_bool(trust_remote_code), self.device_map,
-            parse_modalities(modalities), backbones=backbones)
+            self.pretrained, self.peft, dtype, self._device, parse_bool(trust_remote_code, "trust_remote_code"), self.device_map,
+            parse_modalities(modalities, default=None), backbones=backbones)
         if self.device_map:
             self._device = str(self.model.device)
         if self.arch.max_seconds and (self.spec.max_seconds is None or self.spec.max_seconds > self.arch.max_seconds):
@@ -188,20 +189,12 @@ class HFAdapter(HFInputs, EmorealmLM):
         return out
 
     # -- generation ---------------------------------------------------------------------------
-    def _generation_config(self, gen_kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    def _generation_config(self, gen_kwargs: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
         """(``generate`` keyword arguments, stop sequences) from lm-eval's ``gen_kwargs``."""
-        gen_kwargs = dict(gen_kwargs)
-        until = gen_kwargs.pop("until", None)
-        max_new = int(gen_kwargs.pop("max_gen_toks", self.max_gen_toks))
-        temperature = float(gen_kwargs.pop("temperature", 0.0) or 0.0)
-        do_sample = parse_bool(gen_kwargs.pop("do_sample", temperature > 0)) and temperature > 0
-        gen = {"max_new_tokens": max_new, "do_sample": do_sample, "pad_token_id": self._pad_id()}
-        if do_sample:
-            gen["temperature"] = temperature
-            for k in ("top_p", "top_k"):
-                if k in gen_kwargs:
-                    gen[k] = gen_kwargs.pop(k)
-        return gen, until
+        req = parse_generation(gen_kwargs, self.max_gen_toks)
+        gen = {"max_new_tokens": req.max_new_tokens, "do_sample": req.do_sample, "pad_token_id": self._pad_id(),
+               **req.sampling}
+        return gen, req.until
 
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id

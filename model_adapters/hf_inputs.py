@@ -16,6 +16,7 @@ from emorealm.model_adapters.frames_as_images import build_image_inputs, frame_i
 from emorealm.model_adapters.frames_as_images import label as frames_label
 from emorealm.model_adapters.prefetch import PREFETCH_THREAD
 
+from emorealm.doc import doc_media, needed_modalities
 from emorealm.errors import ConfigError, ModelError
 from emorealm.inputs import ModelInputs, build_inputs, media_loader
 
@@ -25,14 +26,7 @@ class HFInputs:
 
     def _needed(self, doc: dict[str, Any]) -> tuple[str, ...]:
         """Modalities the doc carries and the media spec asks for (ablations switch them off)."""
-        media = doc.get("media") or {}
-        need = []
-        if self.spec.video and media.get("video"):
-            need.append("video")
-        source = media.get("audio_source", "video" if media.get("video") else "none")
-        if self.spec.audio and source != "none" and (media.get("audio") or media.get("video")):
-            need.append("audio")
-        return tuple(need)
+        return needed_modalities(doc_media(doc), self.spec.video, self.spec.audio)
 
     def _count(self, table: dict[str, dict[str, int]], doc: dict[str, Any], mods) -> None:
         mods = list(mods)

@@ -22,14 +22,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, parse_bool, progress
-from emorealm.model_adapters.http import JSONClient, RetryPolicy, ServerError
+from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, progress
 from emorealm.model_adapters.modalities import PreparedMedia, parse_modalities, prepare_media
 from emorealm.model_adapters.openai_content import VIDEO_TRANSPORTS, audio_part, video_parts
 
 from emorealm import __version__
 from emorealm.errors import ConfigError, ModelError, error_response
+from emorealm.http import JSONClient, RetryPolicy, ServerError
 from emorealm.media import MediaSpec
+from emorealm.options import parse_bool, parse_generation
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -40,6 +41,8 @@ class OpenAIAdapter(EmorealmLM):
     modalities, system_prompt, max_gen_toks, seed, plus the media options (fps, max_frames, video, audio)."""
 
     adapter_name = "openai"
+    # chat completions take no top_k: refused up front rather than recorded and ignored
+    GEN_KWARGS = ("until", "max_gen_toks", "temperature", "do_sample", "top_p")
 
     def __init__(self, model: str | None = None, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  num_concurrent: int = 4, max_retries: int = 5, timeout: float = 120.0, backoff: float = 1.0,
@@ -80,7 +83,7 @@ class OpenAIAdapter(EmorealmLM):
         self.model = model or pretrained or os.environ.get("OPENAI_MODEL")
         self.served_models: list[str] | None = None
         self._media_lock = threading.Lock()
-        if parse_bool(check_server):
+        if parse_bool(check_server, "check_server"):
             self._check_server()
         if not self.model:
             raise ConfigError("the openai adapter needs model=<model id> (or $OPENAI_MODEL)")
@@ -132,15 +135,12 @@ class OpenAIAdapter(EmorealmLM):
         return resp
 
     def _generate_one(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> str:
-        until = gen_kwargs.pop("until", None)
-        stops = [until] if isinstance(until, str) else [s for s in (until or []) if s]
-        temperature = float(gen_kwargs.pop("temperature", 0.0) or 0.0)
-        do_sample = parse_bool(gen_kwargs.pop("do_sample", temperature > 0)) and temperature > 0
-        body: dict[str, Any] = {"messages": self.messages(doc, context),
-                                "max_tokens": int(gen_kwargs.pop("max_gen_toks", self.max_gen_toks)),
-                                "temperature": temperature if do_sample else 0.0}
-        if do_sample and "top_p" in gen_kwargs:
-            body["top_p"] = float(gen_kwargs.pop("top_p"))
+        req = parse_generation(gen_kwargs, self.max_gen_toks)
+        stops = list(req.until)
+        body: dict[str, Any] = {"messages": self.messages(doc, context), "max_tokens": req.max_new_tokens,
+                                "temperature": req.temperature}
+        if req.top_p is not None:
+            body["top_p"] = req.top_p
         if stops:
             body["stop"] = stops[:4]  # the OpenAI API takes at most 4; the rest are cut below
         if self.seed is not None:

@@ -25,7 +25,6 @@ from emorealm.model_adapters.base import (
     EmorealmLM,
     cut_at_stops,
     media_spec_from_args,
-    parse_bool,
     progress,
 )
 from emorealm.model_adapters.modalities import PreparedMedia, parse_modalities, prepare_media
@@ -35,6 +34,7 @@ from emorealm.errors import ConfigError, ModelError, error_response, record_samp
 from emorealm.fingerprint import local_checkpoint, weights_hash
 from emorealm.inputs import build_messages
 from emorealm.media import MediaSpec
+from emorealm.options import parse_bool, parse_generation
 from emorealm.tiny import is_smoke_test_model
 
 # what a refused engine request raises (validation errors surface as ValueError in vLLM)
@@ -136,8 +136,8 @@ class VLLMAdapter(EmorealmLM):
         self.engine_options: dict[str, Any] = {
             "model": self.pretrained, "dtype": self.dtype, "seed": self.seed,
             "tensor_parallel_size": int(tensor_parallel_size), "pipeline_parallel_size": int(pipeline_parallel_size),
-            "limit_mm_per_prompt": limits, "trust_remote_code": parse_bool(trust_remote_code),
-            "enforce_eager": parse_bool(enforce_eager),
+            "limit_mm_per_prompt": limits, "trust_remote_code": parse_bool(trust_remote_code, "trust_remote_code"),
+            "enforce_eager": parse_bool(enforce_eager, "enforce_eager"),
         }
         for key, val, conv in (("max_model_len", max_model_len, int), ("max_num_seqs", max_num_seqs, int),
                                ("gpu_memory_utilization", gpu_memory_utilization, float),
@@ -257,17 +257,11 @@ class VLLMAdapter(EmorealmLM):
     def _sampling_params(self, gen_kwargs: dict[str, Any]):
         from vllm import SamplingParams
 
-        until = gen_kwargs.pop("until", None)
-        stops = [until] if isinstance(until, str) else [s for s in (until or []) if s]
-        max_new = int(gen_kwargs.pop("max_gen_toks", self.max_gen_toks))
-        temperature = float(gen_kwargs.pop("temperature", 0.0) or 0.0)
-        do_sample = parse_bool(gen_kwargs.pop("do_sample", temperature > 0)) and temperature > 0
-        kw: dict[str, Any] = {"max_tokens": max_new, "stop": stops or None, "temperature": 0.0}
-        if do_sample:
-            kw.update(temperature=temperature, seed=self.seed)
-            for k in ("top_p", "top_k"):
-                if k in gen_kwargs:
-                    kw[k] = gen_kwargs.pop(k)
+        req = parse_generation(gen_kwargs, self.max_gen_toks)
+        stops = list(req.until)
+        kw: dict[str, Any] = {"max_tokens": req.max_new_tokens, "stop": stops or None, "temperature": 0.0}
+        if req.do_sample:
+            kw.update(seed=self.seed, **req.sampling)
         return SamplingParams(**kw), stops
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:

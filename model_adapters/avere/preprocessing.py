@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from emorealm.model_adapters.avere.config import AUDIO_TOKEN, AUDIO_TOKEN_INDEX, IMAGE_TOKEN, IMAGE_TOKEN_INDEX
 
+from emorealm.doc import audio_source
 from emorealm.errors import MediaError
 from emorealm.media import DecodedMedia, MediaSpec, _check_file, decode_audio
 
@@ -165,7 +166,7 @@ def released_media(media: dict[str, Any], spec: MediaSpec, num_frames: int) -> D
         frames, _, times = decode_frames(video, num_frames)
         duration = times[-1] if times else 0.0
     wave, source = None, "none"
-    if spec.audio and media.get("audio_source", "video" if media.get("video") else "none") != "none":
+    if spec.audio and audio_source(media) != "none":
         import os
 
         if audio_path and os.path.exists(audio_path):
