@@ -26,7 +26,7 @@ from emorealm.model_adapters.prefix import last_token_logprobs, score_from_prefi
 from emorealm import __version__
 from emorealm.errors import ModelError
 from emorealm.fingerprint import local_checkpoint, weights_hash
-from emorealm.inputs import batch_key, collate_inputs
+from emorealm.inputs import ModelInputs, batch_key, collate_inputs
 from emorealm.media import DecodedMedia, MediaSpec
 from emorealm.options import parse_bool, parse_generation, parse_modalities
 from emorealm.tiny import is_smoke_test_model
@@ -250,13 +250,25 @@ class HFAdapter(HFInputs, EmorealmLM):
     def _generate_one(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> str:
         return self._generate_prepared([self._prepare_generation(doc, context, gen_kwargs)])[0]
 
-    # -- log-likelihood -----------------------------------------------------------------------
-    def _continuation_ids(self, continuation: str) -> list[int]:
+    # -- public: what diagnostics and tools read from a loaded model -------------------------------
+    def model_inputs(self, doc: dict[str, Any], context: str) -> ModelInputs:
+        """The inputs the model is given for ``doc`` + ``context`` (media under the spec and any
+        ``media_transform``), counted in the metadata as a request's are."""
+        return self._inputs(doc, context)
+
+    def forward(self, inputs: ModelInputs):
+        """One forward pass of the model over ``inputs`` on the adapter's device (no gradients)."""
+        with torch.inference_mode():
+            return self.model(**self._to_device(inputs.model_kwargs()))
+
+    def continuation_ids(self, continuation: str) -> list[int]:
+        """Token ids of ``continuation`` as the log-likelihood requests score it."""
         ids = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
         if not ids:
             raise ModelError(f"continuation {continuation!r} tokenizes to nothing")
         return ids
 
+    # -- log-likelihood -----------------------------------------------------------------------
     def _loglikelihood_batch_size(self) -> int:
         return self.batch_size
 
@@ -265,7 +277,7 @@ class HFAdapter(HFInputs, EmorealmLM):
 
     def _prepare_loglikelihood_built(self, doc: dict[str, Any], context: str, continuations: list[str],
                                      built: Any) -> Any:
-        ids = [self._continuation_ids(c) for c in continuations]
+        ids = [self.continuation_ids(c) for c in continuations]
         return self._commit(doc, built), ids
 
     def _prepare_loglikelihood(self, doc: dict[str, Any], context: str, continuations: list[str]) -> Any:

@@ -66,9 +66,9 @@ def test_cli_prints_folder(tiny_omni_dir):
 def test_config_builder_reproduces_the_cached_checkpoint(tiny_omni_dir):
     """The one Qwen2.5-Omni config builder (model_adapters/tiny_models/omni_config.py) still builds
     exactly the config of the cached tiny-omni: its cache key (TINY_VERSION) stays valid."""
+    from emorealm.model_adapters.random_configs import qwen25_omni_thinker_config
     from transformers import AutoProcessor, Qwen2_5OmniConfig
 
-    from emorealm.model_adapters.random_configs import qwen25_omni_thinker_config
     from emorealm.tiny import tiny_config
 
     tokenizer = AutoProcessor.from_pretrained(tiny_omni_dir).tokenizer
