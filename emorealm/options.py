@@ -96,15 +96,17 @@ def parse_modalities(value: Any, what: str = "modalities",
     return tuple(m for m in MODALITIES if m in parts)
 
 
-def _number(value: Any, name: str, kind: type) -> Any:
+def parse_number(value: Any, name: str, kind: type = float) -> Any:
+    """``value`` as an ``int`` or a finite ``float`` (``kind``); anything else (``"many"``, ``2.5`` for
+    an integer, ``inf``) raises ConfigError naming ``name``."""
     try:
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError(value)  # int() would truncate 2.5 to 2 without a word
         num = kind(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"gen_kwargs {name}={value!r} is not a{'n integer' if kind is int else ' number'}") from exc
+        raise ConfigError(f"{name}={value!r} is not a{'n integer' if kind is int else ' number'}") from exc
     if isinstance(num, float) and not math.isfinite(num):
-        raise ConfigError(f"gen_kwargs {name}={value!r} is not a finite number")
+        raise ConfigError(f"{name}={value!r} is not a finite number")
     return num
 
 
@@ -157,15 +159,15 @@ def parse_generation(gen_kwargs: Mapping[str, Any] | None, default_max_tokens: i
         stops = tuple(s for s in until if s)
     else:
         raise ConfigError(f"gen_kwargs until={until!r} must be a string or a list of strings")
-    max_new = _number(kw.get("max_gen_toks", default_max_tokens), "max_gen_toks", int)
+    max_new = parse_number(kw.get("max_gen_toks", default_max_tokens), "gen_kwargs max_gen_toks", int)
     if max_new < 1:
         raise ConfigError(f"gen_kwargs max_gen_toks={max_new} must be at least 1")
-    temperature = _number(kw.get("temperature") or 0.0, "temperature", float)
+    temperature = parse_number(kw.get("temperature") or 0.0, "gen_kwargs temperature")
     if temperature < 0:
         raise ConfigError(f"gen_kwargs temperature={temperature:g} must not be negative")
     do_sample = parse_bool(kw.get("do_sample", temperature > 0), "gen_kwargs do_sample") and temperature > 0
     if not do_sample:
         return GenerationRequest(stops, max_new, False, 0.0)
-    top_p = None if kw.get("top_p") is None else _number(kw["top_p"], "top_p", float)
-    top_k = None if kw.get("top_k") is None else _number(kw["top_k"], "top_k", int)
+    top_p = None if kw.get("top_p") is None else parse_number(kw["top_p"], "gen_kwargs top_p")
+    top_k = None if kw.get("top_k") is None else parse_number(kw["top_k"], "gen_kwargs top_k", int)
     return GenerationRequest(stops, max_new, True, temperature, top_p, top_k)

@@ -120,11 +120,7 @@ class HFAdapter(HFInputs, EmorealmLM):
         super().__init__()
         if not pretrained:
             raise ModelError("the hf adapter needs pretrained=<folder or hub id> (or use --model tiny-omni)")
-        spec_args = dict(kwargs)
-        self.spec: MediaSpec = media_spec_from_args(spec_args)
-        unknown = sorted(k for k in spec_args if k not in ("max_batch_size",))
-        if unknown:
-            raise ModelError(f"unknown hf model_args {unknown}; see docs/adapters.md for the options")
+        self.spec: MediaSpec = media_spec_from_args(kwargs, type(self))
         self.pretrained, self.peft = resolve_checkpoint(str(pretrained), peft)
         self.dtype = dtype
         self.dist = distributed.from_env()

@@ -54,13 +54,8 @@ class OpenAIAdapter(EmorealmLM):
         if "api_key" in kwargs:
             raise ConfigError("do not pass api_key in model_args (it would land in shell history and logs); "
                               f"export it as {api_key_env} or name another variable with api_key_env=VAR")
-        spec_args = dict(kwargs)
         # The chat format cannot say "this audio is that video's own track": audio is its own part.
-        spec_args.setdefault("use_audio_in_video", False)
-        self.spec: MediaSpec = media_spec_from_args(spec_args)
-        unknown = sorted(k for k in spec_args if k not in ("max_batch_size",))
-        if unknown:
-            raise ConfigError(f"unknown openai model_args {unknown}; see docs/adapters.md for the options")
+        self.spec: MediaSpec = media_spec_from_args({"use_audio_in_video": False, **kwargs}, type(self), ConfigError)
         if video_transport not in VIDEO_TRANSPORTS:
             raise ConfigError(f"unknown video_transport {video_transport!r}; use one of {', '.join(VIDEO_TRANSPORTS)}")
         if int(num_concurrent) < 1:

@@ -117,11 +117,7 @@ class VLLMAdapter(EmorealmLM):
         super().__init__()
         if not pretrained:
             raise ModelError("the vllm adapter needs pretrained=<folder or hub id>")
-        spec_args = dict(kwargs)
-        self.spec: MediaSpec = media_spec_from_args(spec_args)
-        unknown = sorted(k for k in spec_args if k not in ("max_batch_size",))
-        if unknown:
-            raise ModelError(f"unknown vllm model_args {unknown}; see docs/adapters.md for the options")
+        self.spec: MediaSpec = media_spec_from_args(kwargs, type(self))
         vllm = import_vllm()
         self.pretrained = str(pretrained)
         self.dtype = str(dtype)
@@ -228,6 +224,11 @@ class VLLMAdapter(EmorealmLM):
         return list(out.prompt_token_ids)
 
     # -- batched engine calls -----------------------------------------------------------------
+    def _chunks(self, n: int, what: str):
+        """Request indices ``0..n-1`` in engine-call chunks, under a progress bar."""
+        chunks = [list(range(i, min(i + self.chunk, n))) for i in range(0, n, self.chunk)]
+        return progress(chunks, len(chunks), f"vllm: {what}")
+
     def _fail(self, doc: dict[str, Any], exc: BaseException):
         self.n_errors += 1
         return record_sample_error(doc, exc)
@@ -266,9 +267,7 @@ class VLLMAdapter(EmorealmLM):
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         out: list[str] = [""] * len(requests)
-        order = list(range(len(requests)))
-        chunks = [order[i:i + self.chunk] for i in range(0, len(order), self.chunk)]
-        for chunk in progress(chunks, len(chunks), f"vllm: generating ({len(requests)} requests)"):
+        for chunk in self._chunks(len(requests), f"generating ({len(requests)} requests)"):
             items, slots = [], []
             for i in chunk:
                 req = requests[i]
@@ -322,9 +321,7 @@ class VLLMAdapter(EmorealmLM):
         nan = (math.nan, False)
         results: list[tuple[float, bool]] = [nan] * len(requests)
         sp = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
-        order = list(range(len(requests)))
-        chunks = [order[i:i + self.chunk] for i in range(0, len(order), self.chunk)]
-        for chunk in progress(chunks, len(chunks), f"vllm: scoring ({len(requests)} options)"):
+        for chunk in self._chunks(len(requests), f"scoring ({len(requests)} options)"):
             items, slots = [], []
             for i in chunk:
                 req = requests[i]

@@ -115,3 +115,32 @@ def test_media_dict_and_readers(tmp_path):
     assert needed_modalities(media_dict(v, a), video=False) == ("audio",)
     assert needed_modalities(media_dict(v, a), audio=False) == ("video",)
     assert needed_modalities({}) == ()
+
+
+def test_media_options_parse_strictly():
+    from emorealm.media_spec import spec_from_args
+
+    spec = spec_from_args({"video": "off", "fps": "1.5", "max_frames": 8.0})
+    assert (spec.video, spec.fps, spec.max_frames) == (False, 1.5, 8)
+    with pytest.raises(ConfigError, match=r"audio='flase' is not a boolean \(did you mean 'false'\?\)"):
+        spec_from_args({"audio": "flase"})
+    with pytest.raises(ConfigError, match="fps='two' is not a number"):
+        spec_from_args({"fps": "two"})
+    with pytest.raises(ConfigError, match="max_frames=2.5 is not an integer"):
+        spec_from_args({"max_frames": 2.5})
+
+
+def test_adapter_model_args_typo_is_refused_with_a_suggestion():
+    from emorealm.model_adapters.base import EmorealmLM, media_spec_from_args
+
+    class Toy(EmorealmLM):
+        adapter_name = "toy"
+
+        def __init__(self, pretrained=None, batch_size=1, **kwargs):
+            super().__init__()
+
+    assert media_spec_from_args({"fps": 1, "max_batch_size": 4}, Toy).fps == 1.0  # lm-eval's own key is fine
+    with pytest.raises(ConfigError, match=r"unknown toy model_args: 'batch_szie' \(did you mean 'batch_size'\?\)"):
+        media_spec_from_args({"batch_szie": 2}, Toy, ConfigError)
+    with pytest.raises(ConfigError, match=r"'fsp' \(did you mean 'fps'\?\)"):
+        media_spec_from_args({"fsp": 2}, Toy, ConfigError)
