@@ -144,3 +144,14 @@ def test_adapter_model_args_typo_is_refused_with_a_suggestion():
         media_spec_from_args({"batch_szie": 2}, Toy, ConfigError)
     with pytest.raises(ConfigError, match=r"'fsp' \(did you mean 'fps'\?\)"):
         media_spec_from_args({"fsp": 2}, Toy, ConfigError)
+
+
+def test_environment_flags_are_strict(monkeypatch):
+    from emorealm import media_cache
+
+    for value, on in (("", True), ("1", True), ("off", False), ("No", False)):
+        monkeypatch.setenv("EMOREALM_MEDIA_CACHE", value)
+        assert media_cache.enabled() is on
+    monkeypatch.setenv("EMOREALM_MEDIA_CACHE", "of")
+    with pytest.raises(ConfigError, match=r"EMOREALM_MEDIA_CACHE='of' is not a boolean \(did you mean 'off'"):
+        media_cache.enabled()
