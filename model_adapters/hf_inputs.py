@@ -16,7 +16,7 @@ from emorealm.model_adapters.frames_as_images import build_image_inputs, frame_i
 from emorealm.model_adapters.frames_as_images import label as frames_label
 from emorealm.model_adapters.prefetch import PREFETCH_THREAD
 
-from emorealm.doc import doc_media, needed_modalities
+from emorealm.doc import Doc, doc_media, needed_modalities
 from emorealm.errors import ConfigError, ModelError
 from emorealm.inputs import ModelInputs, build_inputs, media_loader
 
@@ -24,7 +24,7 @@ from emorealm.inputs import ModelInputs, build_inputs, media_loader
 class HFInputs:
     """Mixin of :class:`~emorealm.model_adapters.hf.HFAdapter` (needs its spec, arch and processor)."""
 
-    def _needed(self, doc: dict[str, Any]) -> tuple[str, ...]:
+    def _needed(self, doc: Doc) -> tuple[str, ...]:
         """Modalities the doc carries and the media spec asks for (ablations switch them off)."""
         return needed_modalities(doc_media(doc), self.spec.video, self.spec.audio)
 
@@ -50,7 +50,7 @@ class HFInputs:
                               f"in one prompt; lower image_frames in --model-args")
         return n
 
-    def _build(self, doc: dict[str, Any], context: str) -> tuple[ModelInputs, tuple[str, ...], str | None]:
+    def _build(self, doc: Doc, context: str) -> tuple[ModelInputs, tuple[str, ...], str | None]:
         """(inputs, labels of what was given, audio source): no side effects, so it may run in a
         prefetch worker while the model runs."""
         needed = self._needed(doc)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emorealm.doc import doc_media
+from emorealm.doc import Doc, doc_media
 from emorealm.doc import needed_modalities as doc_needed
 from emorealm.errors import ModelError
 from emorealm.media import DecodedMedia, MediaSpec, load_media
@@ -39,7 +39,7 @@ class PreparedMedia:
         return tuple(m for m, ok in (("video", self.has_video), ("audio", self.has_audio)) if ok)
 
 
-def prepare_media(doc: dict[str, Any], spec: MediaSpec, accepts: tuple[str, ...], model: str,
+def prepare_media(doc: Doc, spec: MediaSpec, accepts: tuple[str, ...], model: str,
                   allow_interleave: bool = True) -> PreparedMedia:
     """Decode ``doc``'s media under ``spec``; raise ModelError when the model lacks a needed modality."""
     media_decl = doc_media(doc)

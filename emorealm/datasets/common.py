@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emorealm.doc import Doc
 from emorealm.errors import DataError
 from emorealm.fingerprint import DATA_FINGERPRINTS
 from emorealm.paths import resolve_data_root, safe_join  # noqa: F401  (re-exported for the loaders)
@@ -23,7 +24,7 @@ VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv")
 class LoadResult:
     """Docs of one task, problems found while loading (also logged), and a data fingerprint."""
 
-    docs: list[dict[str, Any]]
+    docs: list[Doc]
     problems: list[str] = field(default_factory=list)
     fingerprint: str = ""
     source: dict[str, str] = field(default_factory=dict)  # what was read, for the results file
