@@ -17,7 +17,6 @@ from emorealm.doc import Doc, doc_media
 from emorealm.doc import needed_modalities as doc_needed
 from emorealm.errors import ModelError
 from emorealm.media import DecodedMedia, MediaSpec, load_media
-from emorealm.options import MODALITIES, parse_modalities  # noqa: F401  (re-exported for the adapters)
 
 
 def needed_modalities(media: Mapping[str, Any], spec: MediaSpec) -> tuple[str, ...]:

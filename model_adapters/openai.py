@@ -23,14 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, progress
-from emorealm.model_adapters.modalities import PreparedMedia, parse_modalities, prepare_media
+from emorealm.model_adapters.modalities import PreparedMedia, prepare_media
 from emorealm.model_adapters.openai_content import VIDEO_TRANSPORTS, audio_part, video_parts
 
 from emorealm import __version__
 from emorealm.errors import ConfigError, ModelError, error_response
 from emorealm.http import JSONClient, RetryPolicy, ServerError
 from emorealm.media import MediaSpec
-from emorealm.options import parse_bool, parse_generation
+from emorealm.options import parse_bool, parse_generation, parse_modalities
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 

@@ -27,14 +27,14 @@ from emorealm.model_adapters.base import (
     media_spec_from_args,
     progress,
 )
-from emorealm.model_adapters.modalities import PreparedMedia, parse_modalities, prepare_media
+from emorealm.model_adapters.modalities import PreparedMedia, prepare_media
 
 from emorealm import __version__
 from emorealm.errors import ConfigError, ModelError, error_response, record_sample_error
 from emorealm.fingerprint import local_checkpoint, weights_hash
 from emorealm.inputs import build_messages
 from emorealm.media import MediaSpec
-from emorealm.options import parse_bool, parse_generation
+from emorealm.options import parse_bool, parse_generation, parse_modalities
 from emorealm.tiny import is_smoke_test_model
 
 # what a refused engine request raises (validation errors surface as ValueError in vLLM)
