@@ -3,12 +3,13 @@
 A doc stays a plain JSON-able ``dict`` — lm-eval stores it in each ``Instance`` and passes it to the
 task's hooks, and the samples log writes it — so :class:`Doc` and :class:`Media` are ``TypedDict``
 views over that dict, and the helpers below are the one place that builds the ``media`` field
-(:func:`media_dict`) and reads it (:func:`audio_source`, :func:`needed_modalities`). Loaders build
+(:func:`media_dict`) and reads it (:func:`audio_source`, :func:`audio_file`, :func:`needed_modalities`). Loaders build
 docs with them; adapters and training read them. A foundation: it imports only :mod:`emorealm.options`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
@@ -55,6 +56,18 @@ def audio_source(media: Mapping[str, Any]) -> str:
     """Where the audio comes from: the declared ``audio_source``, else the video's track when there
     is a video (docs written before the field existed), else ``"none"``."""
     return media.get("audio_source", "video" if media.get("video") else "none")
+
+
+def audio_file(media: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Where a doc's audio is read from: ``(sidecar, "sidecar")`` when the sidecar file exists, else
+    ``(video, "video")`` (the clip's own track), else None. A named sidecar that is missing with no
+    video to fall back to is the caller's to report (it knows which error to raise)."""
+    audio = media.get("audio")
+    if audio and os.path.exists(audio):
+        return str(audio), "sidecar"
+    if media.get("video"):
+        return str(media["video"]), "video"
+    return None
 
 
 def needed_modalities(media: Mapping[str, Any], video: bool = True, audio: bool = True) -> tuple[str, ...]:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import copy
 import threading
-from pathlib import Path
 from typing import Any
 
 from emorealm.model_adapters.frames_as_images import build_image_inputs, frame_indices
 from emorealm.model_adapters.frames_as_images import label as frames_label
 from emorealm.model_adapters.prefetch import PREFETCH_THREAD
 
-from emorealm.doc import Doc, doc_media, needed_modalities
+from emorealm.doc import Doc, audio_file, doc_media, needed_modalities
 from emorealm.errors import ConfigError, ModelError
 from emorealm.inputs import ModelInputs, build_inputs, media_loader
 
@@ -74,8 +73,7 @@ class HFInputs:
             labels = inputs.modalities
         source = None
         if "audio" in inputs.modalities:
-            src = doc.get("media", {})
-            source = "sidecar" if src.get("audio") and Path(src["audio"]).exists() else "video"
+            source = (audio_file(doc_media(doc)) or ("", "video"))[1]
         return inputs, labels, source
 
     def _thread_processor(self):

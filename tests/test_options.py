@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from emorealm.doc import audio_source, media_dict, needed_modalities
+from emorealm.doc import audio_file, audio_source, media_dict, needed_modalities
 from emorealm.errors import ConfigError
 from emorealm.options import GenerationRequest, parse_bool, parse_generation, parse_kv, parse_modalities
 
@@ -115,6 +115,11 @@ def test_media_dict_and_readers(tmp_path):
     assert needed_modalities(media_dict(v, a), video=False) == ("audio",)
     assert needed_modalities(media_dict(v, a), audio=False) == ("video",)
     assert needed_modalities({}) == ()
+    # where the audio is read from: an existing sidecar, else the video's own track
+    assert audio_file(media_dict(v, a)) == (str(v), "video")  # the sidecar file does not exist (yet)
+    a.write_bytes(b"")
+    assert audio_file(media_dict(v, a)) == (str(a), "sidecar")
+    assert audio_file(media_dict(None, tmp_path / "gone.wav")) is None and audio_file(media_dict(None)) is None
 
 
 def test_media_options_parse_strictly():
