@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from emorealm.doc import media_dict
 from emorealm.errors import DataError
 from emorealm.evaluation.state import record_fingerprint
 from emorealm.fingerprint import file_fingerprint
@@ -107,8 +108,7 @@ def load_docs(task: str, **options: Any) -> list[dict[str, Any]]:
             "question": row["question"],
             "choices": list(row["choices"]),
             "answer": str(row["answer"]).strip().upper(),
-            "media": {"video": str(video), "audio": str(sidecar) if has_sidecar else None,
-                      "audio_source": "sidecar" if has_sidecar else "video"},
+            "media": media_dict(video, sidecar if has_sidecar else None),
         })
     if unsafe:
         more = f" (and {len(unsafe) - 3} more)" if len(unsafe) > 3 else ""

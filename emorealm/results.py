@@ -28,10 +28,11 @@ def package_versions() -> dict[str, str]:
 
 
 def _protocol(cfg, results: dict[str, Any]) -> dict[str, Any]:
-    from emorealm.options_check import parse_kv
+    from emorealm.options import parse_generation, parse_kv
 
     gk = parse_kv(cfg.gen_kwargs, "--gen-kwargs") if cfg.gen_kwargs else {}
-    sampling = float(gk.get("temperature", 0) or 0) > 0
+    # sampling needs do_sample as well as a positive temperature, as the adapters read it
+    sampling = parse_generation(gk, default_max_tokens=1).do_sample
     return {"gen_kwargs": gk, "decoding": "sampling" if sampling else "greedy", "seed": cfg.seed,
             "limit": cfg.limit,
             "reference": "AVERE release: temperature 0.1, at most 5 new tokens" if sampling else

@@ -20,7 +20,7 @@ from typing import Any
 from emorealm import log_filters
 from emorealm.errors import ConfigError, EmorealmError
 from emorealm.lm_eval_bridge import get_adapter_class
-from emorealm.options_check import parse_kv  # noqa: F401  (re-exported: emorealm.runner.parse_kv)
+from emorealm.options import parse_kv  # noqa: F401  (re-exported: emorealm.runner.parse_kv)
 from emorealm.paths import resolve_data_root
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"

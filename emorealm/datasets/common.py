@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emorealm.errors import ConfigError, DataError
+from emorealm.doc import Doc
+from emorealm.errors import DataError
 from emorealm.evaluation.state import record_fingerprint, record_load_report
 from emorealm.paths import resolve_data_root, safe_join  # noqa: F401  (re-exported for the loaders)
 
@@ -23,7 +24,7 @@ VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv")
 class LoadResult:
     """Docs of one task, problems found while loading (also logged), and a data fingerprint."""
 
-    docs: list[dict[str, Any]]
+    docs: list[Doc]
     problems: list[str] = field(default_factory=list)
     fingerprint: str = ""
     source: dict[str, str] = field(default_factory=dict)  # what was read, for the results file
@@ -31,20 +32,6 @@ class LoadResult:
     def problem(self, msg: str) -> None:
         self.problems.append(msg)
         log.warning(msg)
-
-
-def as_bool(value: Any, name: str) -> bool:
-    """Parse a boolean task option (``true/false/1/0/yes/no``)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    s = str(value).strip().lower()
-    if s in {"1", "true", "yes", "y", "on"}:
-        return True
-    if s in {"0", "false", "no", "n", "off", ""}:
-        return False
-    raise ConfigError(f"task option {name}={value!r} is not a boolean (use true or false)")
 
 
 def find_benchmark_dir(root: Path, option: Any, names: Sequence[str], what: str) -> Path:
@@ -92,14 +79,6 @@ def fingerprint(*paths: Path) -> str:
     for p in paths:
         h.update(p.read_bytes())
     return "sha256:" + h.hexdigest()
-
-
-def media(video: Path | None, audio: Path | None, with_audio_track: bool = True) -> dict[str, Any]:
-    """The ``media`` field of a doc: sidecar audio when given, else the video's audio track."""
-    if audio is not None:
-        return {"video": str(video) if video else None, "audio": str(audio), "audio_source": "sidecar"}
-    return {"video": str(video) if video else None, "audio": None,
-            "audio_source": "video" if (video is not None and with_audio_track) else "none"}
 
 
 def load_error(kind: str, message: str) -> dict[str, str]:

@@ -25,11 +25,11 @@ from emorealm.datasets.common import (
     find_benchmark_dir,
     fingerprint,
     load_error,
-    media,
     read_csv,
     resolve_data_root,
     under,
 )
+from emorealm.doc import media_dict
 from emorealm.errors import DataError
 
 VIDEO_DIRS = ("video_24fps", "video")
@@ -113,8 +113,8 @@ def load_emer(**options: Any) -> LoadResult:
             msg = f"clip {name} not found under {', '.join(str(base / d) for d in video_dirs)}"
             doc.setdefault("_load_error", load_error("MediaError", msg))
             result.problem(msg)
-            doc["media"] = media(base / video_dirs[0] / f"{name}.mp4", None)
+            doc["media"] = media_dict(base / video_dirs[0] / f"{name}.mp4", None)
         else:
-            doc["media"] = media(video, _find(base, tuple(audio_dirs), name))
+            doc["media"] = media_dict(video, _find(base, tuple(audio_dirs), name))
         result.docs.append(doc)
     return result
