@@ -6,6 +6,12 @@ the installed package (an editable install's finder runs after the path finder),
 ``docs/``) pass for subpackages of ``emorealm``. Submodules still load through the installation's finder, so the entry points
 (``python -m emorealm``, the ``emorealm`` script) import this module first: it puts the real package
 in the namespace package's place.
+
+A standalone script (``python my_eval.py`` with ``import emorealm``) gets the namespace package
+before any emorealm code runs, so nothing here can repair it; it happens only with a default-mode
+editable install. A regular install (a real package on ``sys.path`` beats a namespace portion) and
+``pip install -e . --config-settings editable_mode=strict`` (a link tree on ``sys.path``) are not
+affected, as checked by hand (docs/getting-started.md says so).
 """
 
 from __future__ import annotations

@@ -73,18 +73,22 @@ def main(argv: list[str] | None = None) -> int:
         _report_interrupt(exc, argv)
         return 130
     except EmorealmError as exc:
+        # Text (not markup): messages hold paths and lists with brackets
+        import os
+
         from rich.console import Console
         from rich.text import Text
 
-        # Text (not markup): messages hold paths and lists with brackets
-        Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(str(exc)))
+        rank = os.environ.get("RANK", "0")
+        head = "error: " if rank == "0" else f"error[rank {rank}]: "
+        Console(stderr=True, soft_wrap=True).print(Text(head, style="bold red") + Text(str(exc)))
         return 2
 
 
 def _console_setup(argv: list[str]) -> list[str]:
     """``-v``/``--verbose`` anywhere on the line shows third-party logs, warnings and bars (they
     always go to the log file beside the results); under torchrun ranks other than 0 print no
-    progress or tables (their errors still show)."""
+    progress, tables or ``emorealm:`` info lines (their warnings and errors still show)."""
     import os
 
     from emorealm import log_filters
@@ -92,6 +96,7 @@ def _console_setup(argv: list[str]) -> list[str]:
     verbose = any(a in ("-v", "--verbose") for a in argv)
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     log_filters.quiet_console(verbose)
+    log_filters.emorealm_console()  # our info lines from rank 0 only; warnings from any rank, rank-prefixed
     if os.environ.get("RANK", "0") != "0" and not verbose:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (for the life of the process)
     return argv
@@ -120,4 +125,7 @@ def _report_interrupt(exc: KeyboardInterrupt, argv: list[str]) -> None:
         msg = f"interrupted: {exc.saved} finished sample(s) are saved in {exc.path}; resume with: {resume_command(argv)}"
     else:
         msg = "interrupted"
-    print(msg, file=sys.stderr)
+    from rich.console import Console
+    from rich.text import Text
+
+    Console(stderr=True, soft_wrap=True, highlight=False).print(Text(msg))

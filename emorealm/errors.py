@@ -13,6 +13,7 @@ Two kinds of failure exist:
 
 from __future__ import annotations
 
+import contextvars
 import math
 import threading
 from dataclasses import dataclass
@@ -53,8 +54,42 @@ class SampleError:
         return {"kind": self.kind, "message": self.message}
 
 
-_registry: dict[str, SampleError] = {}
-_lock = threading.Lock()
+class SampleErrorLog:
+    """The per-sample errors of one run, keyed by :func:`doc_key` (thread-safe: adapters record from
+    worker threads). A run owns one (``emorealm.evaluation.state.RunState.sample_errors``)."""
+
+    def __init__(self) -> None:
+        self._errors: dict[str, SampleError] = {}
+        self._lock = threading.Lock()
+
+    def record(self, key: str, err: SampleError) -> None:
+        with self._lock:
+            self._errors[key] = err
+
+    def get(self, key: str) -> SampleError | None:
+        with self._lock:
+            return self._errors.get(key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._errors.clear()
+
+
+# the log of the current run (set by ``emorealm.evaluation.state.run_scope``); adapters used outside a
+# run (unit tests, the benchmark builder's captioning) record into a detached log of their own
+_DETACHED = SampleErrorLog()
+_CURRENT_LOG: contextvars.ContextVar[SampleErrorLog | None] = contextvars.ContextVar("emorealm_sample_errors",
+                                                                                      default=None)
+
+
+def use_sample_error_log(log: SampleErrorLog) -> contextvars.Token:
+    """Make ``log`` the current one; reset with ``token.var.reset(token)``."""
+    return _CURRENT_LOG.set(log)
+
+
+def sample_error_log() -> SampleErrorLog:
+    """The current run's per-sample error log (the detached one outside a run)."""
+    return _CURRENT_LOG.get() or _DETACHED
 
 
 def doc_key(doc: dict[str, Any]) -> str:
@@ -65,8 +100,7 @@ def doc_key(doc: dict[str, Any]) -> str:
 def record_sample_error(doc: dict[str, Any], exc: BaseException) -> SampleError:
     """Remember that ``doc`` failed with ``exc``; returns the recorded error."""
     err = SampleError(type(exc).__name__, str(exc))
-    with _lock:
-        _registry[doc_key(doc)] = err
+    sample_error_log().record(doc_key(doc), err)
     return err
 
 
@@ -91,19 +125,18 @@ def sample_error(doc: dict[str, Any], results: list[Any]) -> SampleError | None:
     err = None
     for r in results:
         if isinstance(r, (tuple, list)) and r and isinstance(r[0], float) and math.isnan(r[0]):
-            err = _registry.get(doc_key(doc)) or SampleError("UnknownError", "adapter returned NaN")
+            err = sample_error_log().get(doc_key(doc)) or SampleError("UnknownError", "adapter returned NaN")
         elif (e := parse_error_response(r)) is not None:
             err = e
         if err is not None:
             break
     if err is None:
-        err = _registry.get(doc_key(doc))
+        err = sample_error_log().get(doc_key(doc))
     if err is not None:
         doc["_error"] = err.as_dict()
     return err
 
 
 def clear_sample_errors() -> None:
-    """Forget every recorded error (called at the start of each run)."""
-    with _lock:
-        _registry.clear()
+    """Forget every error the current log holds (``diagnose`` between conditions; tests)."""
+    sample_error_log().clear()

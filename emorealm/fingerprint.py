@@ -74,14 +74,3 @@ def weights_hash(*folders: str | Path | None) -> str | None:
 
 def file_fingerprint(path: str | Path) -> str:
     return f"sha256:{sha256_file(path)}"
-
-
-# task -> fingerprint of the benchmark/split file its loader read (filled by task loaders)
-DATA_FINGERPRINTS: dict[str, str] = {}
-
-
-def record_data_file(task: str, path: str | Path) -> str:
-    """Loaders call this with the file that defines a task's questions/labels."""
-    fp = file_fingerprint(path)
-    DATA_FINGERPRINTS[task] = fp
-    return fp

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from emorealm.errors import ConfigError
+
+log = logging.getLogger("emorealm.journal")
 
 JOURNAL_NAME = "journal.jsonl"
 JOURNAL_GLOB = "journal*.jsonl"
@@ -153,7 +155,7 @@ class Journal:
                 rec = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 self.dropped_lines += 1
-                print(f"emorealm: {path}:{lineno} is not valid JSON; ignoring that line", file=sys.stderr)
+                log.warning("%s:%d is not valid JSON; ignoring that line", path, lineno)
                 continue
             if rec.get("kind") == "run":
                 if rec.get("format") != FORMAT:
@@ -193,9 +195,17 @@ class Journal:
             was = (head.get("precheck") or {}).get("weights")
             if was and pre.get("weights") and was != pre["weights"]:
                 self._refuse("model (weight files)", f"journal {was}, this run {pre['weights']}")
+
+    def resume_plan(self, docs_per_task: dict[str, int]) -> tuple[int, int]:
+        """(reusable, remaining) samples of a run over the first ``docs_per_task[task]`` docs of each
+        task, said on the console up front when the journal holds any."""
+        have = {(str(e["task"]), int(e["doc_id"])) for e in self.entries.values() if e.get("doc_id") is not None}
+        total = sum(docs_per_task.values())
+        reusable = sum(1 for task, n in docs_per_task.items() for i in range(n) if (task, i) in have)
         if self.entries:
-            print(f"emorealm: resuming {self.path}: {len(self.entries)} finished sample(s) found; they are reused "
-                  "and only the rest is computed", file=sys.stderr)
+            log.info("resuming %s: %d finished sample(s) found; %d of this run's %d sample(s) are reused, "
+                     "%d remain to compute", self.path, len(self.entries), reusable, total, total - reusable)
+        return reusable, total - reusable
 
     def check(self, identity: dict[str, Any]) -> None:
         """Refuse a journal written under a different model, media spec, seed, task version or data."""

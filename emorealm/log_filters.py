@@ -161,3 +161,45 @@ def quiet_git() -> None:
     get_git_commit_hash._emorealm_quiet = True
     lu.get_git_commit_hash = get_git_commit_hash
     ev.get_git_commit_hash = get_git_commit_hash
+
+
+# -- our own reporting channel ---------------------------------------------------------------------------
+class ConsoleHandler(logging.Handler):
+    """Shows the ``emorealm`` logger's records on stderr through rich, one line each:
+    ``emorealm: <message>`` (warnings yellow, errors red). On a torchrun rank other than 0 only
+    warnings and errors show, as ``emorealm[rank N]: <message>``: rank 0 speaks for the run."""
+
+    STYLES = {logging.WARNING: "yellow", logging.ERROR: "bold red", logging.CRITICAL: "bold red"}
+
+    def __init__(self, rank: int = 0) -> None:
+        super().__init__(logging.INFO if rank == 0 else logging.WARNING)
+        self.rank = rank
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from rich.console import Console
+        from rich.text import Text
+
+        try:
+            prefix = "emorealm: " if self.rank == 0 else f"emorealm[rank {self.rank}]: "
+            text = Text(prefix + record.getMessage(), style=self.STYLES.get(record.levelno, ""))
+            if record.exc_info:
+                text.append("\n" + logging.Formatter().formatException(record.exc_info))
+            # soft_wrap: no line breaks inserted (paths and commands stay whole); stderr looked up now,
+            # so redirected or captured streams get the line
+            Console(stderr=True, soft_wrap=True, highlight=False).print(text)
+        except Exception:  # noqa: BLE001  (logging must never raise; the logging module's own rule)
+            self.handleError(record)
+
+
+def emorealm_console(rank: int | None = None) -> logging.Logger:
+    """Install the :class:`ConsoleHandler` on the ``emorealm`` logger (once; the rank from
+    ``$RANK`` unless given) and return that logger."""
+    logger = logging.getLogger("emorealm")
+    rank = int(os.environ.get("RANK", "0") or 0) if rank is None else rank
+    for h in list(logger.handlers):
+        if isinstance(h, ConsoleHandler):
+            logger.removeHandler(h)
+    logger.addHandler(ConsoleHandler(rank))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger

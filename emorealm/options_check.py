@@ -15,24 +15,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from emorealm.errors import ConfigError
+from emorealm.options import GEN_KWARGS, parse_generation, parse_kv  # noqa: F401  (parse_kv re-exported)
 from emorealm.suggest import did_you_mean, unknown_names_message
 
 # options every task takes (emorealm.paths.resolve_data_root)
 COMMON_TASK_OPTIONS = ("data_root",)
-# what every built-in adapter reads from lm-eval's gen_kwargs (model_adapters/*: _generation_config & co.)
-GEN_KWARGS = ("until", "max_gen_toks", "temperature", "do_sample", "top_p", "top_k")
-
-
-def parse_kv(text: str | None, what: str) -> dict[str, Any]:
-    """``"a=1,b=x"`` → ``{"a": 1, "b": "x"}`` (numbers and booleans converted as lm-eval does)."""
-    if not text:
-        return {}
-    from lm_eval.utils import simple_parse_args_string
-
-    try:
-        return simple_parse_args_string(text)
-    except ValueError as exc:
-        raise ConfigError(f"cannot parse {what} {text!r}: expected key=value,key=value") from exc
 
 
 def declared_options(task) -> set[str] | None:
@@ -65,11 +52,13 @@ def check_task_options(options: dict[str, Any], tasks: dict[str, Any], label: st
 
 
 def check_gen_kwargs(gen_kwargs: dict[str, Any], adapter_cls, adapter: str) -> None:
-    """Refuse ``--gen-kwargs`` keys the adapter does not read (they would be recorded and ignored)."""
+    """Refuse ``--gen-kwargs`` keys the adapter does not read (they would be recorded and ignored)
+    and values it could not use (``do_sample=ture``, ``max_gen_toks=many``), before any model loads."""
     known = tuple(getattr(adapter_cls, "GEN_KWARGS", GEN_KWARGS))
     unknown = [k for k in gen_kwargs if k not in known]
     if unknown:
         raise ConfigError(unknown_names_message(f"--gen-kwargs key(s) for adapter {adapter!r}", unknown, known))
+    parse_generation(gen_kwargs, default_max_tokens=1)
 
 
 def check_model_name(name: str, presets: Iterable[str], adapters: Iterable[str]) -> None:

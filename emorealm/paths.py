@@ -38,15 +38,12 @@ def safe_join(root: str | Path, relative: str | Path) -> Path:
     return full
 
 
-_announced: set[str] = set()
-
-
 def resolve_data_root(options: dict | None = None, default: Callable[[], Path] | None = None) -> Path:
     """The data root: task option ``data_root``, else ``$EMOREALM_DATA_ROOT``, else ``default()``.
 
     ``default`` is the caller's fallback (the loaders pass the built-in sample data, see
-    :func:`emorealm.benchmarks.common.resolve_data_root`); using it is announced once per process on
-    stderr. Without one, a missing data root is an error.
+    :func:`emorealm.benchmarks.common.resolve_data_root`; the runner says on the console when a run
+    uses it). Without one, a missing data root is an error.
     """
     options = options or {}
     root = options.get("data_root") or os.environ.get("EMOREALM_DATA_ROOT")
@@ -61,13 +58,7 @@ def resolve_data_root(options: dict | None = None, default: Callable[[], Path] |
     if default is None:
         raise DataError("no data root given; pass --data-root or set EMOREALM_DATA_ROOT to the folder that holds "
                         "EmoReAlM/, dfew/, RAVDESS/ ... (docs/getting-started.md)")
-    path = default()
-    if str(path) not in _announced:
-        _announced.add(str(path))
-        import sys
-
-        print(f"emorealm: no data root given; using the built-in sample data at {path}", file=sys.stderr)
-    return path
+    return default()
 
 
 def ensure_versioned_dir(out: Path, marker: str, version: int, write: Callable[[Path], Any],

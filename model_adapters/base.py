@@ -8,6 +8,7 @@ is the task's doc (declared media, see docs/contracts.md §3) and whose ``args``
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -17,10 +18,11 @@ from typing import Any, TypeVar
 from emorealm.model_adapters.prefetch import Prefetcher
 from lm_eval.api.model import LM
 
-from emorealm.errors import DataError, EmorealmError, MediaError, error_response, record_sample_error
+from emorealm.errors import DataError, EmorealmError, MediaError, ModelError, error_response, record_sample_error
 from emorealm.journal import Journal, request_hash, stable_hash
 from emorealm.media.decode import MediaSpec
-from emorealm.media.spec import spec_from_args
+from emorealm.media.spec import MEDIA_ARGS, spec_from_args
+from emorealm.suggest import unknown_names_message
 
 T = TypeVar("T")
 
@@ -29,20 +31,28 @@ T = TypeVar("T")
 COUNT_TABLES = ("audio_sources", "modalities_given", "modalities_not_given")
 _NOTE_TABLES = {"audio_source": "audio_sources"}  # journals written before the tables were generalised
 
-PER_SAMPLE_ERRORS: tuple[type[BaseException], ...] = (EmorealmError, OSError, ValueError, RuntimeError)
+# Only emorealm's own errors fail one sample: backends' failures are wrapped into them where they happen
+# (media decode -> MediaError; a processor or forward pass refusing one sample -> ModelError; HTTP ->
+# ServerError). Anything else (KeyError, TypeError, a shape mismatch...) is a bug and stops the run
+# with its traceback (docs/reliability.md "What stops a run").
+PER_SAMPLE_ERRORS: tuple[type[BaseException], ...] = (EmorealmError,)
 LOAD_ERRORS: dict[str, type[EmorealmError]] = {"DataError": DataError, "MediaError": MediaError}
 
 
-def parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
-
-
-def media_spec_from_args(args: dict[str, Any], defaults: MediaSpec | None = None) -> MediaSpec:
+def media_spec_from_args(args: dict[str, Any], adapter: type | None = None,
+                         error: type[EmorealmError] = ModelError) -> MediaSpec:
     """A MediaSpec from adapter ``model_args`` (``media=<preset>``, fps, max_frames, ...; see
-    :func:`emorealm.media.spec.spec_from_args`)."""
-    return spec_from_args(args, defaults)
+    :func:`emorealm.media.spec.spec_from_args`). With ``adapter`` (its class), ``args`` are the
+    keywords its ``__init__`` did not take: any that is not a media option (or lm-eval's own
+    ``max_batch_size``) is refused with ``error``, suggesting from the adapter's options."""
+    rest = dict(args)
+    spec = spec_from_args(rest)
+    unknown = sorted(k for k in rest if k not in ("max_batch_size",))
+    if adapter is not None and unknown:
+        own = [p for p in inspect.signature(adapter.__init__).parameters if p not in ("self", "kwargs")]
+        what = f"{getattr(adapter, 'adapter_name', adapter.__name__)} model_args"
+        raise error(unknown_names_message(what, unknown, own + list(MEDIA_ARGS)) + "; see docs/adapters.md")
+    return spec
 
 
 def progress(items: Sequence[T] | Iterable[T], total: int, description: str) -> Iterable[T]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from emorealm.model_adapters.inputs import ModelInputs, _check_placeholders, build_messages
+from emorealm.model_adapters.inputs import ModelInputs, _check_placeholders, build_messages, media_arrays
 
 from emorealm.errors import ConfigError
 from emorealm.media.decode import DecodedMedia, MediaSpec
@@ -48,11 +48,7 @@ def build_image_inputs(processor, media: DecodedMedia | None, prompt: str, spec:
     ``ModelInputs.modalities`` names ``video`` when frames were given, so batching and the
     given/not-given accounting treat it as the clip's video.
     """
-    frames = media.frames if media is not None else None
-    wave = media.audio if media is not None else None
-    if media_override:
-        frames = media_override.get("frames", frames)
-        wave = media_override.get("audio", wave)
+    frames, wave = media_arrays(media, media_override)
     has_video = frames is not None and len(frames) > 0 and "video" in accepts and spec.video
     has_audio = wave is not None and "audio" in accepts and spec.audio
     picked = [np.ascontiguousarray(frames[i]) for i in frame_indices(len(frames), n_frames, rule)] if has_video else []

@@ -16,12 +16,13 @@ from typing import Any
 
 import torch
 from emorealm.model_adapters import distributed
-from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, parse_bool
+from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args
+from emorealm.model_adapters.forward_errors import model_call
 from emorealm.model_adapters.frames_as_images import label as frames_label
 from emorealm.model_adapters.hf_inputs import HFInputs
-from emorealm.model_adapters.hf_models import DTYPES, parse_modalities, resolve_architecture
+from emorealm.model_adapters.hf_models import DTYPES, resolve_architecture
 from emorealm.model_adapters.hf_models import load_model as load_model_arch
-from emorealm.model_adapters.inputs import batch_key, collate_inputs
+from emorealm.model_adapters.inputs import ModelInputs, batch_key, collate_inputs
 from emorealm.model_adapters.prefix import last_token_logprobs, score_from_prefix
 from emorealm.model_adapters.tiny_models.omni import is_smoke_test_model
 
@@ -29,6 +30,7 @@ from emorealm import __version__
 from emorealm.errors import ModelError
 from emorealm.fingerprint import local_checkpoint, weights_hash
 from emorealm.media.decode import DecodedMedia, MediaSpec
+from emorealm.options import parse_bool, parse_generation, parse_modalities
 
 _DTYPES = DTYPES
 
@@ -44,9 +46,10 @@ def pick_device(device: str | None) -> str:
     if not device:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        import warnings
+        import logging
 
-        warnings.warn(f"device {device!r} requested but CUDA is not available; using cpu", stacklevel=2)
+        logging.getLogger("emorealm.model_adapters").warning("device %r requested but CUDA is not available; "
+                                                             "using cpu", device)
         return "cpu"
     return device
 
@@ -119,11 +122,7 @@ class HFAdapter(HFInputs, EmorealmLM):
         super().__init__()
         if not pretrained:
             raise ModelError("the hf adapter needs pretrained=<folder or hub id> (or use --model tiny-omni)")
-        spec_args = dict(kwargs)
-        self.spec: MediaSpec = media_spec_from_args(spec_args)
-        unknown = sorted(k for k in spec_args if k not in ("max_batch_size",))
-        if unknown:
-            raise ModelError(f"unknown hf model_args {unknown}; see docs/adapters.md for the options")
+        self.spec: MediaSpec = media_spec_from_args(kwargs, type(self))
         self.pretrained, self.peft = resolve_checkpoint(str(pretrained), peft)
         self.dtype = dtype
         self.dist = distributed.from_env()
@@ -135,8 +134,8 @@ class HFAdapter(HFInputs, EmorealmLM):
         self.max_gen_toks = int(max_gen_toks)
         self.device_map = device_map or None
         self.model, self.processor, self.arch = load_model_arch(
-            self.pretrained, self.peft, dtype, self._device, parse_bool(trust_remote_code), self.device_map,
-            parse_modalities(modalities), backbones=backbones)
+            self.pretrained, self.peft, dtype, self._device, parse_bool(trust_remote_code, "trust_remote_code"), self.device_map,
+            parse_modalities(modalities, default=None), backbones=backbones)
         if self.device_map:
             self._device = str(self.model.device)
         if self.arch.max_seconds and (self.spec.max_seconds is None or self.spec.max_seconds > self.arch.max_seconds):
@@ -188,20 +187,12 @@ class HFAdapter(HFInputs, EmorealmLM):
         return out
 
     # -- generation ---------------------------------------------------------------------------
-    def _generation_config(self, gen_kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    def _generation_config(self, gen_kwargs: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
         """(``generate`` keyword arguments, stop sequences) from lm-eval's ``gen_kwargs``."""
-        gen_kwargs = dict(gen_kwargs)
-        until = gen_kwargs.pop("until", None)
-        max_new = int(gen_kwargs.pop("max_gen_toks", self.max_gen_toks))
-        temperature = float(gen_kwargs.pop("temperature", 0.0) or 0.0)
-        do_sample = parse_bool(gen_kwargs.pop("do_sample", temperature > 0)) and temperature > 0
-        gen = {"max_new_tokens": max_new, "do_sample": do_sample, "pad_token_id": self._pad_id()}
-        if do_sample:
-            gen["temperature"] = temperature
-            for k in ("top_p", "top_k"):
-                if k in gen_kwargs:
-                    gen[k] = gen_kwargs.pop(k)
-        return gen, until
+        req = parse_generation(gen_kwargs, self.max_gen_toks)
+        gen = {"max_new_tokens": req.max_new_tokens, "do_sample": req.do_sample, "pad_token_id": self._pad_id(),
+               **req.sampling}
+        return gen, req.until
 
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
@@ -243,7 +234,7 @@ class HFAdapter(HFInputs, EmorealmLM):
         for idxs in groups.values():
             items = [prepared[j][0] for j in idxs]
             inputs = items[0] if len(items) == 1 else collate_inputs(items, self._pad_id())
-            with torch.inference_mode():
+            with torch.inference_mode(), model_call(len(items)):
                 out = self.model.generate(**self._to_device(inputs.model_kwargs()), **gen)
             stops = self._eos_ids()
             for row, j in enumerate(idxs):
@@ -257,13 +248,25 @@ class HFAdapter(HFInputs, EmorealmLM):
     def _generate_one(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> str:
         return self._generate_prepared([self._prepare_generation(doc, context, gen_kwargs)])[0]
 
-    # -- log-likelihood -----------------------------------------------------------------------
-    def _continuation_ids(self, continuation: str) -> list[int]:
+    # -- public: what diagnostics and tools read from a loaded model -------------------------------
+    def model_inputs(self, doc: dict[str, Any], context: str) -> ModelInputs:
+        """The inputs the model is given for ``doc`` + ``context`` (media under the spec and any
+        ``media_transform``), counted in the metadata as a request's are."""
+        return self._inputs(doc, context)
+
+    def forward(self, inputs: ModelInputs):
+        """One forward pass of the model over ``inputs`` on the adapter's device (no gradients)."""
+        with torch.inference_mode():
+            return self.model(**self._to_device(inputs.model_kwargs()))
+
+    def continuation_ids(self, continuation: str) -> list[int]:
+        """Token ids of ``continuation`` as the log-likelihood requests score it."""
         ids = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
         if not ids:
             raise ModelError(f"continuation {continuation!r} tokenizes to nothing")
         return ids
 
+    # -- log-likelihood -----------------------------------------------------------------------
     def _loglikelihood_batch_size(self) -> int:
         return self.batch_size
 
@@ -272,7 +275,7 @@ class HFAdapter(HFInputs, EmorealmLM):
 
     def _prepare_loglikelihood_built(self, doc: dict[str, Any], context: str, continuations: list[str],
                                      built: Any) -> Any:
-        ids = [self._continuation_ids(c) for c in continuations]
+        ids = [self.continuation_ids(c) for c in continuations]
         return self._commit(doc, built), ids
 
     def _prepare_loglikelihood(self, doc: dict[str, Any], context: str, continuations: list[str]) -> Any:
@@ -290,13 +293,15 @@ class HFAdapter(HFInputs, EmorealmLM):
             if len(idxs) < 2:
                 continue
             batch = collate_inputs([prepared[j][0] for j in idxs], self._pad_id())
-            logp = last_token_logprobs(self.model, self._to_device(batch.model_kwargs()))
+            with model_call(len(idxs)):
+                logp = last_token_logprobs(self.model, self._to_device(batch.model_kwargs()))
             for row, j in enumerate(idxs):
                 best = int(logp[row].argmax())
                 results[j] = [(float(logp[row, c[0]]), best == c[0]) for c in prepared[j][1]]
         for j, (inputs, ids) in enumerate(prepared):
             if results[j] is None:  # media + prompt encoded once; every option scored from the cached prefix
-                results[j] = score_from_prefix(self.model, self._to_device(inputs.model_kwargs()), ids)
+                with model_call(1):
+                    results[j] = score_from_prefix(self.model, self._to_device(inputs.model_kwargs()), ids)
         return results  # type: ignore[return-value]
 
     def _loglikelihood_group(self, doc: dict[str, Any], context: str,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import threading
-from pathlib import Path
 from typing import Any
 
 from emorealm.model_adapters.frames_as_images import build_image_inputs, frame_indices
@@ -17,22 +16,16 @@ from emorealm.model_adapters.frames_as_images import label as frames_label
 from emorealm.model_adapters.inputs import ModelInputs, build_inputs, media_loader
 from emorealm.model_adapters.prefetch import PREFETCH_THREAD
 
+from emorealm.doc import Doc, audio_file, doc_media, needed_modalities
 from emorealm.errors import ConfigError, ModelError
 
 
 class HFInputs:
     """Mixin of :class:`~emorealm.model_adapters.hf.HFAdapter` (needs its spec, arch and processor)."""
 
-    def _needed(self, doc: dict[str, Any]) -> tuple[str, ...]:
+    def _needed(self, doc: Doc) -> tuple[str, ...]:
         """Modalities the doc carries and the media spec asks for (ablations switch them off)."""
-        media = doc.get("media") or {}
-        need = []
-        if self.spec.video and media.get("video"):
-            need.append("video")
-        source = media.get("audio_source", "video" if media.get("video") else "none")
-        if self.spec.audio and source != "none" and (media.get("audio") or media.get("video")):
-            need.append("audio")
-        return tuple(need)
+        return needed_modalities(doc_media(doc), self.spec.video, self.spec.audio)
 
     def _count(self, table: dict[str, dict[str, int]], doc: dict[str, Any], mods) -> None:
         mods = list(mods)
@@ -56,7 +49,7 @@ class HFInputs:
                               f"in one prompt; lower image_frames in --model-args")
         return n
 
-    def _build(self, doc: dict[str, Any], context: str) -> tuple[ModelInputs, tuple[str, ...], str | None]:
+    def _build(self, doc: Doc, context: str) -> tuple[ModelInputs, tuple[str, ...], str | None]:
         """(inputs, labels of what was given, audio source): no side effects, so it may run in a
         prefetch worker while the model runs."""
         needed = self._needed(doc)
@@ -80,8 +73,7 @@ class HFInputs:
             labels = inputs.modalities
         source = None
         if "audio" in inputs.modalities:
-            src = doc.get("media", {})
-            source = "sidecar" if src.get("audio") and Path(src["audio"]).exists() else "video"
+            source = (audio_file(doc_media(doc)) or ("", "video"))[1]
         return inputs, labels, source
 
     def _thread_processor(self):

@@ -22,9 +22,9 @@ from typing import Any
 import torch
 
 from emorealm.errors import ConfigError, ModelError
+from emorealm.options import MODALITIES
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "auto": "auto"}
-MODALITIES = ("video", "audio")
 
 @dataclass(frozen=True)
 class Family:
@@ -92,17 +92,6 @@ class Architecture:
     image_frames: int = 8  # default frames per clip when video_as == "images"
     max_images: int | None = None  # most images one prompt may hold (None: unknown)
     max_seconds: float | None = None  # longest clip the model takes
-
-
-def parse_modalities(value: Any) -> tuple[str, ...] | None:
-    """``"video+audio"`` / ``"video"`` / ``"audio"`` → tuple; None when not given."""
-    if value is None or value == "":
-        return None
-    parts = [p.strip().lower() for p in str(value).replace(",", "+").replace("/", "+").split("+") if p.strip()]
-    bad = [p for p in parts if p not in MODALITIES]
-    if bad or not parts:
-        raise ConfigError(f"unknown modalities {value!r}; use video, audio or video+audio")
-    return tuple(m for m in MODALITIES if m in parts)
 
 
 def processor_modalities(processor) -> tuple[tuple[str, ...], str]:
@@ -224,7 +213,7 @@ def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32",
     if modalities is not None:
         narrowed = tuple(m for m in arch.accepts if m in modalities)
         if not narrowed:
-            raise ConfigError(f"modalities={'+'.join(modalities)} but {pretrained!r} accepts only "
+            raise ConfigError(f"modalities={'+'.join(modalities) or 'none'} but {pretrained!r} accepts only "
                               f"{'+'.join(arch.accepts)}")
         arch = replace(arch, accepts=narrowed)
     return model, processor, arch

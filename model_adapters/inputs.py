@@ -49,6 +49,17 @@ def build_messages(prompt: str, *, video: bool, audio: bool, interleaved: bool,
     return messages
 
 
+def media_arrays(media: DecodedMedia | None, media_override: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """(frames, audio wave) to give the model: the decoded ones, replaced by ``media_override``'s
+    ``frames`` / ``audio`` where it has them (training's corrupted inputs, diagnostics' ablations)."""
+    frames = media.frames if media is not None else None
+    wave = media.audio if media is not None else None
+    if media_override:
+        frames = media_override.get("frames", frames)
+        wave = media_override.get("audio", wave)
+    return frames, wave
+
+
 def build_inputs(processor, media: DecodedMedia | None, prompt: str, spec: MediaSpec, *,
                  system_prompt: str | None = None, accepts: tuple[str, ...] = ("video", "audio"),
                  media_override: dict[str, Any] | None = None) -> ModelInputs:
@@ -57,11 +68,7 @@ def build_inputs(processor, media: DecodedMedia | None, prompt: str, spec: Media
     ``accepts`` names the modalities the model takes; ``media_override`` replaces ``frames`` and/or
     ``audio`` (used by training's corrupted inputs and by diagnostics' ablations).
     """
-    frames = media.frames if media is not None else None
-    wave = media.audio if media is not None else None
-    if media_override:
-        frames = media_override.get("frames", frames)
-        wave = media_override.get("audio", wave)
+    frames, wave = media_arrays(media, media_override)
     has_video = frames is not None and "video" in accepts and spec.video
     has_audio = wave is not None and "audio" in accepts and spec.audio
     interleaved = bool(has_video and has_audio and spec.use_audio_in_video)
@@ -84,7 +91,10 @@ def build_inputs(processor, media: DecodedMedia | None, prompt: str, spec: Media
         if interleaved:
             kwargs["load_audio_from_video"] = True
             kwargs["audio_from_video_indices"] = [0]
-    features = dict(processor(**kwargs))
+    try:
+        features = dict(processor(**kwargs))
+    except (ValueError, RuntimeError) as exc:  # the processor refuses this sample's text or media
+        raise ModelError(f"the processor refused this sample: {type(exc).__name__}: {exc}") from exc
     _check_placeholders(processor, features, has_video, has_audio)
     modalities = tuple(m for m, ok in (("video", has_video), ("audio", has_audio)) if ok)
     return ModelInputs(features, int(features["input_ids"].shape[1]), interleaved, modalities)

@@ -9,39 +9,19 @@ ablation, not an error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emorealm.errors import ConfigError, ModelError
+from emorealm.doc import Doc, doc_media
+from emorealm.doc import needed_modalities as doc_needed
+from emorealm.errors import ModelError
 from emorealm.media.decode import DecodedMedia, MediaSpec, load_media
 
-MODALITIES = ("video", "audio")
 
-
-def parse_modalities(value: Any, what: str = "modalities") -> tuple[str, ...]:
-    """``"video+audio"`` / ``"audio"`` / ``"none"`` / a sequence → a tuple of known modality names."""
-    if value is None:
-        return MODALITIES
-    if isinstance(value, str):
-        parts = [p.strip().lower() for p in value.replace(";", "+").replace("/", "+").split("+")]
-    else:
-        parts = [str(p).strip().lower() for p in value]
-    parts = [p for p in parts if p and p != "none"]
-    bad = [p for p in parts if p not in MODALITIES]
-    if bad:
-        raise ConfigError(f"unknown {what} {bad}; use any of {'+'.join(MODALITIES)} (or none)")
-    return tuple(m for m in MODALITIES if m in parts)
-
-
-def needed_modalities(media: dict[str, Any], spec: MediaSpec) -> tuple[str, ...]:
+def needed_modalities(media: Mapping[str, Any], spec: MediaSpec) -> tuple[str, ...]:
     """Modalities a doc's declared media carry and ``spec`` asks the model to be given."""
-    need = []
-    if spec.video and media.get("video"):
-        need.append("video")
-    source = media.get("audio_source", "video" if media.get("video") else "none")
-    if spec.audio and source != "none" and (media.get("audio") or media.get("video")):
-        need.append("audio")
-    return tuple(need)
+    return doc_needed(media, spec.video, spec.audio)
 
 
 @dataclass
@@ -58,10 +38,10 @@ class PreparedMedia:
         return tuple(m for m, ok in (("video", self.has_video), ("audio", self.has_audio)) if ok)
 
 
-def prepare_media(doc: dict[str, Any], spec: MediaSpec, accepts: tuple[str, ...], model: str,
+def prepare_media(doc: Doc, spec: MediaSpec, accepts: tuple[str, ...], model: str,
                   allow_interleave: bool = True) -> PreparedMedia:
     """Decode ``doc``'s media under ``spec``; raise ModelError when the model lacks a needed modality."""
-    media_decl = doc.get("media") or {}
+    media_decl = doc_media(doc)
     missing = [m for m in needed_modalities(media_decl, spec) if m not in accepts]
     if missing:
         raise ModelError(

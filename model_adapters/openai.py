@@ -22,14 +22,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, parse_bool, progress
-from emorealm.model_adapters.http import JSONClient, RetryPolicy, ServerError
-from emorealm.model_adapters.modalities import PreparedMedia, parse_modalities, prepare_media
+from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, progress
+from emorealm.model_adapters.modalities import PreparedMedia, prepare_media
 from emorealm.model_adapters.openai_content import VIDEO_TRANSPORTS, audio_part, video_parts
 
 from emorealm import __version__
 from emorealm.errors import ConfigError, ModelError, error_response
+from emorealm.evaluation.state import in_run_context
+from emorealm.http import JSONClient, RetryPolicy, ServerError
 from emorealm.media.decode import MediaSpec
+from emorealm.options import parse_bool, parse_generation, parse_modalities
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -40,6 +42,8 @@ class OpenAIAdapter(EmorealmLM):
     modalities, system_prompt, max_gen_toks, seed, plus the media options (fps, max_frames, video, audio)."""
 
     adapter_name = "openai"
+    # chat completions take no top_k: refused up front rather than recorded and ignored
+    GEN_KWARGS = ("until", "max_gen_toks", "temperature", "do_sample", "top_p")
 
     def __init__(self, model: str | None = None, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  num_concurrent: int = 4, max_retries: int = 5, timeout: float = 120.0, backoff: float = 1.0,
@@ -51,13 +55,8 @@ class OpenAIAdapter(EmorealmLM):
         if "api_key" in kwargs:
             raise ConfigError("do not pass api_key in model_args (it would land in shell history and logs); "
                               f"export it as {api_key_env} or name another variable with api_key_env=VAR")
-        spec_args = dict(kwargs)
         # The chat format cannot say "this audio is that video's own track": audio is its own part.
-        spec_args.setdefault("use_audio_in_video", False)
-        self.spec: MediaSpec = media_spec_from_args(spec_args)
-        unknown = sorted(k for k in spec_args if k not in ("max_batch_size",))
-        if unknown:
-            raise ConfigError(f"unknown openai model_args {unknown}; see docs/adapters.md for the options")
+        self.spec: MediaSpec = media_spec_from_args({"use_audio_in_video": False, **kwargs}, type(self), ConfigError)
         if video_transport not in VIDEO_TRANSPORTS:
             raise ConfigError(f"unknown video_transport {video_transport!r}; use one of {', '.join(VIDEO_TRANSPORTS)}")
         if int(num_concurrent) < 1:
@@ -80,7 +79,7 @@ class OpenAIAdapter(EmorealmLM):
         self.model = model or pretrained or os.environ.get("OPENAI_MODEL")
         self.served_models: list[str] | None = None
         self._media_lock = threading.Lock()
-        if parse_bool(check_server):
+        if parse_bool(check_server, "check_server"):
             self._check_server()
         if not self.model:
             raise ConfigError("the openai adapter needs model=<model id> (or $OPENAI_MODEL)")
@@ -132,15 +131,12 @@ class OpenAIAdapter(EmorealmLM):
         return resp
 
     def _generate_one(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> str:
-        until = gen_kwargs.pop("until", None)
-        stops = [until] if isinstance(until, str) else [s for s in (until or []) if s]
-        temperature = float(gen_kwargs.pop("temperature", 0.0) or 0.0)
-        do_sample = parse_bool(gen_kwargs.pop("do_sample", temperature > 0)) and temperature > 0
-        body: dict[str, Any] = {"messages": self.messages(doc, context),
-                                "max_tokens": int(gen_kwargs.pop("max_gen_toks", self.max_gen_toks)),
-                                "temperature": temperature if do_sample else 0.0}
-        if do_sample and "top_p" in gen_kwargs:
-            body["top_p"] = float(gen_kwargs.pop("top_p"))
+        req = parse_generation(gen_kwargs, self.max_gen_toks)
+        stops = list(req.until)
+        body: dict[str, Any] = {"messages": self.messages(doc, context), "max_tokens": req.max_new_tokens,
+                                "temperature": req.temperature}
+        if req.top_p is not None:
+            body["top_p"] = req.top_p
         if stops:
             body["stop"] = stops[:4]  # the OpenAI API takes at most 4; the rest are cut below
         if self.seed is not None:
@@ -158,7 +154,8 @@ class OpenAIAdapter(EmorealmLM):
                                error_response)
 
         with ThreadPoolExecutor(max_workers=self.num_concurrent) as pool:
-            return list(progress(pool.map(one, requests), len(requests), "openai: generating"))
+            # in_run_context: the workers record per-sample errors into this run's state
+            return list(progress(pool.map(in_run_context(one), requests), len(requests), "openai: generating"))
 
     # -- log-likelihood -----------------------------------------------------------------------
     def _tokenize(self, text: str) -> list[int]:
@@ -218,7 +215,7 @@ class OpenAIAdapter(EmorealmLM):
             return self._guard(req.doc, score, lambda _err: nan)
 
         with ThreadPoolExecutor(max_workers=self.num_concurrent) as pool:
-            out = list(progress(pool.map(one, requests), len(requests), "openai: scoring"))
+            out = list(progress(pool.map(in_run_context(one), requests), len(requests), "openai: scoring"))
         if unsupported:
             raise ModelError(str(unsupported[0]))
         return out

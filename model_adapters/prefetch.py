@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from emorealm.evaluation.state import in_run_context
+
 PREFETCH_THREAD = "emorealm-prefetch"  # name prefix of the worker thread
 
 class Prefetcher:
@@ -25,7 +27,8 @@ class Prefetcher:
         if self.pool is None:
             return self.build(*self.items[k])
         while self.submitted < len(self.items) and self.submitted <= k + self.depth:
-            self.futures[self.submitted] = self.pool.submit(self.build, *self.items[self.submitted])
+            # in_run_context: the worker sees this run's state, as the caller's thread does
+            self.futures[self.submitted] = self.pool.submit(in_run_context(self.build), *self.items[self.submitted])
             self.submitted += 1
         return self.futures.pop(k).result()
 

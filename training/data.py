@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emorealm.doc import Media, media_dict
 from emorealm.errors import DataError
 from emorealm.paths import safe_join
 
@@ -56,11 +57,10 @@ class PreferenceRow:
     prompt_media: tuple[str, ...] = ("video", "audio")  # media the prompt's markers declare
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def media(self) -> dict[str, Any]:
+    def media(self) -> Media:
         """The doc-style media dict (docs/contracts.md §3) of the clean input."""
         want_audio = "audio" in self.prompt_media
-        return {"video": self.video, "audio": self.audio if want_audio else None,
-                "audio_source": ("sidecar" if self.audio else "video") if want_audio else "none"}
+        return media_dict(self.video, self.audio if want_audio else None, audio_track=want_audio)
 
 
 def strip_markers(prompt: str) -> tuple[str, tuple[str, ...]]:

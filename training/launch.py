@@ -13,12 +13,11 @@ from collections.abc import Mapping
 from emorealm.training.config import TrainConfig, TrainSettings
 
 from emorealm.errors import ConfigError
-
-_TRUE = ("1", "true", "yes")
+from emorealm.options import parse_bool
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() in _TRUE
+    return parse_bool(env.get(name, ""), f"environment variable {name}")
 
 
 def check_launch(cfg: TrainConfig, env: Mapping[str, str] | None = None) -> None:

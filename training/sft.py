@@ -23,6 +23,7 @@ from emorealm.model_adapters.inputs import build_inputs, media_loader
 from emorealm.training.collate import PrefBatch, Sequence
 from emorealm.training.data import LoadReport, _resolve, read_jsonl_rows, strip_markers
 
+from emorealm.doc import Media, media_dict
 from emorealm.errors import DataError, MediaError
 from emorealm.media.decode import MediaSpec
 
@@ -42,10 +43,9 @@ class SFTRow:
     prompt_media: tuple[str, ...] = ("video", "audio")
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def media(self) -> dict[str, Any]:
+    def media(self) -> Media:
         want_audio = "audio" in self.prompt_media
-        return {"video": self.video, "audio": self.audio if want_audio else None,
-                "audio_source": ("sidecar" if self.audio else "video") if want_audio else "none"}
+        return media_dict(self.video, self.audio if want_audio else None, audio_track=want_audio)
 
 
 def parse_sft_row(raw: Any, root: Path, where: str) -> SFTRow:

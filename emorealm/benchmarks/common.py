@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emorealm.errors import ConfigError, DataError
-from emorealm.fingerprint import DATA_FINGERPRINTS
+from emorealm.doc import Doc
+from emorealm.errors import DataError
+from emorealm.evaluation.state import record_fingerprint, record_load_report
 from emorealm.paths import resolve_data_root as _resolve_data_root
 from emorealm.paths import safe_join  # noqa: F401  (re-exported for the loaders)
 from emorealm.sample_data.builtin import ensure_sample_data
@@ -25,7 +26,7 @@ VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv")
 class LoadResult:
     """Docs of one task, problems found while loading (also logged), and a data fingerprint."""
 
-    docs: list[dict[str, Any]]
+    docs: list[Doc]
     problems: list[str] = field(default_factory=list)
     fingerprint: str = ""
     source: dict[str, str] = field(default_factory=dict)  # what was read, for the results file
@@ -38,20 +39,6 @@ class LoadResult:
 def resolve_data_root(options: dict | None = None) -> Path:
     """The data root of the task options, ``$EMOREALM_DATA_ROOT``, or else the built-in sample data."""
     return _resolve_data_root(options, default=ensure_sample_data)
-
-
-def as_bool(value: Any, name: str) -> bool:
-    """Parse a boolean task option (``true/false/1/0/yes/no``)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    s = str(value).strip().lower()
-    if s in {"1", "true", "yes", "y", "on"}:
-        return True
-    if s in {"0", "false", "no", "n", "off", ""}:
-        return False
-    raise ConfigError(f"task option {name}={value!r} is not a boolean (use true or false)")
 
 
 def find_benchmark_dir(root: Path, option: Any, names: Sequence[str], what: str) -> Path:
@@ -101,14 +88,6 @@ def fingerprint(*paths: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def media(video: Path | None, audio: Path | None, with_audio_track: bool = True) -> dict[str, Any]:
-    """The ``media`` field of a doc: sidecar audio when given, else the video's audio track."""
-    if audio is not None:
-        return {"video": str(video) if video else None, "audio": str(audio), "audio_source": "sidecar"}
-    return {"video": str(video) if video else None, "audio": None,
-            "audio_source": "video" if (video is not None and with_audio_track) else "none"}
-
-
 def load_error(kind: str, message: str) -> dict[str, str]:
     return {"kind": kind, "message": message}
 
@@ -127,27 +106,20 @@ def to_hf_dataset(docs: list[dict[str, Any]]):
     return {"test": datasets.Dataset.from_list([{k: d.get(k) for k in keys} for d in docs])}
 
 
-# task -> what its loader read and found (the runner copies it into the results file)
-LOAD_REPORTS: dict[str, dict[str, Any]] = {}
-
-
 def task_dataset(task: str, result: LoadResult):
     """What a task's lm-eval ``custom_dataset`` hook returns: records the data fingerprint and the
-    load report (``announce``), then ``to_hf_dataset`` of the docs."""
-    DATA_FINGERPRINTS[task] = result.fingerprint
+    load report in the current run's state (``announce``), then ``to_hf_dataset`` of the docs."""
+    record_fingerprint(task, result.fingerprint)
     announce(task, result)
     return to_hf_dataset(result.docs)
 
 
 def announce(task: str, result: LoadResult) -> None:
-    """Record the load report and print one stderr line per task with problems."""
-    import sys
-
-    LOAD_REPORTS[task] = {**result.source, "n_docs": len(result.docs), "n_problems": len(result.problems),
-                          "problems": result.problems[:50]}
-
+    """Record the load report (in the current run's state) and warn once per task with problems."""
+    record_load_report(task, {**result.source, "n_docs": len(result.docs), "n_problems": len(result.problems),
+                              "problems": result.problems[:50]})
     if result.problems:
         first = result.problems[0]
         more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
-        print(f"emorealm: {task}: {len(result.problems)} problem(s) in the data: {first}{more}; "
-              "affected samples are counted in n_errors", file=sys.stderr)
+        log.warning("%s: %d problem(s) in the data: %s%s; affected samples are counted in n_errors",
+                    task, len(result.problems), first, more)

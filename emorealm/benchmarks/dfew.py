@@ -24,13 +24,13 @@ from emorealm.benchmarks.common import (
     find_benchmark_dir,
     fingerprint,
     load_error,
-    media,
     read_csv,
     resolve_data_root,
     task_dataset,
     under,
 )
 from emorealm.benchmarks.recognition import *  # noqa: F403  (the shared lm-eval hooks, recognition.HOOKS)
+from emorealm.doc import media_dict
 from emorealm.errors import ConfigError, DataError
 from emorealm.scoring.aggregations import total
 
@@ -124,7 +124,7 @@ def load_dfew(**options: Any) -> LoadResult:
         }
         if not name:
             msg = f"{split_file}:{line}: empty video_name"
-            doc.update(answer=None, media=media(None, None), _load_error=load_error("DataError", msg))
+            doc.update(answer=None, media=media_dict(None, None), _load_error=load_error("DataError", msg))
             result.problem(msg)
             result.docs.append(doc)
             continue
@@ -146,13 +146,13 @@ def load_dfew(**options: Any) -> LoadResult:
             msg = f"clip {name} of {split_file.name} not found under {clip_dir}"
             doc.setdefault("_load_error", load_error("MediaError", msg))
             result.problem(msg)
-            doc["media"] = media(expected, None)  # the adapter reports it per sample as well
+            doc["media"] = media_dict(expected, None)  # the adapter reports it per sample as well
         else:
             wav = None
             if audio_dir is not None:
                 cand = audio_dir / clip.relative_to(clip_dir).with_suffix(".wav")
                 wav = cand if cand.is_file() else None
-            doc["media"] = media(clip, wav)
+            doc["media"] = media_dict(clip, wav)
         result.docs.append(doc)
     return result
 

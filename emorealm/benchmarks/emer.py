@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,13 @@ from emorealm.benchmarks.common import (
     find_benchmark_dir,
     fingerprint,
     load_error,
-    media,
     read_csv,
     resolve_data_root,
     task_dataset,
     under,
 )
 from emorealm.benchmarks.recognition import load_error as sample_load_error
+from emorealm.doc import media_dict
 from emorealm.errors import ConfigError, DataError
 from emorealm.scoring.aggregations import harmonic_mean, mean_defined, total  # noqa: F401  (total: the task YAML)
 from emorealm.scoring.emotion_map import extract_emotions, normalise_reference
@@ -132,9 +132,9 @@ def load_emer(**options: Any) -> LoadResult:
             msg = f"clip {name} not found under {', '.join(str(base / d) for d in video_dirs)}"
             doc.setdefault("_load_error", load_error("MediaError", msg))
             result.problem(msg)
-            doc["media"] = media(base / video_dirs[0] / f"{name}.mp4", None)
+            doc["media"] = media_dict(base / video_dirs[0] / f"{name}.mp4", None)
         else:
-            doc["media"] = media(video, _find(base, tuple(audio_dirs), name))
+            doc["media"] = media_dict(video, _find(base, tuple(audio_dirs), name))
         result.docs.append(doc)
     return result
 
@@ -142,7 +142,6 @@ def load_emer(**options: Any) -> LoadResult:
 # the released description prompt (ihp-lab/AVERE evaluate_emotion_mer2025_ovmerd.py)
 PROMPT = "Describe the emotion of the person in the video in detail."
 JUDGE_OPTIONS = ("judge", "judge_rubrics", "judge_timeout", "judge_retries")
-_backends: dict[tuple[str, float, str | None], JudgeBackend | None] = {}
 
 
 def judge_settings(options: dict[str, Any]) -> dict[str, Any]:
@@ -161,13 +160,19 @@ def judge_settings(options: dict[str, Any]) -> dict[str, Any]:
     return {"spec": spec, "rubrics": names, "timeout": timeout, "retries": max(1, retries)}
 
 
-def _backend(settings: dict[str, Any]) -> JudgeBackend | None:
+def judge_backend(settings: dict[str, Any]) -> JudgeBackend | None:
+    """The judge backend for ``settings``: one per run (kept in the run's state), a fresh one outside a run."""
+    from emorealm.evaluation.state import current_or_none
+
     # the endpoint is part of the key: the environment may point elsewhere later in the process
     key = (settings["spec"], settings["timeout"],
            os.environ.get("EMOREALM_JUDGE_BASE_URL") or os.environ.get("OPENAI_BASE_URL"))
-    if key not in _backends:
-        _backends[key] = judge_from_spec(settings["spec"], timeout=settings["timeout"])
-    return _backends[key]
+    state = current_or_none()
+    if state is None:
+        return judge_from_spec(settings["spec"], timeout=settings["timeout"])
+    if key not in state.judge_backends:
+        state.judge_backends[key] = judge_from_spec(settings["spec"], timeout=settings["timeout"])
+    return state.judge_backends[key]
 
 
 def doc_to_text(doc: dict[str, Any]) -> str:
@@ -196,7 +201,7 @@ def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
     else:
         out.update(emotion_precision=None, emotion_recall=None, emotion_f1=None)
     settings = doc.get("_judge") or judge_settings({})
-    backend = _backend(settings)
+    backend = judge_backend(settings)
     if backend is None:
         out["judge_skipped"] = 1.0
         return out
@@ -242,15 +247,16 @@ def load(**metadata: Any):
         doc["_judge"] = settings
     dataset = task_dataset("emer", result)
     if settings["spec"] == "none":
-        print("emorealm: emer: no judge configured (task option judge=openai:<model> or $EMOREALM_JUDGE); "
-              "judge scores skipped, judge-free emotion scores only", file=sys.stderr)
+        logging.getLogger("emorealm.tasks").info(
+            "emer: no judge configured (task option judge=openai:<model> or $EMOREALM_JUDGE); judge scores "
+            "skipped, judge-free emotion scores only")
     return dataset
 
 
 def judge_report(task: str, samples: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The results file's judge block: settings, rubric versions and the backend that scored."""
     settings = samples[0]["doc"].get("_judge") or {}
-    backend = _backend(settings) if settings else None
+    backend = judge_backend(settings) if settings else None
     return {
         "judge": settings.get("spec", "none"),
         "skipped": backend is None,

@@ -7,7 +7,7 @@ Generation answers are scored by the released letter rule (``acc``) and a strict
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,10 @@ import datasets
 
 from emorealm.benchmarks.benchmark import Benchmark
 from emorealm.benchmarks.common import resolve_data_root
+from emorealm.doc import media_dict
 from emorealm.errors import DataError, sample_error
-from emorealm.fingerprint import record_data_file
+from emorealm.evaluation.state import record_fingerprint
+from emorealm.fingerprint import file_fingerprint
 from emorealm.paths import safe_join
 from emorealm.scoring.aggregations import f1_yes_no, mean_defined, total  # noqa: F401  (named by the task YAML)
 from emorealm.scoring.choice import is_yes_no, parse_choice, released_match, split_choices
@@ -34,6 +36,7 @@ DEFAULTS = {
     "clip_dir": "dfew/dfew_original_clips_24fps",
     "audio_dir": "dfew/dfew_original_clips_16khz",
 }
+log = logging.getLogger("emorealm.benchmarks")
 # the task options load_docs reads (checked by emorealm.options_check; docs/contracts.md §2)
 TASK_OPTIONS = ("benchmark_file", "clip_dir", "audio_dir")
 _REQUIRED = ("id", "video", "task", "question", "choices", "answer")
@@ -86,7 +89,7 @@ def load_docs(task: str, **options: Any) -> list[dict[str, Any]]:
     root = resolve_data_root(options)
     bench = safe_join(root, opts["benchmark_file"])
     rows = read_benchmark(bench)
-    record_data_file(task, bench)
+    record_fingerprint(task, file_fingerprint(bench))
     problems = [p for i, r in enumerate(rows) if (p := validate_row(i, r))]
     ids = [r.get("id") for r in rows if isinstance(r, dict)]
     dupes = sorted({str(x) for x in ids if ids.count(x) > 1})
@@ -117,8 +120,7 @@ def load_docs(task: str, **options: Any) -> list[dict[str, Any]]:
             "question": row["question"],
             "choices": list(row["choices"]),
             "answer": str(row["answer"]).strip().upper(),
-            "media": {"video": str(video), "audio": str(sidecar) if has_sidecar else None,
-                      "audio_source": "sidecar" if has_sidecar else "video"},
+            "media": media_dict(video, sidecar if has_sidecar else None),
         })
     if unsafe:
         more = f" (and {len(unsafe) - 3} more)" if len(unsafe) > 3 else ""
@@ -126,8 +128,8 @@ def load_docs(task: str, **options: Any) -> list[dict[str, Any]]:
     if not docs:
         raise DataError(f"{bench} holds no rows of task {task!r}")
     if missing:
-        print(f"emorealm: {task}: {missing} of {len(docs)} clips are missing under {clip_root}; "
-              "those samples will be counted as errors", file=sys.stderr)
+        log.warning("%s: %d of %d clips are missing under %s; those samples will be counted as errors",
+                    task, missing, len(docs), clip_root)
     return docs
 
 

@@ -27,16 +27,16 @@ from typing import Any
 from emorealm.benchmarks import recognition
 from emorealm.benchmarks.common import (
     LoadResult,
-    as_bool,
     find_benchmark_dir,
     load_error,
-    media,
     resolve_data_root,
     task_dataset,
     under,
 )
 from emorealm.benchmarks.recognition import *  # noqa: F403  (the shared lm-eval hooks, recognition.HOOKS)
+from emorealm.doc import media_dict
 from emorealm.errors import DataError
+from emorealm.options import parse_bool
 from emorealm.scoring.aggregations import total
 
 EMOTIONS = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness", "05": "anger",
@@ -106,9 +106,9 @@ def load_ravdess(**options: Any) -> LoadResult:
     """Docs of RAVDESS under the selected protocol (see module doc). Unknown options are ignored."""
     root = resolve_data_root(options)
     base = find_benchmark_dir(root, options.get("ravdess_dir"), ("RAVDESS", "ravdess"), "RAVDESS")
-    include_calm = as_bool(options.get("include_calm", False), "include_calm")
-    include_song = as_bool(options.get("include_song", False), "include_song")
-    include_vo = as_bool(options.get("include_video_only", False), "include_video_only")
+    include_calm = parse_bool(options.get("include_calm", False), "task option include_calm")
+    include_song = parse_bool(options.get("include_song", False), "task option include_song")
+    include_vo = parse_bool(options.get("include_video_only", False), "task option include_video_only")
     labels = LABELS_WITH_CALM if include_calm else LABELS
     vdir, adir = _layout(base, options)
     modalities = {"01"} | ({"02"} if include_vo else set())
@@ -132,7 +132,7 @@ def load_ravdess(**options: Any) -> LoadResult:
         except DataError as exc:
             result.problem(f"{f}: {exc}")  # reported, never guessed; counted as a failed sample
             result.docs.append({"id": rel, "clip_id": rel, "_task": "ravdess", "choices": [], "labels": labels,
-                                "answer": None, "media": media(f if f.suffix == ".mp4" else None, None),
+                                "answer": None, "media": media_dict(f if f.suffix == ".mp4" else None, None),
                                 "meta": {"file": f.name}, "_load_error": load_error("DataError", str(exc))})
             continue
         if name.modality == "03" or name.modality not in modalities or f.suffix.lower() != ".mp4":
@@ -153,7 +153,7 @@ def load_ravdess(**options: Any) -> LoadResult:
         result.docs.append({
             "id": rel, "clip_id": rel, "_task": "ravdess", "choices": [], "labels": labels,
             "answer": name.label,
-            "media": media(f, wav, with_audio_track=name.modality == "01"),
+            "media": media_dict(f, wav, audio_track=name.modality == "01"),
             "meta": {"modality": name.modality, "channel": name.channel, "intensity": name.intensity,
                      "statement": name.statement, "repetition": name.repetition, "actor": name.actor,
                      "sex": "male" if name.actor % 2 else "female"},

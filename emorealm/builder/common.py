@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emorealm.doc import Media, media_dict
 from emorealm.errors import DataError
 
 MODALITIES = ("audio", "video")
@@ -82,15 +83,13 @@ class Clip:
     emotion: str
     extra: dict[str, Any]
 
-    def media(self, modality: str | None = None) -> dict[str, Any]:
+    def media(self, modality: str | None = None) -> Media:
         """The doc ``media`` dict giving the model only ``modality`` (None: both)."""
-        audio = str(self.audio) if self.audio else str(self.video)
-        if modality == "audio":
-            return {"video": None, "audio": audio, "audio_source": "sidecar"}
+        if modality == "audio":  # the video file read as an audio file when there is no sidecar
+            return media_dict(None, self.audio or self.video)
         if modality == "video":
-            return {"video": str(self.video), "audio": None, "audio_source": "none"}
-        return {"video": str(self.video), "audio": str(self.audio) if self.audio else None,
-                "audio_source": "sidecar" if self.audio else "video"}
+            return media_dict(self.video, audio_track=False)
+        return media_dict(self.video, self.audio)
 
 
 def read_manifest(path: Path, report: StageReport) -> list[Clip]:

@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
 
 def _backend(name, args, opts):
     from emorealm.builder.backends import AdapterBackend
-    from emorealm.evaluation.runner import parse_kv
+    from emorealm.options import parse_kv
 
     return AdapterBackend(name, parse_kv(args, f"--{opts['role']}-args"), seed=opts["seed"],
                           max_gen_toks=opts["max_gen_toks"], temperature=opts["temperature"])

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    from emorealm.evaluation.runner import parse_kv
+    from emorealm.options import parse_kv
     from emorealm.training.builder import AdapterGenerator, TemplateGenerator, build_preferences
 
     gen = TemplateGenerator() if args.generator == "template" else AdapterGenerator(

@@ -20,10 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from emorealm.errors import ModelError
+
 TYPES = ("video", "audio", "text")
 
 
-class AttentionUnsupported(Exception):
+class AttentionUnsupported(ModelError):
     """The model cannot return attention weights (the reason is the message)."""
 
 
@@ -111,15 +113,15 @@ class EagerAttention:
 def answer_attention_share(lm, doc: dict[str, Any], context: str, continuation: str) -> AttentionShare:
     """Attention share of ``continuation``'s positions after ``context`` (module docstring).
 
-    ``lm`` is an HF adapter (``.model``, ``._inputs``, ``._continuation_ids``, ``._to_device``);
-    run inside :class:`EagerAttention`.
+    ``lm`` is an HF adapter (its public ``model``, ``model_inputs``, ``continuation_ids`` and
+    ``forward``); run inside :class:`EagerAttention`.
     """
     import torch
 
     from emorealm.model_adapters.inputs import append_continuation
 
-    prefix = lm._inputs(doc, context)
-    ids = lm._continuation_ids(continuation)
+    prefix = lm.model_inputs(doc, context)
+    ids = lm.continuation_ids(continuation)
     full = append_continuation(prefix, ids)
     input_ids = full.features["input_ids"][0]
     types = torch.as_tensor(token_types(input_ids.cpu().numpy(), _base_model(lm.model).config))
@@ -138,8 +140,7 @@ def answer_attention_share(lm, doc: dict[str, Any], context: str, continuation: 
 
     handles = [m.register_forward_hook(hook) for m in decoder_attention_modules(lm.model)]
     try:
-        with torch.inference_mode():
-            lm.model(**lm._to_device(full.model_kwargs()))
+        lm.forward(full)
     finally:
         for h in handles:
             h.remove()

@@ -8,9 +8,9 @@ the diagnostics report goes next to it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,9 @@ from typing import Any
 from emorealm.diagnostics.ablations import Ablation, clip_media_map, derangement, parse_conditions
 from emorealm.diagnostics.attention import AttentionUnsupported, EagerAttention, answer_attention_share
 from emorealm.diagnostics.likelihood import logp_from_record, probe_logps, probe_of
-from emorealm.errors import ConfigError, clear_sample_errors
-from emorealm.evaluation.clustered_stderr import add_clustered_stderr, cluster_key
-from emorealm.evaluation.runner import RunConfig, build_model, model_display_name, prepare_tasks
+from emorealm.errors import ConfigError, EmorealmError, clear_sample_errors
+from emorealm.evaluation.clustered_stderr import cluster_key
+from emorealm.evaluation.runner import RunConfig, model_display_name, open_run
 
 
 @dataclass
@@ -85,23 +85,32 @@ def _all_docs(task_names: list[str], tm) -> list[dict[str, Any]]:
 
 
 def run_conditions(cfg: DiagnoseConfig) -> Collected:
-    """Build the model once, run every condition, probe likelihoods and attention."""
-    from lm_eval import simple_evaluate
+    """Build the model once, run every condition, probe likelihoods and attention.
 
-    from emorealm.evaluation.results import add_metadata, write_results
-
-    rc = cfg.run
+    Everything goes through the runner's own path (:func:`emorealm.evaluation.runner.open_run`): the intact
+    condition's results file has the same blocks as ``emorealm run``'s."""
+    if cfg.run.resume:
+        raise ConfigError("diagnose keeps no resume journal (an ablated condition's answers must never be "
+                          "reused as intact ones); run it again without --resume")
+    rc = dataclasses.replace(cfg.run, journal=False)
     cfg.conditions = parse_conditions(cfg.conditions)  # intact first, known names only
-    metadata, tm, task_names = prepare_tasks(rc)
     console = _console()
-    swap_map = clip_media = None
-    if any(c.startswith("swap_") for c in cfg.conditions):
-        pool = _all_docs(task_names, tm)
-        if any(d.get("clip_id") is None for d in pool):
-            raise ConfigError("swap conditions need docs with a clip_id; these tasks do not set one")
-        clip_media = clip_media_map(pool)
-        swap_map = derangement(clip_media, seed=rc.seed)
-    lm, adapter, args = build_model(rc)
+    swaps: dict[str, Any] = {"map": None, "media": None}
+
+    def swap_pool(metadata, tm, task_names) -> None:  # before the model loads: a refusal costs nothing
+        if any(c.startswith("swap_") for c in cfg.conditions):
+            pool = _all_docs(task_names, tm)
+            if any(d.get("clip_id") is None for d in pool):
+                raise ConfigError("swap conditions need docs with a clip_id; these tasks do not set one")
+            swaps["media"] = clip_media_map(pool)
+            swaps["map"] = derangement(swaps["media"], seed=rc.seed)
+
+    with open_run(rc, before_model=swap_pool) as run:
+        return _run_all(cfg, run, swaps["map"], swaps["media"], console)
+
+
+def _run_all(cfg: DiagnoseConfig, run, swap_map, clip_media, console) -> Collected:
+    rc, lm, adapter = run.cfg, run.lm, run.adapter
     if not hasattr(type(lm), "media_transform"):
         raise ConfigError(f"adapter {adapter!r} has no media_transform hook, so inputs cannot be ablated; "
                           "use the hf adapter")
@@ -112,33 +121,23 @@ def run_conditions(cfg: DiagnoseConfig) -> Collected:
     for i, cond in enumerate(cfg.conditions, 1):
         console.rule(f"condition {i}/{len(cfg.conditions)}: {cond}")
         lm.media_transform = None if cond == "intact" else Ablation(cond, lm.spec, cfg.removal, swap_map, clip_media)
-        clear_sample_errors()
-        random.seed(rc.seed)
         try:
-            res = simple_evaluate(
-                model=lm, tasks=task_names, task_manager=tm, limit=rc.limit, log_samples=True,
-                gen_kwargs=rc.gen_kwargs, random_seed=rc.seed, numpy_random_seed=rc.seed,
-                torch_random_seed=rc.seed, fewshot_random_seed=rc.seed, metadata=metadata,
-                bootstrap_iters=1000 if cond == "intact" else 0,
-            )
+            res = run.simple_evaluate(bootstrap_iters=1000 if cond == "intact" else 0)
         finally:
             lm.media_transform = None
         if res is None:
             raise ConfigError("lm-eval returned no results (is this a non-zero rank?)")
         runs[cond] = ConditionRun(cond, dict(res.get("samples", {})), res)
         if cond == "intact":
-            # written now: a normal results file even if a later condition fails; its metadata
-            # (audio-source counts) must not include the ablated runs
+            # written now, by the run's own path: a normal results file even if a later condition
+            # fails; its metadata (audio-source counts) must not include the ablated runs
             intact_results = res
-            add_metadata(res, lm, adapter, rc, metadata)
-            add_clustered_stderr(res, seed=rc.seed)
-            results_path = write_results(res, Path(rc.output), model_display_name(rc, args), adapter,
-                                         log_samples=rc.log_samples)
+            results_path = run.finish(res)
     assert intact_results is not None
     tasks = [t for t in intact_results["configs"] if t in runs["intact"].samples]
     output_types = {t: intact_results["configs"][t].get("output_type", "") for t in tasks}
     clusters = {t: {int(r["doc_id"]): cluster_key(r) for r in runs["intact"].samples[t]} for t in tasks}
-    name = model_display_name(rc, args)
+    name = model_display_name(rc, run.args)
     collected = Collected(cfg, lm, adapter, name, tasks, output_types, runs, swap_map, {}, clusters, {})
     if cfg.likelihood:
         collected.logp = _likelihoods(collected, clip_media, console)
@@ -195,7 +194,7 @@ def _attention(c: Collected, console) -> dict[str, dict[str, Any]]:
                         share = answer_attention_share(c.lm, p.doc, p.context, p.continuation)
                     except AttentionUnsupported:
                         raise
-                    except (OSError, ValueError, RuntimeError, KeyError) as exc:  # one bad clip costs one doc
+                    except EmorealmError as exc:  # one bad clip costs one doc; a bug stops the run
                         failed += 1
                         logging.getLogger(__name__).warning("attention failed for %s: %s", p.doc.get("id"), exc)
                         continue

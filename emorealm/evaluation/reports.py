@@ -30,10 +30,11 @@ def add_task_reports(results: dict[str, Any]) -> dict[str, dict[str, Classificat
     block = results.setdefault("emorealm", {})
     if reports:
         block["classification"] = {t: {k: r.as_dict() for k, r in reps.items()} for t, reps in reports.items()}
-    from emorealm.benchmarks.common import LOAD_REPORTS
+    from emorealm.evaluation.state import current
 
-    loaded = {t: LOAD_REPORTS[registry.data_key(t)] for t in results.get("configs", {})
-              if registry.data_key(t) in LOAD_REPORTS}
+    state = current()
+    loaded = {t: rep for t in results.get("configs", {})
+              if (rep := state.load_report(t, registry.data_key(t))) is not None}
     if loaded:
         block["load_reports"] = loaded
     judge = judge_block(results)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from emorealm.benchmarks import registry
-from emorealm.fingerprint import DATA_FINGERPRINTS
+from emorealm.evaluation.state import current
 
 _PACKAGES = ("torch", "torchvision", "transformers", "lm_eval", "av", "peft", "trl", "vllm")
 COUNT_METRICS = registry.count_metrics()
@@ -28,10 +28,11 @@ def package_versions() -> dict[str, str]:
 
 
 def _protocol(cfg, results: dict[str, Any]) -> dict[str, Any]:
-    from emorealm.options_check import parse_kv
+    from emorealm.options import parse_generation, parse_kv
 
     gk = parse_kv(cfg.gen_kwargs, "--gen-kwargs") if cfg.gen_kwargs else {}
-    sampling = float(gk.get("temperature", 0) or 0) > 0
+    # sampling needs do_sample as well as a positive temperature, as the adapters read it
+    sampling = parse_generation(gk, default_max_tokens=1).do_sample
     return {"gen_kwargs": gk, "decoding": "sampling" if sampling else "greedy", "seed": cfg.seed,
             "limit": cfg.limit,
             "reference": "AVERE release: temperature 0.1, at most 5 new tokens" if sampling else
@@ -45,13 +46,9 @@ def add_metadata(results: dict[str, Any], lm, adapter: str, cfg, task_options: d
     for task, res in results.get("results", {}).items():
         if "n_errors,none" in res:
             n_errors[task] = int(res["n_errors,none"])
-    fps = {}
-    for task in results.get("configs", {}):
-        key = registry.data_key(task)
-        if key in DATA_FINGERPRINTS:
-            fps[task] = DATA_FINGERPRINTS[key]
-        elif task in DATA_FINGERPRINTS:
-            fps[task] = DATA_FINGERPRINTS[task]
+    state = current()  # the run's own fingerprints (emorealm.evaluation.state)
+    fps = {task: fp for task in results.get("configs", {})
+           if (fp := state.fingerprint(task, registry.data_key(task))) is not None}
     from emorealm import __version__
 
     # the whole block, whatever the adapter returned (a plugin may give only model and hash): the

@@ -25,14 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from emorealm.options import parse_bool
+
 # 2: frames resized once from the source (media specs with names, emorealm.media.spec)
 FORMAT_VERSION = 2
 ENV = "EMOREALM_MEDIA_CACHE"
 
 
 def enabled() -> bool:
-    """False when ``EMOREALM_MEDIA_CACHE`` is 0/false/off."""
-    return os.environ.get(ENV, "1").strip().lower() not in {"0", "false", "off", "no"}
+    """False when ``EMOREALM_MEDIA_CACHE`` is 0/false/off/no (unset or empty: on; a typo: ConfigError)."""
+    return parse_bool(os.environ.get(ENV) or "1", f"environment variable {ENV}")
 
 
 def cache_dir() -> Path:

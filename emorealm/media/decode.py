@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from emorealm.doc import audio_file
 from emorealm.errors import MediaError
 from emorealm.media import cache as media_cache
 from emorealm.media.spec import MediaSpec, frame_indices, frame_size, n_frames_for
@@ -360,10 +361,8 @@ def _decode_doc(media: dict[str, Any], spec: MediaSpec, video: str | None, audio
         frames, fps, duration, times = decode_video(video, spec)
     wave, source = None, "none"
     if want_audio:
-        if audio_path and os.path.exists(audio_path):
-            wave, source = decode_audio(audio_path, spec), "sidecar"
-        elif media.get("video"):
-            wave, source = decode_audio(media["video"], spec), "video"
+        if (found := audio_file(media)) is not None:
+            wave, source = decode_audio(found[0], spec), found[1]
         elif audio_path:
             _check_file(audio_path, "audio")
         if wave is not None and not duration:

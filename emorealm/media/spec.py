@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from emorealm.errors import ConfigError
+from emorealm.options import parse_bool, parse_number
 
 FRAME_FACTOR = 2
 REFERENCE_PACKAGE = "qwen-omni-utils"
@@ -102,12 +103,8 @@ def preset(name: str) -> MediaSpec:
 _CONVERT: dict[str, Any] = {"fps": float, "min_frames": int, "max_frames": int, "size_factor": int,
                             "min_pixels": int, "max_pixels": int, "total_pixels": float, "sample_rate": int}
 _BOOLS = ("processor_fps", "use_audio_in_video", "video", "audio")
-
-
-def _parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+# every model_args key spec_from_args reads
+MEDIA_ARGS = ("media", *_CONVERT, *_BOOLS, "max_seconds")
 
 
 def spec_from_args(args: dict[str, Any], defaults: MediaSpec | None = None) -> MediaSpec:
@@ -122,13 +119,13 @@ def spec_from_args(args: dict[str, Any], defaults: MediaSpec | None = None) -> M
     changed: dict[str, Any] = {}
     for name, conv in _CONVERT.items():
         if name in args:
-            changed[name] = conv(args.pop(name))
+            changed[name] = parse_number(args.pop(name), name, conv)
     for name in _BOOLS:
         if name in args:
-            changed[name] = _parse_bool(args.pop(name))
+            changed[name] = parse_bool(args.pop(name), name)
     if "max_seconds" in args:
         value = args.pop("max_seconds")
-        changed["max_seconds"] = None if str(value).lower() in {"", "none", "0"} else float(value)
+        changed["max_seconds"] = None if str(value).lower() in {"", "none", "0"} else parse_number(value, "max_seconds")
     if "decode_max_pixels" in args:
         raise ConfigError("model_args decode_max_pixels was removed: frames are resized once from the source; "
                           "use max_pixels (per frame) instead")

@@ -17,12 +17,12 @@ import json
 import os
 import re
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from emorealm.errors import ConfigError
+from emorealm.doc import media_dict
+from emorealm.errors import ConfigError, ModelError
+from emorealm.http import InvalidResponse, JSONClient, RetryPolicy, ServerError
 
 # --------------------------------------------------------------------------------------------
 # rubrics
@@ -109,7 +109,7 @@ def rubric_manifest(names: list[str] | None = None) -> dict[str, dict[str, Any]]
 # --------------------------------------------------------------------------------------------
 
 
-class JudgeParseError(ValueError):
+class JudgeParseError(ModelError):
     """A judge reply held no usable scores."""
 
 
@@ -216,8 +216,8 @@ def parse_scores(reply: str, rubric: Rubric) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 
 
-class JudgeUnavailable(RuntimeError):
-    """The judge could not be asked (timeout, connection refused, HTTP error)."""
+class JudgeUnavailable(ServerError):
+    """The judge could not be asked (timeout, connection refused, HTTP error, no reply)."""
 
 
 class JudgeBackend(Protocol):
@@ -244,32 +244,25 @@ class OpenAICompatibleJudge:
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
         self.name = f"openai:{self.model}"
+        # no retries inside the client: judge_sample's attempts (judge_retries) retry every failure
+        self._client = JSONClient(self.base_url, self._api_key, RetryPolicy(max_retries=0, timeout=self.timeout))
+
+    def _api_key(self) -> str | None:
+        if self.api_key_env != "OPENAI_API_KEY":
+            return os.environ.get(self.api_key_env) or os.environ.get("OPENAI_API_KEY")
+        return os.environ.get(self.api_key_env)
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "openai-compatible", "model": self.model, "base_url": self.base_url,
                 "api_key_env": self.api_key_env, "temperature": self.temperature}
 
     def complete(self, prompt: str, max_tokens: int) -> str:
-        body = json.dumps({"model": self.model, "messages": [{"role": "user", "content": prompt}],
-                           "max_tokens": max_tokens, "temperature": self.temperature}).encode()
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env) or (os.environ.get("OPENAI_API_KEY") if self.api_key_env != "OPENAI_API_KEY" else None)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST")
+        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": max_tokens, "temperature": self.temperature}
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                payload = json.loads(resp.read().decode("utf-8"))
-        except TimeoutError as exc:
-            raise JudgeUnavailable(f"judge timed out after {self.timeout:g}s") from exc
-        except urllib.error.HTTPError as exc:
-            raise JudgeUnavailable(f"judge answered HTTP {exc.code}") from exc
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise JudgeUnavailable(f"judge timed out after {self.timeout:g}s") from exc
-            raise JudgeUnavailable(f"judge unreachable at {self.base_url}: {exc.reason}") from exc
-        except json.JSONDecodeError as exc:
-            raise JudgeParseError("judge endpoint returned non-JSON") from exc
+            payload = self._client.post("chat/completions", body)
+        except InvalidResponse as exc:  # an answer, just not a usable one: retried as unparseable
+            raise JudgeParseError(f"judge endpoint returned non-JSON: {exc}") from exc
         try:
             return payload["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError) as exc:
@@ -290,7 +283,7 @@ class AdapterJudge:
     def complete(self, prompt: str, max_tokens: int) -> str:
         from lm_eval.api.instance import Instance
 
-        doc = {"id": "judge", "_task": "judge", "media": {"video": None, "audio": None, "audio_source": "none"}}
+        doc = {"id": "judge", "_task": "judge", "media": media_dict(None)}
         inst = Instance(request_type="generate_until", doc=doc,
                         arguments=(prompt, {"until": [], "max_gen_toks": max_tokens, "do_sample": False}), idx=0)
         out = self.lm.generate_until([inst])
@@ -361,7 +354,7 @@ def judge_sample(
             reply = backend.complete(prompt, rubric.max_tokens)
             replies.append(reply)
             return JudgeOutcome(rubric.name, rubric.version, parse_scores(reply, rubric), attempt, replies=replies)
-        except JudgeUnavailable as exc:
+        except ServerError as exc:  # JudgeUnavailable included
             failure, message = "unavailable", str(exc)
         except JudgeParseError as exc:
             failure, message = "unparseable", str(exc)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from emorealm.model_adapters.avere.config import AUDIO_TOKEN, AUDIO_TOKEN_INDEX, IMAGE_TOKEN, IMAGE_TOKEN_INDEX
 
+from emorealm.doc import audio_file, audio_source
 from emorealm.errors import MediaError
 from emorealm.media.decode import DecodedMedia, MediaSpec, _check_file, decode_audio
 
@@ -165,13 +166,9 @@ def released_media(media: dict[str, Any], spec: MediaSpec, num_frames: int) -> D
         frames, _, times = decode_frames(video, num_frames)
         duration = times[-1] if times else 0.0
     wave, source = None, "none"
-    if spec.audio and media.get("audio_source", "video" if media.get("video") else "none") != "none":
-        import os
-
-        if audio_path and os.path.exists(audio_path):
-            wave, source = read_wave(audio_path, spec), "sidecar"
-        elif media.get("video"):
-            wave, source = read_wave(media["video"], spec), "video"
+    if spec.audio and audio_source(media) != "none":
+        if (found := audio_file(media)) is not None:
+            wave, source = read_wave(found[0], spec), found[1]
         elif audio_path:
             raise MediaError(f"audio file not found: {audio_path}")
     if frames is None and wave is None:

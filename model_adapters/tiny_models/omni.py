@@ -113,51 +113,11 @@ def _build_processor(tokenizer_object):
 
 def tiny_config(tokenizer, hidden: int = 64, layers: int = 2):
     """A Qwen2.5-Omni config of well under a million parameters; head size 32 (vLLM CPU needs >= 32)."""
-    from transformers import Qwen2_5OmniConfig
+    from emorealm.model_adapters.tiny_models.omni_config import omni_config, tiny_omni_dims
 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    vocab = len(tokenizer)
-    text_config = {
-        "vocab_size": vocab, "hidden_size": hidden, "intermediate_size": 2 * hidden,
-        "num_hidden_layers": layers, "num_attention_heads": hidden // 32, "num_key_value_heads": 1,
-        "max_position_embeddings": 4096, "rope_parameters": {
-            "rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
-        "tie_word_embeddings": False, "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
-    }
-    vision_config = {
-        "depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 2, "patch_size": 14,
-        "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112, "out_hidden_size": hidden,
-        "fullatt_block_indexes": [1], "in_channels": 3,
-    }
-    audio_config = {
-        "num_mel_bins": 128, "encoder_layers": 2, "encoder_attention_heads": 2, "encoder_ffn_dim": 128,
-        "d_model": 64, "output_dim": hidden, "max_source_positions": 1500, "n_window": 100,
-    }
-    thinker = {
-        "text_config": text_config, "vision_config": vision_config, "audio_config": audio_config,
-        "audio_token_index": ids["<|AUDIO|>"], "image_token_index": ids["<|IMAGE|>"],
-        "video_token_index": ids["<|VIDEO|>"], "audio_start_token_id": ids["<|audio_bos|>"],
-        "audio_end_token_id": ids["<|audio_eos|>"], "vision_start_token_id": ids["<|vision_bos|>"],
-        "vision_end_token_id": ids["<|vision_eos|>"], "vision_token_id": ids["<|vision_pad|>"],
-        "user_token_id": tokenizer.convert_tokens_to_ids("user") or 0,
-        "position_id_per_seconds": 25, "seconds_per_chunk": 2, "tie_word_embeddings": False,
-    }
-    # The talker is never instantiated (audio output off) but its config ships, as in the released
-    # checkpoints; keep its ids inside the vocabulary so no loader trips over them.
-    codec = vocab
-    talker = {
-        "vocab_size": vocab + 8, "hidden_size": hidden, "embedding_size": hidden, "intermediate_size": 2 * hidden,
-        "num_hidden_layers": 1, "num_attention_heads": hidden // 32, "num_key_value_heads": 1, "head_dim": 32,
-        "layer_types": ["full_attention"], "max_window_layers": 1,
-        "tts_text_pad_token_id": ids["<|tts_pad|>"], "tts_text_start_token_id": ids["<|tts_text_bos|>"],
-        "tts_text_end_token_id": ids["<|tts_text_eod|>"], "tts_codec_pad_token_id": codec,
-        "tts_codec_start_token_id": codec + 1, "tts_codec_end_token_id": codec + 2,
-        "tts_codec_mask_token_id": codec + 3,
-        **{k: thinker[k] for k in ("audio_token_index", "image_token_index", "video_token_index",
-                                   "audio_start_token_id", "audio_end_token_id", "vision_start_token_id",
-                                   "vision_end_token_id")},
-    }
-    return Qwen2_5OmniConfig(thinker_config=thinker, talker_config=talker, enable_audio_output=False)
+    return omni_config(ids, len(tokenizer), tiny_omni_dims(hidden, layers),
+                       user_token_id=tokenizer.convert_tokens_to_ids("user") or 0)
 
 
 def build_tiny_omni(out_dir: str | Path) -> Path:

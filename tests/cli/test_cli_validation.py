@@ -43,6 +43,12 @@ def no_model(monkeypatch):
     (["--tasks", "reasoning_basic_audoi"], "unknown task(s): 'reasoning_basic_audoi' (did you mean "
                                            "'reasoning_basic_audio'"),
     (["--task-args", "fold=2"], "'fold'; known: audio_dir"),  # a DFEW option on an EmoReAlM task
+    # values too, before the model loads: a boolean typo is never read as false (emorealm/options.py)
+    (["--gen-kwargs", "temperature=0.5,do_sample=ture"], "gen_kwargs do_sample='ture' is not a boolean (did you "
+                                                         "mean 'true'?); use true or false"),
+    (["--gen-kwargs", "max_gen_toks=lots"], "gen_kwargs max_gen_toks='lots' is not an integer"),
+    (["--task-args", "clip_dir=x,clip_dir=y"], "--task-args gives 'clip_dir' twice"),
+    (["--model-args", "dtype"], "cannot parse --model-args 'dtype': 'dtype' is not key=value"),
 ])
 def test_typos_are_errors_with_suggestions(tmp_path, capsys, no_model, extra, message):
     assert _run(tmp_path, *extra) == 2
@@ -123,7 +129,7 @@ def test_ctrl_c_then_resume(tmp_path, capsys, monkeypatch):
     assert cmd[:3] == ["python", "-m", "emorealm"] and cmd[-1] == "--resume"
     assert main(cmd[3:]) == 0
     err = _err(capsys)
-    assert "2 finished sample(s) found" in err
+    assert "2 finished sample(s) found; 2 of this run's 3 sample(s) are reused, 1 remain to compute" in err
     assert "resumed run: 2 sample(s) reused from the journal, 1 computed" in err
 
 

@@ -42,7 +42,7 @@ def swap(docs):
 def _inputs(lm, doc, ablation=None):
     lm.media_transform = ablation
     try:
-        return lm._inputs(doc, build_prompt(doc)).features
+        return lm.model_inputs(doc, build_prompt(doc)).features
     finally:
         lm.media_transform = None
 
@@ -143,7 +143,7 @@ def test_attention_shares_sum_to_one_and_match_output_attentions(lm, docs):
     before = lm.model.config._attn_implementation
     with EagerAttention(lm.model):
         share = answer_attention_share(lm, doc, prompt, "A")
-        prefix = lm._inputs(doc, prompt)
+        prefix = lm.model_inputs(doc, prompt)
         ids = lm.tokenizer("A", add_special_tokens=False)["input_ids"]
         full = append_continuation(prefix, ids)
         with torch.inference_mode():

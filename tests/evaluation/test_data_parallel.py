@@ -13,12 +13,15 @@ import pytest
 TASK = "reasoning_basic_audio_ll"
 
 
-def _run(cmd_prefix: list[str], out: Path, tiny_omni_dir: Path, *extra: str) -> tuple[dict, dict]:
+def _run(cmd_prefix: list[str], out: Path, tiny_omni_dir: Path, *extra: str,
+         logs: list[str] | None = None) -> tuple[dict, dict]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     cmd = [*cmd_prefix, "run", "--model", "hf", "--model-args", f"pretrained={tiny_omni_dir}",
            "--tasks", TASK, "--device", "cpu", "--output", str(out), *extra]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    if logs is not None:
+        logs.append(proc.stderr)
     results = json.loads(sorted(out.rglob("results_*.json"))[-1].read_text())
     samples = {}
     for line in sorted(out.rglob(f"samples_{TASK}_*.jsonl"))[-1].read_text().splitlines():
@@ -30,8 +33,12 @@ def _run(cmd_prefix: list[str], out: Path, tiny_omni_dir: Path, *extra: str) -> 
 @pytest.mark.slow
 def test_two_gloo_processes_equal_one(tmp_path, tiny_omni_dir, sample_root):
     one, one_samples = _run([sys.executable, "-m", "emorealm"], tmp_path / "one", tiny_omni_dir)
+    logs: list[str] = []
     two, two_samples = _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                             "--master_port", "29517", "-m", "emorealm"], tmp_path / "two", tiny_omni_dir)
+                             "--master_port", "29517", "-m", "emorealm"], tmp_path / "two", tiny_omni_dir, logs=logs)
+    # only rank 0 says its emorealm: info lines (both ranks load the data and would say the same)
+    assert logs[0].count("no data root given; using the built-in sample data") == 1, logs[0][-3000:]
+    assert "emorealm[rank 1]: no data root" not in logs[0]
     assert len(one_samples) >= 4 and sorted(one_samples) == sorted(two_samples)
     # every doc scored once, by one of the ranks, with the same log-likelihoods
     for doc_id, resps in one_samples.items():

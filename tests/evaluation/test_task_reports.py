@@ -7,9 +7,10 @@ import math
 from emorealm.model_adapters.base import EmorealmLM
 from lm_eval.api.instance import Instance
 
-from emorealm.benchmarks.common import LOAD_REPORTS, LoadResult, announce
+from emorealm.benchmarks.common import LoadResult, announce
 from emorealm.errors import parse_error_response, sample_error
 from emorealm.evaluation.reports import add_task_reports, write_task_figures
+from emorealm.evaluation.state import run_scope
 
 SEVEN = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
 
@@ -19,17 +20,18 @@ def _sample(gold, rel, strict):
 
 
 def test_reports_and_figures(tmp_path):
-    announce("dfew", LoadResult(docs=[{}], problems=["clip 7 missing"], source={"split_file": "set_1.csv"}))
     results = {"configs": {"dfew": {}}, "samples": {"dfew": [
         _sample("happiness", "happiness", "happiness"), _sample("sadness", "happiness", None),
         _sample("anger", "anger", "anger"), _sample(None, None, None)]}}
-    reports = add_task_reports(results)
+    with run_scope() as state:
+        announce("dfew", LoadResult(docs=[{}], problems=["clip 7 missing"], source={"split_file": "set_1.csv"}))
+        reports = add_task_reports(results)
     block = results["emorealm"]
     rel = block["classification"]["dfew"]["released"]
     assert rel["n"] == 3 and rel["acc"] == 2 / 3 and rel["per_class_recall"]["sadness"] == 0.0
     assert block["classification"]["dfew"]["strict"]["invalid_rate"] == 1 / 3
     assert block["load_reports"]["dfew"]["problems"] == ["clip 7 missing"]
-    assert LOAD_REPORTS["dfew"]["n_docs"] == 1
+    assert state.load_reports["dfew"]["n_docs"] == 1
     (png,) = write_task_figures(reports, tmp_path / "results_2026-01-01T00-00-00.json")
     assert png.name == "confusion_dfew_2026-01-01T00-00-00.png" and png.stat().st_size > 0
 

@@ -123,7 +123,7 @@ def test_batch_error_reruns_one_at_a_time(hf_adapter, docs, spy_generate, monkey
 
     def flaky(**kw):
         if kw["input_ids"].shape[0] > 1 or kw["input_ids"].shape[1] == culprit_len:
-            raise RuntimeError("simulated failure")
+            raise torch.OutOfMemoryError("simulated out of memory")
         return gen(**kw)
 
     culprit = build_inputs(hf_adapter.processor, load_media(docs[1]["media"], hf_adapter.spec), PROMPTS[1],
@@ -134,7 +134,22 @@ def test_batch_error_reruns_one_at_a_time(hf_adapter, docs, spy_generate, monkey
     out = hf_adapter.generate_until(_requests(docs))
     errors = [i for i, o in enumerate(out) if parse_error_response(o) is not None]
     assert errors == [1]
-    assert parse_error_response(out[1]).kind == "RuntimeError"
+    err = parse_error_response(out[1])
+    assert err.kind == "ModelError" and "ran out of memory on 1 sample(s)" in err.message
+
+
+def test_a_bug_in_a_model_call_stops_the_batch(hf_adapter, docs, monkeypatch):
+    """Anything but an emorealm error (here a shape-mismatch RuntimeError) is a bug: it propagates
+    instead of being recorded as a per-sample error on every request."""
+    clear_sample_errors()
+
+    def broken(**kw):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (simulated bug)")
+
+    monkeypatch.setattr(hf_adapter.model, "generate", broken)
+    hf_adapter.batch_size = 8
+    with pytest.raises(RuntimeError, match="simulated bug"):
+        hf_adapter.generate_until(_requests(docs))
 
 
 def test_mixed_modalities_split_into_separate_calls(hf_adapter, docs, spy_generate, tmp_path):

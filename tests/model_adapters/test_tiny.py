@@ -62,3 +62,23 @@ def test_cli_prints_folder(tiny_omni_dir):
 
     out = subprocess.run([sys.executable, "-m", "emorealm", "tiny-omni"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(tiny_omni_dir)
+
+
+def test_config_builder_reproduces_the_cached_checkpoint(tiny_omni_dir):
+    """The one Qwen2.5-Omni config builder (model_adapters/tiny_models/omni_config.py) still builds
+    exactly the config of the cached tiny-omni: its cache key (TINY_VERSION) stays valid."""
+    from emorealm.model_adapters.random_configs import qwen25_omni_thinker_config
+    from emorealm.model_adapters.tiny_models.omni import tiny_config
+    from transformers import AutoProcessor, Qwen2_5OmniConfig
+
+    tokenizer = AutoProcessor.from_pretrained(tiny_omni_dir).tokenizer
+    saved = Qwen2_5OmniConfig.from_pretrained(tiny_omni_dir).to_dict()
+    built = tiny_config(tokenizer).to_dict()
+    for key in ("architectures", "dtype"):  # set by save_pretrained from the model, not by the config
+        saved.pop(key), built.pop(key)
+    assert built == saved
+    # the random thinker of the same family shares its encoders and special ids
+    rand = qwen25_omni_thinker_config(tokenizer, "tiny").to_dict()
+    assert rand["vision_config"] == saved["thinker_config"]["vision_config"]
+    assert rand["audio_config"] == saved["thinker_config"]["audio_config"]
+    assert rand["audio_token_index"] == saved["thinker_config"]["audio_token_index"]

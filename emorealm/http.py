@@ -1,12 +1,16 @@
-"""A small JSON-over-HTTP client with timeouts and retries, for the OpenAI-compatible adapter.
+"""The one JSON-over-HTTP client, with timeouts and retries: the OpenAI-compatible adapter and the
+EMER judge both talk to their servers through it.
 
 Retried: HTTP 429 and 5xx (honouring ``Retry-After``), timeouts and dropped connections, with
 exponential backoff. Not retried: other 4xx (the request itself is wrong) and bodies that are not
-JSON. Every failure raises :class:`ServerError` (a ModelError) whose message says what happened and
-what to do; the adapter turns it into a per-sample error.
+JSON. Every failure raises :class:`ServerError` (a :class:`~emorealm.errors.ModelError`, so an
+:class:`~emorealm.errors.EmorealmError`) whose message says what happened and what to do; callers
+turn it into a per-sample error. A 2xx answer whose body is not JSON raises its subclass
+:class:`InvalidResponse`.
 
 The API key goes into the ``Authorization`` header of each request and nowhere else: it is not kept
-in any attribute that ``repr``/metadata/logs show, and error messages never include headers.
+in any attribute that ``repr``/metadata/logs show, and error messages never include headers. It may
+be given as a function, read at each request (the judge reads its key from the environment then).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +34,10 @@ class ServerError(ModelError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+class InvalidResponse(ServerError):
+    """The server answered (HTTP 2xx) but the body is not JSON."""
 
 
 @dataclass(frozen=True)
@@ -68,14 +77,25 @@ def _error_detail(body: str, limit: int = 300) -> str:
 class JSONClient:
     """POST/GET JSON to ``base_url`` with retries. Thread-safe (one ``requests.Session`` per thread)."""
 
-    def __init__(self, base_url: str, api_key: str | None, policy: RetryPolicy):
+    def __init__(self, base_url: str, api_key: str | Callable[[], str | None] | None,
+                 policy: RetryPolicy | None = None):
         self.base_url = base_url.rstrip("/")
-        self.policy = policy
-        self._auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.policy = policy or RetryPolicy()
+        # a key given as a string is held only inside this header; a function is asked per request
+        self._key_fn = api_key if callable(api_key) else None
+        self._auth = {"Authorization": f"Bearer {api_key}"} if isinstance(api_key, str) and api_key else {}
         self._local = threading.local()
 
     def __repr__(self) -> str:  # never show the key
-        return f"JSONClient({self.base_url!r}, key={'set' if self._auth else 'unset'})"
+        state = "from a function" if self._key_fn else ("set" if self._auth else "unset")
+        return f"JSONClient({self.base_url!r}, key={state})"
+
+    def _headers(self) -> dict[str, str]:
+        auth = self._auth
+        if self._key_fn is not None:
+            key = self._key_fn()
+            auth = {"Authorization": f"Bearer {key}"} if key else {}
+        return {**auth, "Accept": "application/json"}
 
     def _session(self):
         import requests
@@ -102,18 +122,20 @@ class JSONClient:
             retry_after = None
             try:
                 resp = self._session().request(method, url, json=body, timeout=self.policy.timeout,
-                                               headers={**self._auth, "Accept": "application/json"})
+                                               headers=self._headers())
             except requests.Timeout:
-                last = f"no answer within {self.policy.timeout:g} s (timeout=)"
+                last = f"timed out: no answer within {self.policy.timeout:g} s (timeout=)"
             except requests.ConnectionError as exc:
                 last = f"cannot connect ({type(exc).__name__}); is the server running at {self.base_url}?"
+            except requests.RequestException as exc:  # any other transport failure: this request's, typed
+                raise ServerError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
             else:
                 status = resp.status_code
                 if status < 400:
                     try:
                         return resp.json()
                     except ValueError as exc:
-                        raise ServerError(f"{method} {url}: the server answered HTTP {status} with a body that "
+                        raise InvalidResponse(f"{method} {url}: the server answered HTTP {status} with a body that "
                                           f"is not JSON ({_error_detail(resp.text, 120)!r}); is base_url an "
                                           "OpenAI-compatible endpoint?", status) from exc
                 detail = _error_detail(resp.text)
