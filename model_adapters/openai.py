@@ -28,10 +28,10 @@ from emorealm.model_adapters.openai_content import VIDEO_TRANSPORTS, audio_part,
 
 from emorealm import __version__
 from emorealm.errors import ConfigError, ModelError, error_response
-from emorealm.evaluation.state import in_run_context
 from emorealm.http import JSONClient, RetryPolicy, ServerError
 from emorealm.media.decode import MediaSpec
 from emorealm.options import parse_bool, parse_generation, parse_modalities
+from emorealm.run_state import in_run_context
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from emorealm.doc import Doc
 from emorealm.errors import DataError
-from emorealm.evaluation.state import record_fingerprint, record_load_report
 from emorealm.paths import resolve_data_root as _resolve_data_root
 from emorealm.paths import safe_join  # noqa: F401  (re-exported for the loaders)
+from emorealm.run_state import record_fingerprint, record_load_report
 from emorealm.sample_data.builtin import ensure_sample_data
 
 log = logging.getLogger("emorealm.benchmarks")

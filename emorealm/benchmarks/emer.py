@@ -162,7 +162,7 @@ def judge_settings(options: dict[str, Any]) -> dict[str, Any]:
 
 def judge_backend(settings: dict[str, Any]) -> JudgeBackend | None:
     """The judge backend for ``settings``: one per run (kept in the run's state), a fresh one outside a run."""
-    from emorealm.evaluation.state import current_or_none
+    from emorealm.run_state import current_or_none
 
     # the endpoint is part of the key: the environment may point elsewhere later in the process
     key = (settings["spec"], settings["timeout"],

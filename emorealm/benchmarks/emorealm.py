@@ -18,9 +18,9 @@ from emorealm.benchmarks.benchmark import Benchmark
 from emorealm.benchmarks.common import resolve_data_root
 from emorealm.doc import media_dict
 from emorealm.errors import DataError, sample_error
-from emorealm.evaluation.state import record_fingerprint
 from emorealm.fingerprint import file_fingerprint
 from emorealm.paths import safe_join
+from emorealm.run_state import record_fingerprint
 from emorealm.scoring.aggregations import f1_yes_no, mean_defined, total  # noqa: F401  (named by the task YAML)
 from emorealm.scoring.choice import is_yes_no, parse_choice, released_match, split_choices
 

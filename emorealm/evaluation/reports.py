@@ -30,7 +30,7 @@ def add_task_reports(results: dict[str, Any]) -> dict[str, dict[str, Classificat
     block = results.setdefault("emorealm", {})
     if reports:
         block["classification"] = {t: {k: r.as_dict() for k, r in reps.items()} for t, reps in reports.items()}
-    from emorealm.evaluation.state import current
+    from emorealm.run_state import current
 
     state = current()
     loaded = {t: rep for t in results.get("configs", {})

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from emorealm.benchmarks import registry
-from emorealm.evaluation.state import current
+from emorealm.run_state import current
 
 _PACKAGES = ("torch", "torchvision", "transformers", "lm_eval", "av", "peft", "trl", "vllm")
 COUNT_METRICS = registry.count_metrics()
@@ -46,7 +46,7 @@ def add_metadata(results: dict[str, Any], lm, adapter: str, cfg, task_options: d
     for task, res in results.get("results", {}).items():
         if "n_errors,none" in res:
             n_errors[task] = int(res["n_errors,none"])
-    state = current()  # the run's own fingerprints (emorealm.evaluation.state)
+    state = current()  # the run's own fingerprints (emorealm.run_state)
     fps = {task: fp for task in results.get("configs", {})
            if (fp := state.fingerprint(task, registry.data_key(task))) is not None}
     from emorealm import __version__

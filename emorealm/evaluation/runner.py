@@ -1,7 +1,7 @@
 """Drive an evaluation: resolve model and tasks, run lm-eval's ``simple_evaluate``, write results.
 
 ``run`` and ``diagnose`` share one path (:func:`open_run`): the run-owned state is opened
-(``emorealm.evaluation.state``), tasks load and are checked, the journal is prechecked and the
+(``emorealm.run_state``), tasks load and are checked, the journal is prechecked and the
 media spec validated before the model loads; :meth:`Run.simple_evaluate` calls lm-eval and
 :meth:`Run.finish` attaches every ``emorealm`` block and writes the files.
 """
@@ -162,7 +162,7 @@ def output_folder(cfg: RunConfig, args: dict[str, Any]) -> Path:
 
 
 def _task_identity(tm) -> dict[str, Any]:
-    from emorealm.evaluation.state import current
+    from emorealm.run_state import current
 
     state = current()
     return {name: {"version": getattr(task, "VERSION", None), "data_fingerprint": state.fingerprint(name, registry.data_key(name))}
@@ -242,7 +242,7 @@ class Run:
     """One run with its model loaded: what :func:`open_run` yields."""
 
     cfg: RunConfig
-    state: Any  # emorealm.evaluation.state.RunState
+    state: Any  # emorealm.run_state.RunState
     metadata: dict[str, Any]
     tm: Any
     task_names: list[str]
@@ -314,9 +314,9 @@ def open_run(cfg: RunConfig, before_model: Callable[[dict[str, Any], Any, list[s
     the model loads. Ctrl-C inside the body ends as :class:`~emorealm.journal.RunInterrupted`; an
     exception that is not an emorealm error (a bug) is logged with where the finished samples are.
     ``before_model(metadata, task manager, task names)`` runs the caller's own checks before loading."""
-    from emorealm.evaluation.state import run_scope
     from emorealm.journal import Journal, RunInterrupted
     from emorealm.model_adapters import distributed
+    from emorealm.run_state import run_scope
 
     with run_scope() as state:
         metadata, tm, task_names = prepare_tasks(cfg)

@@ -15,7 +15,7 @@ import pytest
 from emorealm.cli import main
 from emorealm.errors import ConfigError, EmorealmError, MediaError, record_sample_error, sample_error
 from emorealm.evaluation.error_rate import ErrorRateExceeded, add_error_summary, check_error_rate
-from emorealm.evaluation.state import NoActiveRun, current, in_run_context, record_fingerprint, run_scope
+from emorealm.run_state import NoActiveRun, current, in_run_context, record_fingerprint, run_scope
 
 
 def _results(folder: Path) -> dict:
@@ -81,7 +81,7 @@ def test_every_project_exception_is_an_emorealm_error():
     from emorealm.model_adapters.http import ServerError
 
     from emorealm.diagnostics.attention import AttentionUnsupported
-    from emorealm.evaluation.state import NoActiveRun as NoRun
+    from emorealm.run_state import NoActiveRun as NoRun
     from emorealm.scoring.judge import JudgeParseError, JudgeUnavailable
 
     for cls in (JudgeParseError, JudgeUnavailable, AttentionUnsupported, NoRun, ServerError):

@@ -10,7 +10,7 @@ from lm_eval.api.instance import Instance
 from emorealm.benchmarks.common import LoadResult, announce
 from emorealm.errors import parse_error_response, sample_error
 from emorealm.evaluation.reports import add_task_reports, write_task_figures
-from emorealm.evaluation.state import run_scope
+from emorealm.run_state import run_scope
 
 SEVEN = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
 

@@ -72,7 +72,7 @@ def current() -> RunState:
     if state is None:
         raise NoActiveRun("no emorealm run is active: run-owned state (data fingerprints, load reports, judge "
                           "backends) exists only inside `emorealm.evaluation.runner.evaluate` or a "
-                          "`with emorealm.evaluation.state.run_scope():` block")
+                          "`with emorealm.run_state.run_scope():` block")
     return state
 
 
