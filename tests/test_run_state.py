@@ -78,7 +78,7 @@ def test_error_summary_and_threshold():
 
 # -- the exception tree -------------------------------------------------------------------------------
 def test_every_project_exception_is_an_emorealm_error():
-    from emorealm.model_adapters.http import ServerError
+    from emorealm.http import ServerError
 
     from emorealm.diagnostics.attention import AttentionUnsupported
     from emorealm.evaluation.state import NoActiveRun as NoRun
@@ -128,7 +128,7 @@ def no_model(monkeypatch):
      "batch_size given twice: --batch-size 2 and --model-args batch_size=3"),
     (["--device", "cpu", "--model-args", "device=cpu"], "device given twice"),
     (["--model-args", "media=nonsense"], "unknown media spec 'nonsense'; known:"),
-    (["--model-args", "fps=fast"], "media option fps=fast is not a number"),
+    (["--model-args", "fps=fast"], "fps='fast' is not a number"),
     (["--max-error-rate", "2"], "--max-error-rate 2.0 is not a share between 0 and 1"),
 ])
 def test_bad_options_are_refused_before_the_model_loads(tmp_path, capsys, no_model, extra, message):
