@@ -1,0 +1,346 @@
+"""Preparing requests ahead in a worker *process*: decode, resize and processor work hold the GIL,
+so a thread overlaps them poorly with the forward; a spawned process does not share the GIL.
+
+One :class:`ProcessWorker` per adapter lives for the adapter's lifetime. It is started lazily (a
+spawned interpreter imports torch: seconds) and, until it reports ready, the main process builds
+requests itself, so the start never stalls a run. Arguments and results travel pickled over two
+pipes; tensors in a result travel as numpy arrays in out-of-band buffers (pickle protocol 5), read
+straight into writable memory that the rebuilt tensors then use without another copy (no shared
+memory segments or passed file descriptors that a crash could leak).
+
+Failure handling, in order of likelihood:
+
+* a per-sample error raised while building (a broken clip) comes back as the same exception (type
+  and message), re-raised by :meth:`ProcessPrefetcher.get` of that request only;
+* the process dying (a decoder crash, the OOM killer): the request it was building fails with a
+  :class:`~emorealm.errors.WorkerError`, the requests queued behind it are built in the main
+  process, and a fresh worker is started; after ``MAX_CRASHES`` deaths preparation stays in the
+  main process for the rest of the adapter's life, with a warning;
+* Ctrl-C: the worker ignores SIGINT (the main process decides), and it is stopped when a loop ends
+  with requests still in flight, when the adapter is garbage-collected, at interpreter exit (a
+  daemon process), and on its own when the main process's end of the task pipe closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import signal
+import threading
+import time
+import traceback
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from emorealm.errors import WorkerError
+
+log = logging.getLogger("emorealm")
+
+MAX_CRASHES = 3
+_READY = -1  # ticket of the worker's "started" message
+_LOCAL = object()  # "build this request in the main process" (its worker died before answering)
+
+
+class RemoteTraceback(Exception):
+    """The worker's traceback, attached as ``__cause__`` of an exception re-raised from it."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+
+    def __str__(self) -> str:
+        return f"\n\nraised in the preparation worker process:\n{self.args[0]}"
+
+
+class UnpicklableWorkerError(Exception):
+    """An exception raised in the worker that cannot cross the process boundary (not a per-sample error)."""
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives a pickle round trip unchanged in type and text, else a stand-in."""
+    try:
+        back = pickle.loads(pickle.dumps(exc))
+        if type(back) is type(exc) and str(back) == str(exc):
+            return exc
+    except Exception:  # noqa: BLE001 - any failure to round-trip means "not portable"
+        pass
+    return UnpicklableWorkerError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}")
+
+
+def _tensor_from_numpy(array: Any, dtype: str | None = None) -> Any:
+    import torch
+
+    t = torch.from_numpy(array)  # shares the received buffer: no copy
+    return t.view(getattr(torch, dtype)) if dtype else t
+
+
+class _ResultPickler(pickle.Pickler):
+    """Pickles CPU tensors as numpy arrays, whose data then go out of band (no serialising copy)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        import sys
+
+        torch = sys.modules.get("torch")
+        if torch is None or type(obj) is not torch.Tensor or obj.device.type != "cpu" or obj.requires_grad \
+                or obj.is_sparse or not obj.is_contiguous():
+            return NotImplemented
+        if obj.dtype == torch.bfloat16:  # numpy has no bfloat16: the same bits as int16
+            return _tensor_from_numpy, (obj.view(torch.int16).numpy(), "bfloat16")
+        try:
+            return _tensor_from_numpy, (obj.numpy(),)
+        except (TypeError, RuntimeError):  # a dtype numpy lacks: torch's own pickling
+            return NotImplemented
+
+
+def _send_result(conn, ticket: int, status: str, value: Any) -> None:
+    import io
+
+    buffers: list[pickle.PickleBuffer] = []
+    out = io.BytesIO()
+    _ResultPickler(out, protocol=5, buffer_callback=buffers.append).dump(value)
+    raws = [b.raw() for b in buffers]
+    conn.send_bytes(pickle.dumps((ticket, status, out.getvalue(), [r.nbytes for r in raws])))
+    for raw in raws:
+        conn.send_bytes(raw)
+
+
+def _recv_result(conn) -> tuple[int, str, Any]:
+    ticket, status, main, sizes = pickle.loads(conn.recv_bytes())
+    buffers = []
+    for size in sizes:
+        buf = bytearray(size)  # writable, so tensors rebuilt on it are ordinary tensors
+        conn.recv_bytes_into(buf)
+        buffers.append(buf)
+    return ticket, status, pickle.loads(main, buffers=buffers)
+
+
+def _child_main(tasks, results, threads: int | None) -> None:
+    """Entry point of the worker process: build each received request, answer in order."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)  # as many as the main process: equal work, equal numbers
+        fn = pickle.loads(tasks.recv_bytes())
+    except BaseException:  # noqa: BLE001 - reported to the parent, which prepares in-process instead
+        _send_result(results, _READY, "failed", traceback.format_exc())
+        return
+    _send_result(results, _READY, "ok", None)
+    while True:
+        try:
+            ticket, args = pickle.loads(tasks.recv_bytes())
+        except (EOFError, OSError):  # the main process closed its end or died: nothing more to do
+            return
+        try:
+            status, value = "ok", fn(*args)
+        except Exception as exc:  # noqa: BLE001 - the main process re-raises it for this request
+            status, value = "err", (_portable(exc), traceback.format_exc())
+        try:
+            _send_result(results, ticket, status, value)
+        except (BrokenPipeError, OSError):
+            return
+        except Exception as exc:  # noqa: BLE001 - a result that cannot be pickled: a bug, reported as such
+            _send_result(results, ticket, "err", (_portable(exc), traceback.format_exc()))
+
+
+class ProcessWorker:
+    """One spawned process running ``fn(*args)`` for the argument tuples submitted, in order."""
+
+    def __init__(self, fn: Callable[..., Any], threads: int | None = None, name: str = "emorealm-prefetch") -> None:
+        self.fn, self.threads, self.name = fn, threads, name
+        self.proc = self.tasks = self.results = None
+        self.ready = False
+        self.crashes = 0
+        self.disabled: str | None = None  # why preparation stays in the main process
+        self.inflight: list[int] = []  # tickets sent and not answered, in order
+        self.answers: dict[int, Any] = {}
+        self.next_ticket = 0
+        self.served = 0  # requests answered by a worker process (the rest were built in the main process)
+        self.start_seconds: float | None = None  # from start to ready, of the last process started
+
+    # -- lifetime ----------------------------------------------------------------------------
+    def _start(self) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")  # no fork: the parent has threads (torch, tokenizers, CUDA)
+        task_r, self.tasks = ctx.Pipe(duplex=False)
+        self.results, res_w = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_child_main, args=(task_r, res_w, self.threads), name=self.name, daemon=True)
+        # the child starts with SIGINT blocked (a Ctrl-C during its imports must not kill it with a
+        # traceback); a SIGINT meanwhile stays pending for this process, so none is lost
+        block = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+        if block:
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self.proc.start()
+        finally:
+            if block:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        task_r.close()
+        res_w.close()
+        self.ready = False
+        self._started = time.perf_counter()
+        payload = pickle.dumps(self.fn, protocol=pickle.HIGHEST_PROTOCOL)
+        # sent from a helper thread: the child reads it only after its imports, and a payload larger
+        # than the pipe buffer would block this (main) thread until then
+        threading.Thread(target=self._send_quietly, args=(self.tasks, payload), daemon=True,
+                         name=f"{self.name}-start").start()
+        self._finalizer = weakref.finalize(self, _stop, self.proc, self.tasks, self.results)
+
+    @staticmethod
+    def _send_quietly(conn, payload: bytes) -> None:
+        try:
+            conn.send_bytes(payload)
+        except (OSError, TypeError, ValueError):  # the child died or was stopped first (closed handle)
+            pass
+
+    def usable(self) -> bool:
+        """True when requests may be submitted now; starts the process (without waiting) if needed."""
+        if self.disabled:
+            return False
+        if self.proc is None:
+            self._start()
+        if not self.ready:
+            self._pump(block=False)
+        return self.ready and not self.disabled
+
+    def stop(self) -> None:
+        """Stop the process (requests in flight are dropped); a later :meth:`usable` starts a new one."""
+        if self.proc is not None:
+            self._finalizer()
+        self.proc = self.tasks = self.results = None
+        self.ready = False
+        for t in self.inflight:
+            self.answers[t] = _LOCAL
+        self.inflight = []
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    # -- requests ----------------------------------------------------------------------------
+    def submit(self, args: tuple) -> int:
+        """Send one request (only after :meth:`usable` returned True); returns its ticket."""
+        ticket = self.next_ticket
+        self.next_ticket += 1
+        try:
+            self.tasks.send_bytes(pickle.dumps((ticket, args), protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, OSError):
+            self.answers[ticket] = _LOCAL  # it died; noticed by the sentinel at the next wait
+            return ticket
+        self.inflight.append(ticket)
+        return ticket
+
+    def take(self, ticket: int) -> Any:
+        """The result of ``ticket``: the built value, an exception raised, or ``_LOCAL``."""
+        while ticket not in self.answers:
+            if self.proc is None:  # stopped meanwhile: nothing will answer
+                self.answers[ticket] = _LOCAL
+                break
+            self._pump(block=True)
+        status, value = ("ok", _LOCAL) if self.answers[ticket] is _LOCAL else self.answers[ticket]
+        del self.answers[ticket]
+        if status == "err":
+            exc, tb = value
+            raise exc from RemoteTraceback(tb)
+        return value
+
+    def _pump(self, block: bool) -> None:
+        """Read what the worker sent; notice its death."""
+        from multiprocessing.connection import wait
+
+        if self.proc is None:
+            return
+        ready = wait([self.results, self.proc.sentinel], timeout=None if block else 0)
+        if self.results in ready or self.results.poll():
+            try:
+                ticket, status, value = _recv_result(self.results)
+            except (EOFError, OSError):
+                return self._died()
+            if ticket == _READY:
+                self.ready = status == "ok"
+                self.start_seconds = time.perf_counter() - self._started
+                if not self.ready:
+                    self._disable(f"the preparation worker could not start:\n{value}")
+                return
+            self.inflight.remove(ticket)
+            self.answers[ticket] = (status, value)
+            self.served += 1
+        elif ready:
+            self._died()
+
+    def _died(self) -> None:
+        self.proc.join(5)
+        code = self.proc.exitcode
+        culprit = self.inflight[0] if self.inflight else None
+        if culprit is not None:
+            self.inflight.pop(0)
+            self.answers[culprit] = ("err", (WorkerError(
+                f"the input-preparation worker process died (exit code {code}) while preparing this request; "
+                f"the others go on. To see the failure in the main process rerun it with "
+                f"--model-args prefetch_worker=thread (or prefetch=0)"), ""))
+        self.crashes += 1
+        self.stop()
+        if self.crashes >= MAX_CRASHES:
+            self._disable(f"the preparation worker process died {self.crashes} times (last exit code {code})")
+
+    def _disable(self, why: str) -> None:
+        self.disabled = why
+        log.warning("%s; preparing inputs in the main process from now on", why)
+        self.stop()
+
+
+def _stop(proc, tasks, results) -> None:
+    for conn in (tasks, results):
+        try:
+            conn.close()  # the child's next read sees EOF and it returns
+        except OSError:
+            pass
+    proc.join(2)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(2)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+
+
+class ProcessPrefetcher:
+    """:class:`~emorealm.model_adapters.prefetch.Prefetcher`'s interface over a :class:`ProcessWorker`:
+    ``get(k)`` returns ``build(*items[k])`` (built by the worker, or by ``local`` in this process
+    while the worker starts or after it died), at most ``depth`` requests ahead of the consumer."""
+
+    def __init__(self, worker: ProcessWorker, local: Callable[..., Any], items: Sequence[tuple], depth: int,
+                 send: Callable[[tuple], tuple | None]) -> None:
+        # send(item): the worker's arguments for an item, or None to build that item locally
+        self.worker, self.local, self.items, self.depth, self.send = worker, local, list(items), depth, send
+        self.tickets: dict[int, int] = {}
+        self.next = 0
+        self.served_before = worker.served
+
+    def get(self, k: int) -> Any:
+        if self.worker.usable():
+            self.next = max(self.next, k if k in self.tickets else k + 1)
+            while self.next < len(self.items) and self.next <= k + self.depth:
+                args = self.send(self.items[self.next])
+                if args is not None:
+                    self.tickets[self.next] = self.worker.submit(args)
+                self.next += 1
+        if k in self.tickets:
+            value = self.worker.take(self.tickets.pop(k))
+            if value is not _LOCAL:
+                return value
+        return self.local(*self.items[k])
+
+    def close(self) -> None:
+        start = f", start-up {self.worker.start_seconds:.1f} s" if self.worker.start_seconds is not None else ""
+        log.info("inputs of %d of %d requests prepared in the worker process%s", self.worker.served - self.served_before,
+                 len(self.items), start)
+        if self.tickets:  # left early (an error, Ctrl-C): what is in flight is of no use to anyone
+            self.worker.stop()
+            for t in self.tickets.values():
+                self.worker.answers.pop(t, None)
+            self.tickets = {}
