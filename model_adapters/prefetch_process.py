@@ -114,7 +114,28 @@ def _recv_result(conn) -> tuple[int, str, Any]:
     return ticket, status, pickle.loads(main, buffers=buffers)
 
 
-def _child_main(tasks, results, threads: int | None) -> None:
+def _console() -> tuple[bool, str | None]:
+    """(verbose console?, the run's log file) of this process, for the worker to do the same."""
+    from emorealm import log_filters
+
+    file = log_filters.CAPTURE.file
+    return log_filters.VERBOSE, file.baseFilename if file is not None else None
+
+
+def _quiet_like_parent(console: tuple[bool, str | None]) -> None:
+    """Third-party warnings raised while building go where the main process sends its own: the
+    run's log file (and the console only with -v), not the console of a quiet run."""
+    from emorealm import log_filters
+
+    verbose, path = console
+    log_filters.install()
+    if not verbose:
+        log_filters.quiet_console(False)
+    if path:
+        log_filters.attach_log_file(path)
+
+
+def _child_main(tasks, results, threads: int | None, console: tuple[bool, str | None]) -> None:
     """Entry point of the worker process: build each received request, answer in order."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     if hasattr(signal, "pthread_sigmask"):
@@ -124,7 +145,8 @@ def _child_main(tasks, results, threads: int | None) -> None:
             import torch
 
             torch.set_num_threads(threads)  # as many as the main process: equal work, equal numbers
-        fn = pickle.loads(tasks.recv_bytes())
+        fn = pickle.loads(tasks.recv_bytes())  # imports what fn needs (transformers): then quieten it
+        _quiet_like_parent(console)
     except BaseException:  # noqa: BLE001 - reported to the parent, which prepares in-process instead
         _send_result(results, _READY, "failed", traceback.format_exc())
         return
@@ -168,7 +190,8 @@ class ProcessWorker:
         ctx = mp.get_context("spawn")  # no fork: the parent has threads (torch, tokenizers, CUDA)
         task_r, self.tasks = ctx.Pipe(duplex=False)
         self.results, res_w = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_child_main, args=(task_r, res_w, self.threads), name=self.name, daemon=True)
+        self.proc = ctx.Process(target=_child_main, args=(task_r, res_w, self.threads, _console()), name=self.name,
+                                daemon=True)
         # the child starts with SIGINT blocked (a Ctrl-C during its imports must not kill it with a
         # traceback); a SIGINT meanwhile stays pending for this process, so none is lost
         block = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
