@@ -1,12 +1,14 @@
 """Preparing requests ahead in a worker *process*: decode, resize and processor work hold the GIL,
-so a thread overlaps them poorly with the forward; a spawned process does not share the GIL.
+so a thread overlaps them poorly with the forward; another process does not share the GIL.
 
 One :class:`ProcessWorker` per adapter lives for the adapter's lifetime. It is started lazily (a
-spawned interpreter imports torch: seconds) and, until it reports ready, the main process builds
+fresh interpreter imports torch: seconds) and, until it reports ready, the main process builds
 requests itself, so the start never stalls a run. Arguments and results travel pickled over two
-pipes; tensors in a result travel as numpy arrays in out-of-band buffers (pickle protocol 5), read
-straight into writable memory that the rebuilt tensors then use without another copy (no shared
-memory segments or passed file descriptors that a crash could leak).
+pipes; tensors in a result travel as numpy arrays in out-of-band buffers (pickle protocol 5). Large
+buffers go through a file in a spool folder (tmpfs where it has room) rather than the pipe: a pipe
+moves 64 KiB per wake-up of the reader, and on a busy machine every wake-up waits for a time slice.
+The main process reads them straight into writable memory that the rebuilt tensors use without
+another copy, and deletes the file; the folder goes when the worker stops.
 
 Failure handling, in order of likelihood:
 
@@ -16,15 +18,17 @@ Failure handling, in order of likelihood:
   :class:`~emorealm.errors.WorkerError`, the requests queued behind it are built in the main
   process, and a fresh worker is started; after ``MAX_CRASHES`` deaths preparation stays in the
   main process for the rest of the adapter's life, with a warning;
-* Ctrl-C: the worker ignores SIGINT (the main process decides), and it is stopped when a loop ends
-  with requests still in flight, when the adapter is garbage-collected, at interpreter exit (a
-  daemon process), and on its own when the main process's end of the task pipe closes.
+* Ctrl-C: the worker runs in its own process group and ignores SIGINT (the main process decides);
+  it is stopped when a loop ends with requests still in flight, when the adapter is
+  garbage-collected, at interpreter exit, and on its own when the main process's end of the task
+  pipe closes (so even a SIGKILLed main process leaves no worker behind).
 """
 
 from __future__ import annotations
 
 import logging
 import pickle
+import shutil
 import signal
 import threading
 import time
@@ -33,6 +37,8 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from emorealm.model_adapters.prefetch_transport import RemoteTraceback, portable, recv_result, send_result, spool_root
+
 from emorealm.errors import WorkerError
 
 log = logging.getLogger("emorealm")
@@ -40,78 +46,6 @@ log = logging.getLogger("emorealm")
 MAX_CRASHES = 3
 _READY = -1  # ticket of the worker's "started" message
 _LOCAL = object()  # "build this request in the main process" (its worker died before answering)
-
-
-class RemoteTraceback(Exception):
-    """The worker's traceback, attached as ``__cause__`` of an exception re-raised from it."""
-
-    def __init__(self, tb: str) -> None:
-        super().__init__(tb)
-
-    def __str__(self) -> str:
-        return f"\n\nraised in the preparation worker process:\n{self.args[0]}"
-
-
-class UnpicklableWorkerError(Exception):
-    """An exception raised in the worker that cannot cross the process boundary (not a per-sample error)."""
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives a pickle round trip unchanged in type and text, else a stand-in."""
-    try:
-        back = pickle.loads(pickle.dumps(exc))
-        if type(back) is type(exc) and str(back) == str(exc):
-            return exc
-    except Exception:  # noqa: BLE001 - any failure to round-trip means "not portable"
-        pass
-    return UnpicklableWorkerError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}")
-
-
-def _tensor_from_numpy(array: Any, dtype: str | None = None) -> Any:
-    import torch
-
-    t = torch.from_numpy(array)  # shares the received buffer: no copy
-    return t.view(getattr(torch, dtype)) if dtype else t
-
-
-class _ResultPickler(pickle.Pickler):
-    """Pickles CPU tensors as numpy arrays, whose data then go out of band (no serialising copy)."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        import sys
-
-        torch = sys.modules.get("torch")
-        if torch is None or type(obj) is not torch.Tensor or obj.device.type != "cpu" or obj.requires_grad \
-                or obj.is_sparse or not obj.is_contiguous():
-            return NotImplemented
-        if obj.dtype == torch.bfloat16:  # numpy has no bfloat16: the same bits as int16
-            return _tensor_from_numpy, (obj.view(torch.int16).numpy(), "bfloat16")
-        try:
-            return _tensor_from_numpy, (obj.numpy(),)
-        except (TypeError, RuntimeError):  # a dtype numpy lacks: torch's own pickling
-            return NotImplemented
-
-
-def _send_result(conn, ticket: int, status: str, value: Any) -> None:
-    import io
-
-    buffers: list[pickle.PickleBuffer] = []
-    out = io.BytesIO()
-    _ResultPickler(out, protocol=5, buffer_callback=buffers.append).dump(value)
-    raws = [b.raw() for b in buffers]
-    conn.send_bytes(pickle.dumps((ticket, status, out.getvalue(), [r.nbytes for r in raws])))
-    for raw in raws:
-        conn.send_bytes(raw)
-
-
-def _recv_result(conn) -> tuple[int, str, Any]:
-    ticket, status, main, sizes = pickle.loads(conn.recv_bytes())
-    buffers = []
-    for size in sizes:
-        buf = bytearray(size)  # writable, so tensors rebuilt on it are ordinary tensors
-        conn.recv_bytes_into(buf)
-        buffers.append(buf)
-    return ticket, status, pickle.loads(main, buffers=buffers)
 
 
 def _console() -> tuple[bool, str | None]:
@@ -135,12 +69,18 @@ def _quiet_like_parent(console: tuple[bool, str | None]) -> None:
         log_filters.attach_log_file(path)
 
 
-def _child_main(tasks, results, threads: int | None, console: tuple[bool, str | None]) -> None:
-    """Entry point of the worker process: build each received request, answer in order."""
+def _child_entry(task_fd: int, result_fd: int) -> None:
+    """Entry point of the worker process (``python -c``): build each received request, answer in order."""
+    from multiprocessing.connection import Connection
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    tasks, results = Connection(task_fd, writable=False), Connection(result_fd, readable=False)
+    spool = None
     try:
+        import sys
+
+        path, threads, console, spool = pickle.loads(tasks.recv_bytes())
+        sys.path[:] = path  # the main process's: fn's module (maybe a script's or a test's) must import
         if threads is not None:
             import torch
 
@@ -148,24 +88,25 @@ def _child_main(tasks, results, threads: int | None, console: tuple[bool, str | 
         fn = pickle.loads(tasks.recv_bytes())  # imports what fn needs (transformers): then quieten it
         _quiet_like_parent(console)
     except BaseException:  # noqa: BLE001 - reported to the parent, which prepares in-process instead
-        _send_result(results, _READY, "failed", traceback.format_exc())
+        send_result(results, _READY, "failed", traceback.format_exc())
         return
-    _send_result(results, _READY, "ok", None)
+    send_result(results, _READY, "ok", None)
     while True:
         try:
             ticket, args = pickle.loads(tasks.recv_bytes())
         except (EOFError, OSError):  # the main process closed its end or died: nothing more to do
+            shutil.rmtree(spool, ignore_errors=True)  # (it removes the folder too, unless it was killed)
             return
         try:
             status, value = "ok", fn(*args)
         except Exception as exc:  # noqa: BLE001 - the main process re-raises it for this request
-            status, value = "err", (_portable(exc), traceback.format_exc())
+            status, value = "err", (portable(exc), traceback.format_exc())
         try:
-            _send_result(results, ticket, status, value)
+            send_result(results, ticket, status, value, spool)
         except (BrokenPipeError, OSError):
             return
         except Exception as exc:  # noqa: BLE001 - a result that cannot be pickled: a bug, reported as such
-            _send_result(results, ticket, "err", (_portable(exc), traceback.format_exc()))
+            send_result(results, ticket, "err", (portable(exc), traceback.format_exc()))
 
 
 class ProcessWorker:
@@ -185,38 +126,41 @@ class ProcessWorker:
 
     # -- lifetime ----------------------------------------------------------------------------
     def _start(self) -> None:
-        import multiprocessing as mp
+        import os
+        import subprocess
+        import sys
+        import tempfile
+        from multiprocessing.connection import Connection
 
-        ctx = mp.get_context("spawn")  # no fork: the parent has threads (torch, tokenizers, CUDA)
-        task_r, self.tasks = ctx.Pipe(duplex=False)
-        self.results, res_w = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_child_main, args=(task_r, res_w, self.threads, _console()), name=self.name,
-                                daemon=True)
-        # the child starts with SIGINT blocked (a Ctrl-C during its imports must not kill it with a
-        # traceback); a SIGINT meanwhile stays pending for this process, so none is lost
-        block = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-        if block:
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            self.proc.start()
-        finally:
-            if block:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
-        task_r.close()
-        res_w.close()
+        # a fresh interpreter running only this module, not multiprocessing's spawn: that re-imports
+        # the user's main script, which fails (or recurses) in a script or notebook without a
+        # ``__main__`` guard; and no fork: the main process has torch, tokenizer and CUDA threads
+        task_r, task_w = os.pipe()
+        res_r, res_w = os.pipe()
+        self.spool = tempfile.mkdtemp(prefix="emorealm-prefetch-", dir=spool_root())
+        code = f"from {__name__} import _child_entry; _child_entry({task_r}, {res_w})"
+        # its own process group: a Ctrl-C at the terminal goes to the main process only, which decides
+        # (the worker ignores SIGINT as well, and ends when the main process's end of its pipe closes)
+        self.proc = subprocess.Popen([sys.executable, *subprocess._args_from_interpreter_flags(), "-c", code],
+                                     pass_fds=(task_r, res_w), process_group=0, close_fds=True)
+        os.close(task_r)
+        os.close(res_w)
+        self.tasks, self.results = Connection(task_w, readable=False), Connection(res_r, writable=False)
         self.ready = False
         self._started = time.perf_counter()
-        payload = pickle.dumps(self.fn, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = [pickle.dumps((list(sys.path), self.threads, _console(), self.spool)),
+                   pickle.dumps(self.fn, protocol=pickle.HIGHEST_PROTOCOL)]
         # sent from a helper thread: the child reads it only after its imports, and a payload larger
         # than the pipe buffer would block this (main) thread until then
         threading.Thread(target=self._send_quietly, args=(self.tasks, payload), daemon=True,
                          name=f"{self.name}-start").start()
-        self._finalizer = weakref.finalize(self, _stop, self.proc, self.tasks, self.results)
+        self._finalizer = weakref.finalize(self, _stop, self.proc, self.tasks, self.results, self.spool)
 
     @staticmethod
-    def _send_quietly(conn, payload: bytes) -> None:
+    def _send_quietly(conn, payload: list[bytes]) -> None:
         try:
-            conn.send_bytes(payload)
+            for msg in payload:
+                conn.send_bytes(msg)
         except (OSError, TypeError, ValueError):  # the child died or was stopped first (closed handle)
             pass
 
@@ -277,10 +221,10 @@ class ProcessWorker:
 
         if self.proc is None:
             return
-        ready = wait([self.results, self.proc.sentinel], timeout=None if block else 0)
-        if self.results in ready or self.results.poll():
+        # the worker's death closes its end of the results pipe: EOF is how it is noticed
+        if wait([self.results], timeout=None if block else 0):
             try:
-                ticket, status, value = _recv_result(self.results)
+                ticket, status, value = recv_result(self.results)
             except (EOFError, OSError):
                 return self._died()
             if ticket == _READY:
@@ -292,12 +236,12 @@ class ProcessWorker:
             self.inflight.remove(ticket)
             self.answers[ticket] = (status, value)
             self.served += 1
-        elif ready:
-            self._died()
 
     def _died(self) -> None:
-        self.proc.join(5)
-        code = self.proc.exitcode
+        try:
+            code = self.proc.wait(5)
+        except Exception:  # noqa: BLE001 - still running (its pipe broke): stop() ends it
+            code = None
         culprit = self.inflight[0] if self.inflight else None
         if culprit is not None:
             self.inflight.pop(0)
@@ -316,19 +260,23 @@ class ProcessWorker:
         self.stop()
 
 
-def _stop(proc, tasks, results) -> None:
+def _stop(proc, tasks, results, spool: str) -> None:
+    import subprocess
+
     for conn in (tasks, results):
         try:
             conn.close()  # the child's next read sees EOF and it returns
         except OSError:
             pass
-    proc.join(2)
-    if proc.is_alive():
-        proc.terminate()
-        proc.join(2)
-    if proc.is_alive():
-        proc.kill()
-        proc.join()
+    for end in (None, proc.terminate, proc.kill):
+        if end is not None:
+            end()
+        try:
+            proc.wait(2 if end is not proc.kill else None)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    shutil.rmtree(spool, ignore_errors=True)
 
 
 class ProcessPrefetcher:

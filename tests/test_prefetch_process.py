@@ -236,3 +236,24 @@ def test_hf_prepared_in_a_worker_process_equals_prepared_in_series(tiny_omni_dir
     pid = worker.pid
     worker.stop()
     assert not _alive(pid)
+
+
+@pytest.mark.timeout(180)
+def test_a_script_without_a_main_guard_can_use_the_worker(tmp_path):
+    """multiprocessing's spawn would re-run this script in the worker and fail; ours runs only the worker."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import math, time\n"
+        "from emorealm.model_adapters.prefetch_process import ProcessPrefetcher, ProcessWorker\n"
+        "w = ProcessWorker(math.sqrt)\n"
+        "deadline = time.monotonic() + 120\n"
+        "while not w.usable() and time.monotonic() < deadline:\n"
+        "    time.sleep(0.02)\n"
+        "pre = ProcessPrefetcher(w, math.sqrt, [(k * k,) for k in range(6)], 2, lambda item: item)\n"
+        "print('OUT', [pre.get(k) for k in range(6)], w.served, w.disabled)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=170)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "OUT [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] 5 None" in out.stdout
