@@ -141,10 +141,17 @@ class ProcessWorker:
         code = f"from {__name__} import _child_entry; _child_entry({task_r}, {res_w})"
         # its own process group: a Ctrl-C at the terminal goes to the main process only, which decides
         # (the worker ignores SIGINT as well, and ends when the main process's end of its pipe closes)
-        self.proc = subprocess.Popen([sys.executable, *subprocess._args_from_interpreter_flags(), "-c", code],
-                                     pass_fds=(task_r, res_w), process_group=0, close_fds=True)
+        try:
+            self.proc = subprocess.Popen([sys.executable, *subprocess._args_from_interpreter_flags(), "-c", code],
+                                         pass_fds=(task_r, res_w), process_group=0, close_fds=True)
+        except BaseException:
+            for fd in (task_r, task_w, res_r):
+                os.close(fd)
+            shutil.rmtree(self.spool, ignore_errors=True)
+            raise
+        finally:
+            os.close(res_w)
         os.close(task_r)
-        os.close(res_w)
         self.tasks, self.results = Connection(task_w, readable=False), Connection(res_r, writable=False)
         self.ready = False
         self._started = time.perf_counter()
@@ -169,7 +176,11 @@ class ProcessWorker:
         if self.disabled:
             return False
         if self.proc is None:
-            self._start()
+            try:
+                self._start()
+            except OSError as exc:  # no process to be had (EMFILE, EAGAIN): not any request's fault
+                self._disable(f"the preparation worker could not start: {exc}")
+                return False
         if not self.ready:
             self._pump(block=False)
         return self.ready and not self.disabled
