@@ -63,16 +63,16 @@ class Links:
         return out
 
 
-def _cpu_seconds(lm) -> float:
-    """CPU time of this process plus the adapter's worker process (when it has one)."""
-    total = time.process_time()
+def _cpu_seconds(lm) -> tuple[float, float]:
+    """CPU seconds of (this process, the adapter's worker process when it has one)."""
     pid = lm._worker.pid if getattr(lm, "_worker", None) is not None else None
+    worker = 0.0
     if pid:
         import psutil
 
         t = psutil.Process(pid).cpu_times()
-        total += t.user + t.system
-    return total
+        worker = t.user + t.system
+    return time.process_time(), worker
 
 
 def _costs(lm, clips: list[Path]) -> tuple[float, float]:
@@ -121,7 +121,7 @@ def main() -> None:
             raise SystemExit(f"the worker process did not start: {proc._worker.disabled}")
         print(f"worker process start-up: {proc._worker.start_seconds:.1f} s (once per adapter)")
         best = {m: float("inf") for m in modes}
-        cores, outs, served = {}, {}, 0
+        cpu, outs, served = {}, {}, 0
         for _ in range(args.repeats):
             for name, lm in modes.items():
                 reqs = _requests(links.fresh())
@@ -132,10 +132,13 @@ def main() -> None:
                 if name == "process":
                     served = lm._worker.served - before
                 if wall < best[name]:
-                    best[name], cores[name] = wall, (_cpu_seconds(lm) - c) / wall
+                    after = _cpu_seconds(lm)
+                    best[name], cpu[name] = wall, (after[0] - c[0], after[1] - c[1])
         # cores busy on average: about 1 in series; up to 2 when preparation overlaps the forward
-        print("cores busy: " + ", ".join(f"{m} {cores[m]:.2f}" for m in modes)
+        print("cores busy: " + ", ".join(f"{m} {sum(cpu[m]) / best[m]:.2f}" for m in modes)
               + f" (machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        print("CPU seconds (main + worker process): " + ", ".join(f"{m} {cpu[m][0]:.2f} + {cpu[m][1]:.2f}"
+                                                                   for m in modes))
         same = all(outs[m] == outs["series"] for m in modes)
         print(f"{args.n} questions: " + ", ".join(f"{m} {best[m]:.2f} s" for m in modes)
               + f"; {served}/{args.n} built in the worker process; results identical: {same}")

@@ -133,14 +133,16 @@ def _alive(pid: int | None) -> bool:
         return False
 
 
-def _with_token(token: str) -> list[int]:
-    """Processes whose environment holds ``token`` (the run and anything it started)."""
+def _with_token(token: str, worker_only: bool = False) -> list[int]:
+    """Processes whose environment holds ``token`` (the run and anything it started), or only its
+    preparation workers."""
     import psutil
 
     found = []
     for p in psutil.process_iter():
         try:
-            if p.environ().get("H25_PREFETCH_TOKEN") == token:
+            if p.environ().get("H25_PREFETCH_TOKEN") == token and (
+                    not worker_only or "_child_entry" in " ".join(p.cmdline())):
                 found.append(p.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             pass
@@ -174,14 +176,13 @@ def test_ctrl_c_and_the_end_of_a_run_leave_no_worker_process(tmp_path):
     assert list((tmp_path / "whole").rglob("results_*.json"))
     assert _with_token(token + "a") == []
 
-    # Ctrl-C at a terminal reaches the whole foreground process group: the run and its worker
+    # Ctrl-C at a terminal goes to the whole foreground process group (the worker has its own)
     run = _run_cli(tmp_path, "interrupted", token + "b", 400)
     deadline = time.monotonic() + 300
-    while len(_with_token(token + "b")) < 2:  # the run and its worker process
+    while not (worker := _with_token(token + "b", worker_only=True)):  # scoring has begun
         assert run.poll() is None, (tmp_path / "interrupted.log").read_text()[-3000:]
         assert time.monotonic() < deadline, "no worker process appeared"
         time.sleep(0.1)
-    worker = [p for p in _with_token(token + "b") if p != run.pid]
     os.killpg(run.pid, signal.SIGINT)
     assert run.wait(120) != 0
     time.sleep(1)
