@@ -129,8 +129,7 @@ class EmorealmLM(LM):
         return self._prepare_loglikelihood(doc, context, continuations)
 
     def _prefetch_process(self, n_items: int) -> ProcessWorker | None:
-        """A worker process whose function equals the ``_build_*`` hooks (same arguments), for a
-        loop of ``n_items`` requests; ``None``: prepare ahead in a thread."""
+        """A worker process running the ``_build_*`` hooks' equal for ``n_items`` requests; None: a thread."""
         return None
 
     def _prefetcher(self, build: Callable[..., Any], items: list[tuple]) -> Prefetcher | ProcessPrefetcher:
@@ -138,8 +137,7 @@ class EmorealmLM(LM):
             return None if doc.get("_load_error") else build(doc, *args)  # the guard refuses these anyway
 
         depth = self._prefetch_depth()
-        worker = self._prefetch_process(len(items)) if depth else None
-        if worker is not None:
+        if depth and (worker := self._prefetch_process(len(items))) is not None:
             return ProcessPrefetcher(worker, one, items, depth, lambda item: None if item[0].get("_load_error") else item)
         return Prefetcher(one, items, depth)
 
