@@ -78,10 +78,9 @@ def test_error_summary_and_threshold():
 
 # -- the exception tree -------------------------------------------------------------------------------
 def test_every_project_exception_is_an_emorealm_error():
-    from emorealm.http import ServerError
-
     from emorealm.diagnostics.attention import AttentionUnsupported
     from emorealm.evaluation.state import NoActiveRun as NoRun
+    from emorealm.http import ServerError
     from emorealm.judge import JudgeParseError, JudgeUnavailable
 
     for cls in (JudgeParseError, JudgeUnavailable, AttentionUnsupported, NoRun, ServerError):
