@@ -41,9 +41,13 @@ def write_prefs(folder: Path, n: int, seed: int) -> Path:
 
 
 def launch(tmp: Path, name: str, cfg: dict, nproc: int, accelerate_config: str | None = None,
-           extra_env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+           extra_env: dict | None = None, timeout: int = 600, cpu_flag: bool = True) -> subprocess.CompletedProcess:
     """Run the training script with ``cfg`` on ``nproc`` CPU processes (torchrun, or accelerate launch
-    with ``accelerate_config``); ``cfg['output_dir']`` is set to ``tmp/name``."""
+    with ``accelerate_config``); ``cfg['output_dir']`` is set to ``tmp/name``.
+
+    ``cpu_flag``: pass ``--cpu`` to accelerate launch. Leave it off for FSDP / DeepSpeed configs: with
+    ``--cpu`` accelerate ignores them and starts one plain process; without it, it exports the
+    config's ``FSDP_*`` / DeepSpeed variables and starts ``nproc`` processes through torchrun."""
     cfg = {**cfg, "output_dir": str(tmp / name)}
     (tmp / f"{name}.json").write_text(json.dumps(cfg))
     script = tmp / "train_script.py"
@@ -52,7 +56,7 @@ def launch(tmp: Path, name: str, cfg: dict, nproc: int, accelerate_config: str |
     port = str(free_port())
     if accelerate_config:
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", accelerate_config,
-               "--num_processes", str(nproc), "--main_process_port", port, "--cpu"]
+               "--num_processes", str(nproc), "--main_process_port", port] + (["--cpu"] if cpu_flag else [])
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", port]
     return subprocess.run([*cmd, str(script), str(tmp / f"{name}.json")], cwd=REPO, env=env,

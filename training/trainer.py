@@ -21,8 +21,8 @@ import torch
 from emorealm.training.collate import PrefBatch, PreferenceCollator
 from emorealm.training.config import TrainConfig
 from emorealm.training.data import load_preferences
-from emorealm.training.forward import PreferenceModel, encode_media, sequence_logps, split_logps, thinker_of
-from emorealm.training.launch import build_scheduler, check_launch, per_device_batch
+from emorealm.training.forward import PreferenceModel, split_logps, thinker_of
+from emorealm.training.launch import build_scheduler, check_launch, enable_cpu_fsdp, per_device_batch
 from emorealm.training.loss import avem_dpo_loss
 from emorealm.training.prefix_cache import enable_gradient_checkpointing
 from emorealm.training.sft import SFTCollator, load_sft_rows, sft_loss
@@ -131,6 +131,8 @@ class Trainer:
         self.acc = accelerator or Accelerator(gradient_accumulation_steps=cfg.train.grad_accum,
                                               mixed_precision=_mixed_precision(cfg.train.mixed_precision),
                                               cpu=no_device)
+        if no_device and accelerator is None:
+            enable_cpu_fsdp(self.acc)
         self.console = console or Console(stderr=True)
         set_seed(cfg.seed)
         self.batch_size = per_device_batch(cfg.train, self.acc.num_processes)
@@ -175,10 +177,12 @@ class Trainer:
         # per optimizer step instead, and saved with the accelerate state.
         self.scheduler = build_scheduler(self.optimizer, cfg.train, self.total_steps)
         self.acc.register_for_checkpointing(self.scheduler)
-        self.policy = PreferenceModel(self.policy_model)
-        self.policy, self.optimizer = self.acc.prepare(self.policy, self.optimizer)
         if self.ref_model is not None:
             self.ref_model.to(self.acc.device)
+        self.policy = PreferenceModel(self.policy_model, self.ref_model, with_reference=not self.sft,
+                                      share_media=cfg.freeze_encoders)
+        _deepspeed_micro_batch(self.acc, self.batch_size)
+        self.policy, self.optimizer = self.acc.prepare(self.policy, self.optimizer)
         self.step = 0
         self.skipped: Counter = Counter()
         self.corruptions: Counter = Counter()
@@ -188,25 +192,13 @@ class Trainer:
         return thinker_of(self.acc.unwrap_model(self.policy).model)
 
     def compute_loss(self, batch: PrefBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        """Policy and reference log-probs of every sequence, then the objective."""
-        thinker = self._thinker()
-        shared = None
-        if self.cfg.freeze_encoders and batch.sequences:
-            # frozen encoders: encode each context's media once for the policy and the reference
-            with torch.no_grad(), self.acc.autocast():
-                shared = encode_media(thinker, batch, self.acc.device, self.arch)
-        pol = self.policy(batch, shared)
+        """Policy and reference log-probs of every sequence (one wrapped forward), then the objective."""
+        pol, ref = self.policy(batch)
         if not batch.sequences:  # every row of this micro-batch was skipped: a zero step keeps ranks in step
             return pol.sum(), {}
         if self.sft:
             return sft_loss(pol, batch)
-        with torch.no_grad(), self.acc.autocast():
-            if self.ref_model is None:
-                with self.acc.unwrap_model(self.policy).model.disable_adapter():
-                    ref = sequence_logps(thinker, batch, shared)
-            else:
-                ref = sequence_logps(self.ref_model, batch, shared)
-        return avem_dpo_loss(split_logps(batch, pol), split_logps(batch, ref.detach()), self.cfg.loss)
+        return avem_dpo_loss(split_logps(batch, pol), split_logps(batch, ref), self.cfg.loss)
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save_state(self, epoch: int, batch_in_epoch: int) -> Path:
@@ -241,10 +233,13 @@ class Trainer:
         from emorealm.tiny import TINY_MARKER, is_smoke_test_model
 
         self.acc.wait_for_everyone()
+        # every rank takes part: FSDP / ZeRO-3 gather the sharded weights into rank 0's full state dict
+        state = self.acc.get_state_dict(self.policy)
         if self.acc.is_main_process:
             folder.mkdir(parents=True, exist_ok=True)
             model = self.acc.unwrap_model(self.policy).model
-            model.save_pretrained(str(folder), safe_serialization=True)
+            state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+            model.save_pretrained(str(folder), state_dict=state, safe_serialization=True)
             self.processor.save_pretrained(str(folder))
             if Path(self.model_path).is_dir() and is_smoke_test_model(self.model_path):
                 shutil.copy(Path(self.model_path) / f"{TINY_MARKER}.json", folder / f"{TINY_MARKER}.json")
@@ -362,6 +357,19 @@ class Trainer:
         if self.acc.num_processes > 1:
             vals = self.acc.gather(vals[None]).nanmean(0)
         return {k: float(v) for k, v in zip(keys, vals.tolist(), strict=True)}
+
+
+def _deepspeed_micro_batch(acc, batch_size: int) -> None:
+    """DeepSpeed needs its micro-batch size when the engine is built; accelerate reads it from the
+    dataloaders handed to ``prepare``, and ours are prepared per epoch, so it is set here."""
+    plugin = getattr(acc.state, "deepspeed_plugin", None)
+    if plugin is None:
+        return
+    ds = plugin.deepspeed_config
+    if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+        ds["train_micro_batch_size_per_gpu"] = batch_size
+    if ds.get("train_batch_size", "auto") == "auto":
+        ds["train_batch_size"] = batch_size * acc.num_processes * acc.gradient_accumulation_steps
 
 
 def train(cfg: TrainConfig, console=None) -> TrainResult:
