@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +22,8 @@ SCRIPT = textwrap.dedent("""
     res = tr.run()
     if tr.acc.is_main_process:
         json.dump({"world": tr.acc.num_processes, "type": str(tr.acc.distributed_type), "steps": res.steps,
-                   "batch_size": tr.batch_size}, open(cfg.output_dir + "/launch.json", "w"))
+                   "batch_size": tr.batch_size,
+                   "wrapper": type(tr.policy).__name__}, open(cfg.output_dir + "/launch.json", "w"))
 """)
 
 
@@ -59,8 +61,16 @@ def launch(tmp: Path, name: str, cfg: dict, nproc: int, accelerate_config: str |
                "--num_processes", str(nproc), "--main_process_port", port] + (["--cpu"] if cpu_flag else [])
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", port]
-    return subprocess.run([*cmd, str(script), str(tmp / f"{name}.json")], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    # own session: on timeout (a deadlock) the launcher *and* its worker processes are killed
+    proc = subprocess.Popen([*cmd, str(script), str(tmp / f"{name}.json")], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"training did not finish within {timeout} s (deadlock?):\n{err[-3000:]}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def read_log(out: Path) -> list[dict]:

@@ -47,6 +47,7 @@ def enable_cpu_fsdp(acc, env: Mapping[str, str] | None = None) -> bool:
     variables (what the GPU path does). Used by the CPU tests of sharded training.
     """
     import torch
+    from accelerate.state import PartialState
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
     env = os.environ if env is None else env
@@ -54,8 +55,33 @@ def enable_cpu_fsdp(acc, env: Mapping[str, str] | None = None) -> bool:
         return False
     acc.state.fsdp_plugin = FullyShardedDataParallelPlugin()
     acc.state.distributed_type = DistributedType.FSDP
+    PartialState._shared_state["distributed_type"] = DistributedType.FSDP  # what a later AcceleratorState() reads
     # FSDP1 compares its compute device ("cpu") with the device_id accelerate passes ("cpu:<index>")
     acc.state.device = torch.device("cpu")
+    return True
+
+
+def fix_cpu_deepspeed(acc) -> bool:
+    """Give accelerate the real world size under DeepSpeed on CPU processes; True when fixed.
+
+    On CPU, accelerate 1.15 hands DeepSpeed no backend: DeepSpeed initialises the process group
+    itself (gloo, from ``WORLD_SIZE``), but accelerate records "no distributed backend" and tells
+    every rank it is process 0 of 1 — every rank would then read all the data, act as the main
+    process and size DeepSpeed's batch for one process. The numbers are taken from the process group.
+    """
+    import torch
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    if (acc.distributed_type != DistributedType.DEEPSPEED or not torch.distributed.is_initialized()
+            or acc.num_processes == torch.distributed.get_world_size()):
+        return False
+    fixed = {"num_processes": torch.distributed.get_world_size(), "process_index": torch.distributed.get_rank(),
+             "local_process_index": int(os.environ.get("LOCAL_RANK", torch.distributed.get_rank())),
+             "backend": torch.distributed.get_backend()}
+    PartialState._shared_state.update(fixed)
+    for k, v in fixed.items():
+        setattr(acc.state, k, v)
     return True
 
 

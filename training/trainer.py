@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
 import shutil
 import time
@@ -22,7 +23,13 @@ from emorealm.training.collate import PrefBatch, PreferenceCollator
 from emorealm.training.config import TrainConfig
 from emorealm.training.data import load_preferences
 from emorealm.training.forward import PreferenceModel, split_logps, thinker_of
-from emorealm.training.launch import build_scheduler, check_launch, enable_cpu_fsdp, per_device_batch
+from emorealm.training.launch import (
+    build_scheduler,
+    check_launch,
+    enable_cpu_fsdp,
+    fix_cpu_deepspeed,
+    per_device_batch,
+)
 from emorealm.training.loss import avem_dpo_loss
 from emorealm.training.prefix_cache import enable_gradient_checkpointing
 from emorealm.training.sft import SFTCollator, load_sft_rows, sft_loss
@@ -126,13 +133,16 @@ class Trainer:
 
         self.cfg = cfg
         check_launch(cfg)  # bad launch settings fail here, before any weight is loaded
-        # no accelerator at all: say cpu=True so that torchrun / accelerate launch on CPU gets gloo DDP
+        # no accelerator at all: say cpu=True so that torchrun / accelerate launch on CPU gets gloo DDP,
+        # except under DeepSpeed, which accelerate ignores with cpu=True (DeepSpeed's CPU backend uses gloo)
         no_device = not (hasattr(torch, "accelerator") and torch.accelerator.is_available())
+        use_ds = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true", "yes")
         self.acc = accelerator or Accelerator(gradient_accumulation_steps=cfg.train.grad_accum,
                                               mixed_precision=_mixed_precision(cfg.train.mixed_precision),
-                                              cpu=no_device)
-        if no_device and accelerator is None:
+                                              cpu=no_device and not use_ds)
+        if no_device and accelerator is None:  # accelerate's CPU gaps (training/launch.py)
             enable_cpu_fsdp(self.acc)
+            fix_cpu_deepspeed(self.acc)
         self.console = console or Console(stderr=True)
         set_seed(cfg.seed)
         self.batch_size = per_device_batch(cfg.train, self.acc.num_processes)
