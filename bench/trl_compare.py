@@ -141,6 +141,7 @@ class Setup:
 
         self.cfg = LossConfig(beta=beta, w_vr=1.0, debias_weight=0.0, debias=False, modality=False)
         self.batch, self.proc = batch, proc
+        torch.manual_seed(seed)  # LoRA A's initialisation
         self.policy = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=lora_regex))
         rows = [{"prompt": "x", "chosen": "a", "rejected": "b", "images": []} for _ in range(batch.n_rows)]
         args = DPOConfig(output_dir=tempfile.mkdtemp(prefix="trl-bench-"), per_device_train_batch_size=batch.n_rows,
