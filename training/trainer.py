@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.utils import DistributedType
 from emorealm.training.collate import PrefBatch, PreferenceCollator
 from emorealm.training.config import TrainConfig
 from emorealm.training.data import load_preferences
@@ -249,7 +250,10 @@ class Trainer:
             folder.mkdir(parents=True, exist_ok=True)
             model = self.acc.unwrap_model(self.policy).model
             state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-            model.save_pretrained(str(folder), state_dict=state, safe_serialization=True)
+            if hasattr(model, "peft_config") and self.acc.distributed_type == DistributedType.FSDP:
+                _save_adapter_from_full_state(model, state, folder)
+            else:
+                model.save_pretrained(str(folder), state_dict=state, safe_serialization=True)
             self.processor.save_pretrained(str(folder))
             if Path(self.model_path).is_dir() and is_smoke_test_model(self.model_path):
                 shutil.copy(Path(self.model_path) / f"{TINY_MARKER}.json", folder / f"{TINY_MARKER}.json")
@@ -367,6 +371,28 @@ class Trainer:
         if self.acc.num_processes > 1:
             vals = self.acc.gather(vals[None]).nanmean(0)
         return {k: float(v) for k, v in zip(keys, vals.tolist(), strict=True)}
+
+
+def _save_adapter_from_full_state(model, state: dict[str, torch.Tensor], folder: Path) -> None:
+    """Write a LoRA adapter folder from the gathered full state dict of an FSDP-wrapped PEFT model.
+
+    PEFT 0.21 finds its weights by module name and strips only a *leading* ``_fsdp_wrapped_module.``;
+    with decoder layers wrapped as their own FSDP units the prefix sits mid-name, so
+    ``save_pretrained(state_dict=...)`` writes an empty adapter. The keys are PEFT's own layout: the
+    adapter weights of the full state dict with the adapter name removed.
+    """
+    from safetensors.torch import save_file
+
+    cfg = model.peft_config["default"]
+    if getattr(cfg, "modules_to_save", None):
+        raise ConfigError("FSDP with LoRA and trainable towers (modules_to_save) cannot be saved yet; "
+                          "use DDP or DeepSpeed ZeRO-2 for that run")
+    adapter = {k.replace(".default.", "."): v.contiguous() for k, v in state.items()
+               if ".lora_" in k and ".default." in k}
+    if not adapter:
+        raise RuntimeError("no LoRA weight in the gathered state dict")  # a bug, not a user error
+    save_file(adapter, str(folder / "adapter_model.safetensors"), metadata={"format": "pt"})
+    cfg.save_pretrained(str(folder))
 
 
 def _deepspeed_micro_batch(acc, batch_size: int) -> None:
