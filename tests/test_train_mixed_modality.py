@@ -10,6 +10,7 @@ run has a timeout, so a deadlock fails the test instead of hanging it.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def mixed_prefs(folder: Path, seed: int = 0) -> Path:
 def _cfg(data: Path, finetune: str, freeze: bool) -> dict:
     return {"model": "tiny-omni", "data": str(data), "finetune": finetune, "freeze_encoders": freeze, "seed": 0,
             "media": {"max_frames": 4}, "lora": {"r": 4, "alpha": 8},
-            "train": {"global_batch_size": 2, "max_steps": 2, "lr": 1e-3, "max_completion_length": 8,
+            "train": {"global_batch_size": 2, "max_steps": 2, "lr": 1e-3, "max_completion_length": 12,
                       "mixed_precision": "no"}}
 
 
@@ -53,7 +54,9 @@ def _audio_tower(ckpt: Path) -> dict[str, torch.Tensor]:
     from emorealm.training.trainer import load_thinker
 
     model, _, _ = load_thinker(str(ckpt))
-    return {k: v.detach().clone() for k, v in model.audio_tower.state_dict().items()}
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items() if "audio_tower." in k}
+    assert weights
+    return weights
 
 
 def test_mixed_prefs_put_the_modalities_on_the_intended_ranks(tmp_path):
@@ -78,7 +81,8 @@ def test_ranks_with_different_modalities_do_not_deadlock(tmp_path, kind, finetun
     out = tmp_path / "run"
     assert json.loads((out / "launch.json").read_text())["world"] == 2
     log = read_log(out)
-    assert [r["step"] for r in log] == [1, 2] and all(r["loss"] == r["loss"] for r in log)  # finite, not NaN
+    assert [r["step"] for r in log] == [1, 2] and all(r["skipped_rows"] == 0 for r in log)
+    assert all(math.isfinite(r["loss"]) for r in log)
     if not freeze:  # the audio tower trained (from rank 0's rows) though rank 1 never ran it
         before, after = _audio_tower(ensure_tiny_omni()), _audio_tower(out)
         assert any(not torch.equal(before[k], after[k]) for k in before)
