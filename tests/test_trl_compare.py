@@ -42,7 +42,11 @@ def setup(tmp_path_factory):
                                LossConfig(w_vr=1.0, debias_weight=0.0, debias=False, modality=False))(rows)
     assert all(k != "text" for k in batch.context_kinds)  # every context carries video and audio
     s = Setup(model, proc, batch, LoraSettings().target_regex(Qwen25Omni.lora_scope), seed=0, std=4.0)
-    return {"setup": s, "raw": raw, "root": tmp, "proc": proc}
+    yield {"setup": s, "raw": raw, "root": tmp, "proc": proc}
+    # TRL's trainer initialised accelerate's process-wide state: later tests build their own Accelerator
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def test_ours_equals_trl_away_from_the_reference(setup):
