@@ -40,6 +40,10 @@ class ConfigError(EmorealmError):
     """A command-line option, task option or config value is invalid."""
 
 
+class WorkerError(EmorealmError):
+    """A background worker process died while preparing one sample (that sample fails alone)."""
+
+
 ERROR_PREFIX = "<<emorealm-error:"
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from emorealm.model_adapters.prefetch import Prefetcher
+from emorealm.model_adapters.prefetch_process import ProcessPrefetcher, ProcessWorker
 from lm_eval.api.model import LM
 
 from emorealm.errors import DataError, EmorealmError, MediaError, ModelError, error_response, record_sample_error
@@ -127,11 +128,18 @@ class EmorealmLM(LM):
                                      built: Any) -> Any:
         return self._prepare_loglikelihood(doc, context, continuations)
 
-    def _prefetcher(self, build: Callable[..., Any], items: list[tuple]) -> Prefetcher:
+    def _prefetch_process(self, n_items: int) -> ProcessWorker | None:
+        """A worker process running the ``_build_*`` hooks' equal for ``n_items`` requests; None: a thread."""
+        return None
+
+    def _prefetcher(self, build: Callable[..., Any], items: list[tuple]) -> Prefetcher | ProcessPrefetcher:
         def one(doc, *args):
             return None if doc.get("_load_error") else build(doc, *args)  # the guard refuses these anyway
 
-        return Prefetcher(one, items, self._prefetch_depth())
+        depth = self._prefetch_depth()
+        if depth and (worker := self._prefetch_process(len(items))) is not None:
+            return ProcessPrefetcher(worker, one, items, depth, lambda item: None if item[0].get("_load_error") else item)
+        return Prefetcher(one, items, depth)
 
     # batched scoring, likewise: one unit is a question (its context and all its options)
     def _loglikelihood_batch_size(self) -> int:
@@ -278,7 +286,7 @@ class EmorealmLM(LM):
         finally:
             pre.close()
 
-    def _generate_loop(self, requests, order, chunk_ends, hashes, keys, out, ready, pre: Prefetcher) -> list[str]:
+    def _generate_loop(self, requests, order, chunk_ends, hashes, keys, out, ready, pre: Prefetcher | ProcessPrefetcher) -> list[str]:
         for n, i in progress(list(enumerate(order)), len(order), f"{self.adapter_name}: generating"):
             req = requests[i]
             context, gen_kwargs = req.args
@@ -347,7 +355,7 @@ class EmorealmLM(LM):
             pre.close()
         return results  # type: ignore[return-value]
 
-    def _score_loop(self, requests, groups, hashes, todo, results, pre: Prefetcher) -> None:
+    def _score_loop(self, requests, groups, hashes, todo, results, pre: Prefetcher | ProcessPrefetcher) -> None:
         size = max(1, int(self._loglikelihood_batch_size()))
         ready: list[tuple[int, Any, Any, dict]] = []  # (group index, journal key, prepared, journal notes)
         for n, (g, key) in enumerate(progress(todo, len(todo), f"{self.adapter_name}: scoring")):

@@ -19,7 +19,7 @@ from emorealm.model_adapters import distributed
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args
 from emorealm.model_adapters.forward_errors import model_call
 from emorealm.model_adapters.frames_as_images import label as frames_label
-from emorealm.model_adapters.hf_inputs import HFInputs
+from emorealm.model_adapters.hf_inputs import AUTO_PROCESS_MIN, HFInputs, check_worker_kind
 from emorealm.model_adapters.hf_models import DTYPES, resolve_architecture
 from emorealm.model_adapters.hf_models import load_model as load_model_arch
 from emorealm.model_adapters.inputs import ModelInputs, batch_key, collate_inputs
@@ -110,6 +110,8 @@ class HFAdapter(HFInputs, EmorealmLM):
                                "family's, see docs/adapters.md)"),
         "frame_rule": ("uniform", "which frames: uniform (segment centres) or linspace (first to last)"),
         "prefetch": (2, "requests whose inputs are prepared ahead in a background worker (0: off)"),
+        "prefetch_worker": ("auto", "process | thread | auto (a process for loops of at least "
+                                    f"{AUTO_PROCESS_MIN} requests, else a thread); see docs/adapters.md"),
     }
     # (doc, DecodedMedia) -> media_override dict for build_inputs; set by emorealm.diagnostics
     media_transform: Callable[[dict[str, Any], DecodedMedia], dict[str, Any]] | None = None
@@ -118,7 +120,8 @@ class HFAdapter(HFInputs, EmorealmLM):
                  device: str = "cpu", batch_size: int | str = 1, system_prompt: str | None = None,
                  trust_remote_code: bool | str = False, max_gen_toks: int = 256, device_map: str | None = None,
                  modalities: str | None = None, backbones: str | None = None, image_frames: int | str | None = None,
-                 frame_rule: str = "uniform", prefetch: int | str = 2, **kwargs: Any) -> None:
+                 frame_rule: str = "uniform", prefetch: int | str = 2, prefetch_worker: str = "auto",
+                 **kwargs: Any) -> None:
         super().__init__()
         if not pretrained:
             raise ModelError("the hf adapter needs pretrained=<folder or hub id> (or use --model tiny-omni)")
@@ -157,7 +160,9 @@ class HFAdapter(HFInputs, EmorealmLM):
             self.spec = dataclasses.replace(self.spec, min_frames=self.image_frames,
                                             max_frames=max(self.spec.max_frames, self.image_frames))
         self.prefetch = int(prefetch)
-        self._worker_processor = None  # the prefetch worker's own copy (see _thread_processor)
+        self.prefetch_worker = check_worker_kind(prefetch_worker)
+        self._worker_processor = None  # the prefetch thread's own copy (see _thread_processor)
+        self._worker = None  # the prefetch process, started on first use (see _prefetch_process)
         self.modalities_given: dict[str, dict[str, int]] = {}
         self.modalities_not_given: dict[str, dict[str, int]] = {}
 

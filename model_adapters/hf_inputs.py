@@ -1,14 +1,17 @@
 """The HF adapter's per-question inputs: what a doc needs, building the processor inputs (as a
 video, or as frames-as-images), and recording what was given.
 
-``_build`` has no side effects, so it may run in the prefetch worker while the model runs;
-``_commit`` records the counts in request order on the main thread.
+Building (:class:`QuestionBuilder`) has no side effects and pickles, so it may run in a prefetch
+worker (a thread or a process) while the model runs; ``_commit`` records the counts in request
+order on the main thread.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from emorealm.model_adapters.frames_as_images import build_image_inputs, frame_indices
@@ -18,6 +21,66 @@ from emorealm.model_adapters.prefetch import PREFETCH_THREAD
 
 from emorealm.doc import Doc, audio_file, doc_media, needed_modalities
 from emorealm.errors import ConfigError, ModelError
+from emorealm.media.decode import MediaSpec
+
+Built = tuple[ModelInputs, tuple[str, ...], str | None]  # (inputs, labels of what was given, audio source)
+
+WORKER_KINDS = ("auto", "process", "thread")
+# prefetch_worker=auto uses a process only for loops this long: starting one (a fresh interpreter
+# importing torch) costs seconds, which a few requests cannot win back (bench/pipeline.py)
+AUTO_PROCESS_MIN = 16
+
+
+def check_worker_kind(value: Any) -> str:
+    kind = str(value).strip().lower()
+    if kind not in WORKER_KINDS:
+        raise ConfigError(f"prefetch_worker={value!r}: choose one of {', '.join(WORKER_KINDS)}")
+    return kind
+
+
+@dataclass(eq=False)
+class QuestionBuilder:
+    """Everything that turns a doc and its prompt into model inputs, and nothing else: it holds no
+    model, so it pickles into a preparation worker process. Calling it has no side effects."""
+
+    processor: Any
+    spec: MediaSpec
+    accepts: tuple[str, ...]
+    video_as: str
+    system_prompt: str | None
+    image_frames: int | None
+    frame_rule: str
+    media_transform: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+
+    def __call__(self, doc: Doc, context: str, *_: Any) -> Built:
+        needed = needed_modalities(doc_media(doc), self.spec.video, self.spec.audio)
+        if needed and not set(needed) & set(self.accepts):
+            raise ModelError(f"this question needs {'+'.join(needed)} but the model accepts only "
+                             f"{'+'.join(self.accepts)}; it cannot be answered by this model")
+        # a processor with its own load_media (AVERE's 8 frames over the clip) decodes the files itself
+        media = media_loader(self.processor)(doc["media"], self.spec) if doc.get("media") else None
+        override = None
+        if self.media_transform is not None and media is not None:
+            # diagnostics' ablations: replace decoded media, never the files (emorealm.diagnostics)
+            override = self.media_transform(doc, media)
+        kw = {"system_prompt": self.system_prompt, "accepts": self.accepts, "media_override": override}
+        if self.video_as == "images":
+            inputs, n = build_image_inputs(self.processor, media, context, self.spec, n_frames=self.image_frames,
+                                           rule=self.frame_rule, **kw)
+            labels = tuple(frames_label(n) if m == "video" else m for m in inputs.modalities)
+        else:
+            inputs = build_inputs(self.processor, media, context, self.spec, **kw)
+            labels = inputs.modalities
+        source = None
+        if "audio" in inputs.modalities:
+            source = (audio_file(doc_media(doc)) or ("", "video"))[1]
+        return inputs, labels, source
+
+    def same_as(self, other: QuestionBuilder | None) -> bool:
+        """True when ``other`` builds exactly what this one builds (the same processor object)."""
+        return other is not None and other.processor is self.processor and all(
+            getattr(self, f) == getattr(other, f) for f in ("spec", "accepts", "video_as", "system_prompt",
+                                                            "image_frames", "frame_rule", "media_transform"))
 
 
 class HFInputs:
@@ -49,32 +112,33 @@ class HFInputs:
                               f"in one prompt; lower image_frames in --model-args")
         return n
 
-    def _build(self, doc: Doc, context: str) -> tuple[ModelInputs, tuple[str, ...], str | None]:
+    def _builder(self, processor: Any = None) -> QuestionBuilder:
+        """This adapter's :class:`QuestionBuilder` (with ``processor`` instead of its own, if given)."""
+        return QuestionBuilder(processor if processor is not None else self.processor, self.spec,
+                               tuple(self.arch.accepts), self.arch.video_as, self.system_prompt, self.image_frames,
+                               self.frame_rule, self.media_transform)
+
+    def _build(self, doc: Doc, context: str) -> Built:
         """(inputs, labels of what was given, audio source): no side effects, so it may run in a
         prefetch worker while the model runs."""
-        needed = self._needed(doc)
-        if needed and not set(needed) & set(self.arch.accepts):
-            raise ModelError(f"this question needs {'+'.join(needed)} but the model accepts only "
-                             f"{'+'.join(self.arch.accepts)}; it cannot be answered by this model")
-        # a processor with its own load_media (AVERE's 8 frames over the clip) decodes the files itself
-        media = media_loader(self.processor)(doc["media"], self.spec) if doc.get("media") else None
-        override = None
-        if self.media_transform is not None and media is not None:
-            # diagnostics' ablations: replace decoded media, never the files (emorealm.diagnostics)
-            override = self.media_transform(doc, media)
-        kw = {"system_prompt": self.system_prompt, "accepts": self.arch.accepts, "media_override": override}
-        processor = self._thread_processor()
-        if self.arch.video_as == "images":
-            inputs, n = build_image_inputs(processor, media, context, self.spec, n_frames=self.image_frames,
-                                           rule=self.frame_rule, **kw)
-            labels = tuple(frames_label(n) if m == "video" else m for m in inputs.modalities)
-        else:
-            inputs = build_inputs(processor, media, context, self.spec, **kw)
-            labels = inputs.modalities
-        source = None
-        if "audio" in inputs.modalities:
-            source = (audio_file(doc_media(doc)) or ("", "video"))[1]
-        return inputs, labels, source
+        return self._builder(self._thread_processor())(doc, context)
+
+    def _prefetch_process(self, n_items: int):
+        """The preparation worker process for a loop of ``n_items`` requests (None: use a thread)."""
+        from emorealm.model_adapters.prefetch_process import ProcessWorker
+
+        if self.prefetch_worker == "thread" or (self.prefetch_worker == "auto" and n_items < AUTO_PROCESS_MIN):
+            return None
+        builder = self._builder()
+        if self._worker is not None and not builder.same_as(self._worker.fn):
+            self._worker.stop()  # the spec or options changed since it started
+            self._worker = None
+        if self._worker is None:
+            import torch
+
+            self._worker = ProcessWorker(builder, threads=torch.get_num_threads())
+        # after repeated crashes (or a failed start) a thread takes over
+        return None if self._worker.disabled else self._worker
 
     def _thread_processor(self):
         """The processor for this thread: the prefetch worker has its own copy, because a Rust
@@ -85,7 +149,7 @@ class HFInputs:
             self._worker_processor = copy.deepcopy(self.processor)
         return self._worker_processor
 
-    def _commit(self, doc: dict[str, Any], built: tuple[ModelInputs, tuple[str, ...], str | None]) -> ModelInputs:
+    def _commit(self, doc: dict[str, Any], built: Built) -> ModelInputs:
         """Record what ``_build`` gave (in request order, on the main thread)."""
         inputs, labels, source = built
         if source is not None:

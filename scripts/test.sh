@@ -25,6 +25,14 @@ if ! command -v ffmpeg >/dev/null; then
         echo "scripts/test.sh: install ffmpeg (Debian) for the media parity tests" >&2
     fi
 fi
+# A C++ compiler: DeepSpeed's CPU backend compiles its communication op on first use (ZeRO-2 tests).
+if ! command -v c++ >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null
+    else
+        echo "scripts/test.sh: install g++ (Debian) for the DeepSpeed CPU tests" >&2
+    fi
+fi
 python -m pip install -q -e ".[dev]"
 echo "test.sh: install took $(( $(date +%s) - start )) s"
 

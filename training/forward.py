@@ -132,18 +132,63 @@ def split_logps(batch: PrefBatch, logps: torch.Tensor) -> dict[str, torch.Tensor
 
 
 class PreferenceModel(nn.Module):
-    """Wraps the policy so one ``forward`` call computes every sequence's log-probs (DDP/FSDP need the
-    gradient-carrying computation to go through the wrapped module's ``forward``)."""
+    """Wraps the policy so that one ``forward`` call computes every sequence's log-probs, the
+    reference's included: DDP/FSDP/DeepSpeed need every use of the wrapped weights inside the
+    wrapped module's ``forward`` (FSDP gathers sharded weights only there, so the shared media
+    encoding and the reference pass of a LoRA policy, which run on the policy's own weights, happen
+    here as well).
 
-    def __init__(self, model: nn.Module) -> None:
+    ``reference``: a frozen copy for full fine-tuning (kept out of the module tree, so no wrapper
+    shards or syncs it); ``None`` with a PEFT policy means "adapters disabled"; ``with_reference``
+    false (SFT) skips it. ``share_media``: encode each context's media once, without gradients, for
+    the policy and the reference (frozen towers).
+    """
+
+    def __init__(self, model: nn.Module, reference: nn.Module | None = None, with_reference: bool = False,
+                 share_media: bool = False) -> None:
         super().__init__()
         self.model = model
+        self._reference = [reference]  # a list: not registered as a submodule
+        self.with_reference = with_reference
+        self.share_media = share_media
 
-    def forward(self, batch: PrefBatch, media: list[Media] | None = None) -> torch.Tensor:
+    def forward(self, batch: PrefBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(policy log-probs with gradients, reference log-probs or ``None``), ``[n_sequences]`` each."""
         if not batch.sequences:  # an all-skipped micro-batch: a zero that still touches every trainable weight
             return sum((p.sum() * 0 for p in self.model.parameters() if p.requires_grad),
-                       torch.zeros(1, device=next(self.model.parameters()).device))
-        return sequence_logps(thinker_of(self.model), batch, media)
+                       torch.zeros(1, device=next(self.model.parameters()).device)), None
+        thinker = thinker_of(self.model)
+        arch = architecture_of(thinker)
+        device = next(thinker.parameters()).device
+        shared = None
+        if self.share_media:
+            with torch.no_grad():
+                shared = encode_media(thinker, batch, device, arch)
+        pol = sequence_logps(thinker, batch, shared) + _touch_towers(thinker, arch)
+        if not self.with_reference:
+            return pol, None
+        ref_model = self._reference[0]
+        with torch.no_grad():
+            if ref_model is None:
+                with self.model.disable_adapter():
+                    ref = sequence_logps(thinker, batch, shared)
+            else:
+                ref = sequence_logps(ref_model, batch, shared)
+        return pol, ref.detach()
+
+
+def _touch_towers(thinker: nn.Module, arch: TrainArchitecture) -> torch.Tensor:
+    """Zero that depends on every trainable tower weight.
+
+    A rank whose micro-batch lacks a modality does not run that tower; with trainable towers DDP's
+    reducer (and ZeRO's gradient partitioning) would then wait for gradients that never come on that
+    rank while the others all-reduce them: a hang. Adding ``0 * sum(w)`` gives every trainable tower
+    weight a (zero) gradient on every rank, whatever the batch holds. Frozen towers need nothing.
+    """
+    params = [p for t in arch.towers(thinker) for p in t.parameters() if p.requires_grad]
+    if not params:
+        return torch.zeros((), device=next(thinker.parameters()).device)
+    return sum(p.sum() for p in params) * 0.0
 
 
 def prefix_reuse_logps(thinker: nn.Module, batch: PrefBatch, index: list[int], media: list[Media],

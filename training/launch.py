@@ -38,6 +38,53 @@ def check_launch(cfg: TrainConfig, env: Mapping[str, str] | None = None) -> None
                           "(FSDP would otherwise flatten frozen and trainable weights into one parameter)")
 
 
+def enable_cpu_fsdp(acc, env: Mapping[str, str] | None = None) -> bool:
+    """Honour an FSDP accelerate config on CPU processes (gloo); True when switched.
+
+    accelerate 1.15 turns FSDP on only for accelerator devices: on CPU it silently falls back to
+    plain multi-CPU DDP, so the FSDP config would be ignored. torch's FSDP itself runs on CPU with
+    gloo, so the state is switched to FSDP with the plugin built from accelerate's ``FSDP_*``
+    variables (what the GPU path does). Used by the CPU tests of sharded training.
+    """
+    import torch
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+    env = os.environ if env is None else env
+    if not _flag(env, "ACCELERATE_USE_FSDP") or acc.distributed_type != DistributedType.MULTI_CPU:
+        return False
+    acc.state.fsdp_plugin = FullyShardedDataParallelPlugin()
+    acc.state.distributed_type = DistributedType.FSDP
+    PartialState._shared_state["distributed_type"] = DistributedType.FSDP  # what a later AcceleratorState() reads
+    # FSDP1 compares its compute device ("cpu") with the device_id accelerate passes ("cpu:<index>")
+    acc.state.device = torch.device("cpu")
+    return True
+
+
+def fix_cpu_deepspeed(acc) -> bool:
+    """Give accelerate the real world size under DeepSpeed on CPU processes; True when fixed.
+
+    On CPU, accelerate 1.15 hands DeepSpeed no backend: DeepSpeed initialises the process group
+    itself (gloo, from ``WORLD_SIZE``), but accelerate records "no distributed backend" and tells
+    every rank it is process 0 of 1 — every rank would then read all the data, act as the main
+    process and size DeepSpeed's batch for one process. The numbers are taken from the process group.
+    """
+    import torch
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    if (acc.distributed_type != DistributedType.DEEPSPEED or not torch.distributed.is_initialized()
+            or acc.num_processes == torch.distributed.get_world_size()):
+        return False
+    fixed = {"num_processes": torch.distributed.get_world_size(), "process_index": torch.distributed.get_rank(),
+             "local_process_index": int(os.environ.get("LOCAL_RANK", torch.distributed.get_rank())),
+             "backend": torch.distributed.get_backend()}
+    PartialState._shared_state.update(fixed)
+    for k, v in fixed.items():
+        setattr(acc.state, k, v)
+    return True
+
+
 def per_device_batch(t: TrainSettings, num_processes: int) -> int:
     """Rows per device per micro-batch: ``train.batch_size``, or derived from ``train.global_batch_size``."""
     if t.global_batch_size is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
 import shutil
 import time
@@ -18,11 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.utils import DistributedType
 from emorealm.training.collate import PrefBatch, PreferenceCollator
 from emorealm.training.config import TrainConfig
 from emorealm.training.data import load_preferences
-from emorealm.training.forward import PreferenceModel, encode_media, sequence_logps, split_logps, thinker_of
-from emorealm.training.launch import build_scheduler, check_launch, per_device_batch
+from emorealm.training.forward import PreferenceModel, split_logps, thinker_of
+from emorealm.training.launch import (
+    build_scheduler,
+    check_launch,
+    enable_cpu_fsdp,
+    fix_cpu_deepspeed,
+    per_device_batch,
+)
 from emorealm.training.loss import avem_dpo_loss
 from emorealm.training.prefix_cache import enable_gradient_checkpointing
 from emorealm.training.sft import SFTCollator, load_sft_rows, sft_loss
@@ -126,11 +134,16 @@ class Trainer:
 
         self.cfg = cfg
         check_launch(cfg)  # bad launch settings fail here, before any weight is loaded
-        # no accelerator at all: say cpu=True so that torchrun / accelerate launch on CPU gets gloo DDP
+        # no accelerator at all: say cpu=True so that torchrun / accelerate launch on CPU gets gloo DDP,
+        # except under DeepSpeed, which accelerate ignores with cpu=True (DeepSpeed's CPU backend uses gloo)
         no_device = not (hasattr(torch, "accelerator") and torch.accelerator.is_available())
+        use_ds = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true", "yes")
         self.acc = accelerator or Accelerator(gradient_accumulation_steps=cfg.train.grad_accum,
                                               mixed_precision=_mixed_precision(cfg.train.mixed_precision),
-                                              cpu=no_device)
+                                              cpu=no_device and not use_ds)
+        if no_device and accelerator is None:  # accelerate's CPU gaps (training/launch.py)
+            enable_cpu_fsdp(self.acc)
+            fix_cpu_deepspeed(self.acc)
         self.console = console or Console(stderr=True)
         set_seed(cfg.seed)
         self.batch_size = per_device_batch(cfg.train, self.acc.num_processes)
@@ -175,10 +188,12 @@ class Trainer:
         # per optimizer step instead, and saved with the accelerate state.
         self.scheduler = build_scheduler(self.optimizer, cfg.train, self.total_steps)
         self.acc.register_for_checkpointing(self.scheduler)
-        self.policy = PreferenceModel(self.policy_model)
-        self.policy, self.optimizer = self.acc.prepare(self.policy, self.optimizer)
         if self.ref_model is not None:
             self.ref_model.to(self.acc.device)
+        self.policy = PreferenceModel(self.policy_model, self.ref_model, with_reference=not self.sft,
+                                      share_media=cfg.freeze_encoders)
+        _deepspeed_micro_batch(self.acc, self.batch_size)
+        self.policy, self.optimizer = self.acc.prepare(self.policy, self.optimizer)
         self.step = 0
         self.skipped: Counter = Counter()
         self.corruptions: Counter = Counter()
@@ -188,25 +203,13 @@ class Trainer:
         return thinker_of(self.acc.unwrap_model(self.policy).model)
 
     def compute_loss(self, batch: PrefBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        """Policy and reference log-probs of every sequence, then the objective."""
-        thinker = self._thinker()
-        shared = None
-        if self.cfg.freeze_encoders and batch.sequences:
-            # frozen encoders: encode each context's media once for the policy and the reference
-            with torch.no_grad(), self.acc.autocast():
-                shared = encode_media(thinker, batch, self.acc.device, self.arch)
-        pol = self.policy(batch, shared)
+        """Policy and reference log-probs of every sequence (one wrapped forward), then the objective."""
+        pol, ref = self.policy(batch)
         if not batch.sequences:  # every row of this micro-batch was skipped: a zero step keeps ranks in step
             return pol.sum(), {}
         if self.sft:
             return sft_loss(pol, batch)
-        with torch.no_grad(), self.acc.autocast():
-            if self.ref_model is None:
-                with self.acc.unwrap_model(self.policy).model.disable_adapter():
-                    ref = sequence_logps(thinker, batch, shared)
-            else:
-                ref = sequence_logps(self.ref_model, batch, shared)
-        return avem_dpo_loss(split_logps(batch, pol), split_logps(batch, ref.detach()), self.cfg.loss)
+        return avem_dpo_loss(split_logps(batch, pol), split_logps(batch, ref), self.cfg.loss)
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save_state(self, epoch: int, batch_in_epoch: int) -> Path:
@@ -241,10 +244,16 @@ class Trainer:
         from emorealm.model_adapters.tiny_models.omni import TINY_MARKER, is_smoke_test_model
 
         self.acc.wait_for_everyone()
+        # every rank takes part: FSDP / ZeRO-3 gather the sharded weights into rank 0's full state dict
+        state = self.acc.get_state_dict(self.policy)
         if self.acc.is_main_process:
             folder.mkdir(parents=True, exist_ok=True)
             model = self.acc.unwrap_model(self.policy).model
-            model.save_pretrained(str(folder), safe_serialization=True)
+            state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+            if hasattr(model, "peft_config") and self.acc.distributed_type == DistributedType.FSDP:
+                _save_adapter_from_full_state(model, state, folder)
+            else:
+                model.save_pretrained(str(folder), state_dict=state, safe_serialization=True)
             self.processor.save_pretrained(str(folder))
             if Path(self.model_path).is_dir() and is_smoke_test_model(self.model_path):
                 shutil.copy(Path(self.model_path) / f"{TINY_MARKER}.json", folder / f"{TINY_MARKER}.json")
@@ -362,6 +371,41 @@ class Trainer:
         if self.acc.num_processes > 1:
             vals = self.acc.gather(vals[None]).nanmean(0)
         return {k: float(v) for k, v in zip(keys, vals.tolist(), strict=True)}
+
+
+def _save_adapter_from_full_state(model, state: dict[str, torch.Tensor], folder: Path) -> None:
+    """Write a LoRA adapter folder from the gathered full state dict of an FSDP-wrapped PEFT model.
+
+    PEFT 0.21 finds its weights by module name and strips only a *leading* ``_fsdp_wrapped_module.``;
+    with decoder layers wrapped as their own FSDP units the prefix sits mid-name, so
+    ``save_pretrained(state_dict=...)`` writes an empty adapter. The keys are PEFT's own layout: the
+    adapter weights of the full state dict with the adapter name removed.
+    """
+    from safetensors.torch import save_file
+
+    cfg = model.peft_config["default"]
+    if getattr(cfg, "modules_to_save", None):
+        raise ConfigError("FSDP with LoRA and trainable towers (modules_to_save) cannot be saved yet; "
+                          "use DDP or DeepSpeed ZeRO-2 for that run")
+    adapter = {k.replace(".default.", "."): v.contiguous() for k, v in state.items()
+               if ".lora_" in k and ".default." in k}
+    if not adapter:
+        raise RuntimeError("no LoRA weight in the gathered state dict")  # a bug, not a user error
+    save_file(adapter, str(folder / "adapter_model.safetensors"), metadata={"format": "pt"})
+    cfg.save_pretrained(str(folder))
+
+
+def _deepspeed_micro_batch(acc, batch_size: int) -> None:
+    """DeepSpeed needs its micro-batch size when the engine is built; accelerate reads it from the
+    dataloaders handed to ``prepare``, and ours are prepared per epoch, so it is set here."""
+    plugin = getattr(acc.state, "deepspeed_plugin", None)
+    if plugin is None:
+        return
+    ds = plugin.deepspeed_config
+    if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+        ds["train_micro_batch_size_per_gpu"] = batch_size
+    if ds.get("train_batch_size", "auto") == "auto":
+        ds["train_batch_size"] = batch_size * acc.num_processes * acc.gradient_accumulation_steps
 
 
 def train(cfg: TrainConfig, console=None) -> TrainResult:

@@ -127,7 +127,7 @@ def no_model(monkeypatch):
      "batch_size given twice: --batch-size 2 and --model-args batch_size=3"),
     (["--device", "cpu", "--model-args", "device=cpu"], "device given twice"),
     (["--model-args", "media=nonsense"], "unknown media spec 'nonsense'; known:"),
-    (["--model-args", "fps=fast"], "fps='fast' is not a number"),  # the strict number parser (emorealm.options)
+    (["--model-args", "fps=fast"], "fps='fast' is not a number"),
     (["--max-error-rate", "2"], "--max-error-rate 2.0 is not a share between 0 and 1"),
 ])
 def test_bad_options_are_refused_before_the_model_loads(tmp_path, capsys, no_model, extra, message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +22,8 @@ SCRIPT = textwrap.dedent("""
     res = tr.run()
     if tr.acc.is_main_process:
         json.dump({"world": tr.acc.num_processes, "type": str(tr.acc.distributed_type), "steps": res.steps,
-                   "batch_size": tr.batch_size}, open(cfg.output_dir + "/launch.json", "w"))
+                   "batch_size": tr.batch_size,
+                   "wrapper": type(tr.policy).__name__}, open(cfg.output_dir + "/launch.json", "w"))
 """)
 
 
@@ -41,9 +43,13 @@ def write_prefs(folder: Path, n: int, seed: int) -> Path:
 
 
 def launch(tmp: Path, name: str, cfg: dict, nproc: int, accelerate_config: str | None = None,
-           extra_env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+           extra_env: dict | None = None, timeout: int = 600, cpu_flag: bool = True) -> subprocess.CompletedProcess:
     """Run the training script with ``cfg`` on ``nproc`` CPU processes (torchrun, or accelerate launch
-    with ``accelerate_config``); ``cfg['output_dir']`` is set to ``tmp/name``."""
+    with ``accelerate_config``); ``cfg['output_dir']`` is set to ``tmp/name``.
+
+    ``cpu_flag``: pass ``--cpu`` to accelerate launch. Leave it off for FSDP / DeepSpeed configs: with
+    ``--cpu`` accelerate ignores them and starts one plain process; without it, it exports the
+    config's ``FSDP_*`` / DeepSpeed variables and starts ``nproc`` processes through torchrun."""
     cfg = {**cfg, "output_dir": str(tmp / name)}
     (tmp / f"{name}.json").write_text(json.dumps(cfg))
     script = tmp / "train_script.py"
@@ -52,11 +58,19 @@ def launch(tmp: Path, name: str, cfg: dict, nproc: int, accelerate_config: str |
     port = str(free_port())
     if accelerate_config:
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", accelerate_config,
-               "--num_processes", str(nproc), "--main_process_port", port, "--cpu"]
+               "--num_processes", str(nproc), "--main_process_port", port] + (["--cpu"] if cpu_flag else [])
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", port]
-    return subprocess.run([*cmd, str(script), str(tmp / f"{name}.json")], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    # own session: on timeout (a deadlock) the launcher *and* its worker processes are killed
+    proc = subprocess.Popen([*cmd, str(script), str(tmp / f"{name}.json")], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"training did not finish within {timeout} s (deadlock?):\n{err[-3000:]}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def read_log(out: Path) -> list[dict]:

@@ -4,8 +4,8 @@ TRL's own DPOTrainer loss code on the same tensors), and config validation."""
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from types import SimpleNamespace
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,45 +96,11 @@ def test_modality_term_value():
 
 
 def _trl_sigmoid_dpo(pol_w, pol_l, ref_w, ref_l, beta):
-    """Run TRL 1.16's DPOTrainer._compute_loss (its sigmoid DPO code) on given summed log-probs.
+    """TRL 1.16's DPOTrainer._compute_loss on given summed log-probs (bench/trl_compare.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from trl_compare import trl_loss_from_logps
 
-    The stand-in model returns per-token log-probs whose row sum is the given sequence log-prob;
-    reference log-probs go in as precomputed (TRL's ``precompute_ref_logps`` path)."""
-    from trl import DPOTrainer
-
-    b = pol_w.shape[0]
-    seq = 4
-    per_token = torch.zeros(2 * b, seq - 1, dtype=pol_w.dtype)
-    per_token[:, 0] = torch.cat([pol_w, pol_l])
-    outputs = SimpleNamespace(
-        log_probs=per_token, entropy=torch.zeros_like(per_token), mean_logits=torch.zeros_like(per_token),
-        is_top1=torch.zeros_like(per_token, dtype=torch.bool), aux_loss=None,
-    )
-
-    class Acc:
-        device = torch.device("cpu")
-
-        @staticmethod
-        def gather_for_metrics(x):
-            return x
-
-        @staticmethod
-        def gather(x):
-            return x
-
-    fake = SimpleNamespace(
-        model=SimpleNamespace(training=True), accelerator=Acc(), aux_loss_enabled=False, ld_alpha=None,
-        precompute_ref_logps=True, f_divergence_type="reverse_kl", loss_types=["sigmoid"], loss_weights=[1.0],
-        beta=beta, use_weighting=False, _metrics={"train": defaultdict(list)}, _total_train_tokens=0, _tp_size=1,
-        label_smoothing=0.0,
-    )
-    inputs = {
-        "input_ids": torch.ones(2 * b, seq, dtype=torch.long),
-        "attention_mask": torch.ones(2 * b, seq, dtype=torch.long),
-        "completion_mask": torch.ones(2 * b, seq, dtype=torch.long),
-        "ref_chosen_logps": ref_w, "ref_rejected_logps": ref_l,
-    }
-    return DPOTrainer._compute_loss(fake, lambda **kw: outputs, inputs, return_outputs=False)
+    return trl_loss_from_logps(pol_w, pol_l, ref_w, ref_l, beta)
 
 
 def test_reduces_to_sigmoid_dpo_and_matches_trl():
