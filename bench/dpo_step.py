@@ -56,8 +56,8 @@ def main() -> None:
     from emorealm.training.data import load_preferences
     from emorealm.training.forward import encode_media, sequence_logps, split_logps
     from emorealm.training.loss import LossConfig, avem_dpo_loss
+    from emorealm.training.policy import freeze_encoders
     from emorealm.training.sample_prefs import toy_rows
-    from emorealm.training.trainer import freeze_encoders
     from peft import LoraConfig, get_peft_model
 
     from emorealm.media.decode import MediaSpec

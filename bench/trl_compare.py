@@ -254,7 +254,7 @@ def trl_default_batch_keys(proc, rows: list[dict], root: Path) -> set[str]:
 def _tiny_text_model(proc):
     """The tiny Qwen2.5-Omni thinker's language model as a causal LM (what TRL's text path trains)."""
     from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
-    from emorealm.training.trainer import load_thinker
+    from emorealm.training.policy import load_thinker
 
     return load_thinker(str(ensure_tiny_omni()))[0]
 
@@ -299,14 +299,14 @@ def main() -> None:
     from emorealm.training.config import LoraSettings
     from emorealm.training.data import load_preferences
     from emorealm.training.loss import LossConfig
+    from emorealm.training.policy import freeze_encoders
     from emorealm.training.sample_prefs import toy_rows
-    from emorealm.training.trainer import freeze_encoders
 
     from emorealm.media.decode import MediaSpec
 
     if args.tiny:
         from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
-        from emorealm.training.trainer import load_thinker
+        from emorealm.training.policy import load_thinker
 
         model, proc, _ = load_thinker(str(ensure_tiny_omni()))
     else:

@@ -51,7 +51,7 @@ def _cfg(data: Path, finetune: str, freeze: bool) -> dict:
 
 
 def _audio_tower(ckpt: Path) -> dict[str, torch.Tensor]:
-    from emorealm.training.trainer import load_thinker
+    from emorealm.training.policy import load_thinker
 
     model, _, _ = load_thinker(str(ckpt))
     weights = {k: v.detach().clone() for k, v in model.state_dict().items() if "audio_tower." in k}

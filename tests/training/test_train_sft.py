@@ -59,7 +59,7 @@ def test_sft_loss_equals_the_models_own_cross_entropy(sft_file):
     from emorealm.model_adapters.inputs import append_continuation
     from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
     from emorealm.training.forward import sequence_logps
-    from emorealm.training.trainer import load_thinker
+    from emorealm.training.policy import load_thinker
 
     thinker, proc, _ = load_thinker(str(ensure_tiny_omni()))
     rows, _ = load_sft_rows(sft_file)

@@ -60,7 +60,7 @@ def _one_process(work, finetune: str) -> Path:
 
 def _weights(ckpt: Path, finetune: str) -> dict[str, torch.Tensor]:
     """Every tensor of the checkpoint, loaded back with ``from_pretrained``."""
-    from emorealm.training.trainer import load_thinker
+    from emorealm.training.policy import load_thinker
 
     if finetune == "full":
         model, _, _ = load_thinker(str(ckpt))

@@ -26,8 +26,8 @@ def setup(tmp_path_factory):
     from emorealm.training.config import LoraSettings
     from emorealm.training.data import load_preferences
     from emorealm.training.loss import LossConfig
+    from emorealm.training.policy import freeze_encoders, load_thinker
     from emorealm.training.sample_prefs import toy_rows
-    from emorealm.training.trainer import freeze_encoders, load_thinker
 
     from emorealm.media.decode import MediaSpec
 
