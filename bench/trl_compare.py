@@ -135,9 +135,10 @@ class Setup:
     def __init__(self, model, proc, batch, lora_regex: str, seed: int = 0, std: float = 0.05,
                  beta: float = 0.1) -> None:
         from datasets import Dataset
-        from emorealm.training.loss import LossConfig
         from peft import LoraConfig, get_peft_model
         from trl import DPOConfig, DPOTrainer
+
+        from emorealm.training.loss import LossConfig
 
         self.cfg = LossConfig(beta=beta, w_vr=1.0, debias_weight=0.0, debias=False, modality=False)
         self.batch, self.proc = batch, proc
@@ -294,6 +295,8 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).parent))
     from dpo_step import bench_model
+
+    from emorealm.media.decode import MediaSpec
     from emorealm.model_adapters.architectures.qwen_omni import Qwen25Omni
     from emorealm.training.collate import PreferenceCollator
     from emorealm.training.config import LoraSettings
@@ -301,8 +304,6 @@ def main() -> None:
     from emorealm.training.loss import LossConfig
     from emorealm.training.policy import freeze_encoders
     from emorealm.training.sample_prefs import toy_rows
-
-    from emorealm.media.decode import MediaSpec
 
     if args.tiny:
         from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni

@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from emorealm.leaderboard.recompute import recompute_metric
-from emorealm.leaderboard.schema import KnownTasks
-
 from emorealm.errors import DataError
 from emorealm.evaluation import confusion_bootstrap
 from emorealm.evaluation.clustered_stderr import _defined, cluster_key
 from emorealm.evaluation.paired import LEVEL, bootstrap_interval, mean_interval, weighted_mean_interval
+from emorealm.leaderboard.recompute import recompute_metric
+from emorealm.leaderboard.schema import KnownTasks
 
 BOOTSTRAP_SEED = 0
 BOOTSTRAP_REPLICATES = 1000

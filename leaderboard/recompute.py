@@ -35,9 +35,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from emorealm.leaderboard.schema import MetricSpec, sha256_tag
-
 from emorealm.errors import DataError
+from emorealm.leaderboard.schema import MetricSpec, sha256_tag
 
 ABS_TOL = 1e-9
 

@@ -15,14 +15,14 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from emorealm.model_adapters.prefetch import Prefetcher
-from emorealm.model_adapters.prefetch_process import ProcessPrefetcher, ProcessWorker
 from lm_eval.api.model import LM
 
 from emorealm.errors import DataError, EmorealmError, MediaError, ModelError, error_response, record_sample_error
 from emorealm.journal import Journal, request_hash, stable_hash
 from emorealm.media.decode import MediaSpec
 from emorealm.media.spec import MEDIA_ARGS, spec_from_args
+from emorealm.model_adapters.prefetch import Prefetcher
+from emorealm.model_adapters.prefetch_process import ProcessPrefetcher, ProcessWorker
 from emorealm.suggest import unknown_names_message
 
 T = TypeVar("T")

@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from emorealm.model_adapters.inputs import ModelInputs, _check_placeholders, build_messages, media_arrays
 
 from emorealm.errors import ConfigError
 from emorealm.media.decode import DecodedMedia, MediaSpec
+from emorealm.model_adapters.inputs import ModelInputs, _check_placeholders, build_messages, media_arrays
 
 RULES = ("uniform", "linspace")
 

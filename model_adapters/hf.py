@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from emorealm import __version__
+from emorealm.errors import ModelError
+from emorealm.fingerprint import local_checkpoint, weights_hash
+from emorealm.media.decode import DecodedMedia, MediaSpec
 from emorealm.model_adapters import distributed
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args
 from emorealm.model_adapters.forward_errors import model_call
@@ -25,11 +30,6 @@ from emorealm.model_adapters.hf_models import load_model as load_model_arch
 from emorealm.model_adapters.inputs import ModelInputs, batch_key, collate_inputs
 from emorealm.model_adapters.prefix import last_token_logprobs, score_from_prefix
 from emorealm.model_adapters.tiny_models.omni import is_smoke_test_model
-
-from emorealm import __version__
-from emorealm.errors import ModelError
-from emorealm.fingerprint import local_checkpoint, weights_hash
-from emorealm.media.decode import DecodedMedia, MediaSpec
 from emorealm.options import parse_bool, parse_generation, parse_modalities
 
 _DTYPES = DTYPES

@@ -22,14 +22,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, progress
-from emorealm.model_adapters.modalities import PreparedMedia, prepare_media
-from emorealm.model_adapters.openai_content import VIDEO_TRANSPORTS, audio_part, video_parts
-
 from emorealm import __version__
 from emorealm.errors import ConfigError, ModelError, error_response
 from emorealm.http import JSONClient, RetryPolicy, ServerError
 from emorealm.media.decode import MediaSpec
+from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, progress
+from emorealm.model_adapters.modalities import PreparedMedia, prepare_media
+from emorealm.model_adapters.openai_content import VIDEO_TRANSPORTS, audio_part, video_parts
 from emorealm.options import parse_bool, parse_generation, parse_modalities
 from emorealm.run_state import in_run_context
 

@@ -70,13 +70,14 @@ def _vision_bits():
 def tiny_qwen3_omni(tokenizer=None, seed: int = 0):
     """(thinker, processor): a tiny random Qwen3-Omni MoE thinker (4 experts, 2 active)."""
     import torch
-    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
     from transformers import (
         Qwen3OmniMoeProcessor,
         Qwen3OmniMoeThinkerConfig,
         Qwen3OmniMoeThinkerForConditionalGeneration,
         WhisperFeatureExtractor,
     )
+
+    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
 
     tokenizer = tokenizer or tiny_processor().tokenizer
     image_cls, video_cls = _vision_bits()
@@ -106,8 +107,9 @@ def tiny_qwen3_omni(tokenizer=None, seed: int = 0):
 def tiny_qwen2_vl(tokenizer=None, seed: int = 0):
     """(model, processor): a tiny random Qwen2-VL — a generic video-only model (no audio input)."""
     import torch
-    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
+
+    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
 
     tokenizer = tokenizer or tiny_processor().tokenizer
     image_cls, video_cls = _vision_bits()
@@ -132,13 +134,14 @@ def tiny_qwen2_vl(tokenizer=None, seed: int = 0):
 def tiny_qwen2_audio(tokenizer=None, seed: int = 0):
     """(model, processor): a tiny random Qwen2-Audio — a generic audio-only model (no frames)."""
     import torch
-    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
     from transformers import (
         Qwen2AudioConfig,
         Qwen2AudioForConditionalGeneration,
         Qwen2AudioProcessor,
         WhisperFeatureExtractor,
     )
+
+    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
 
     tokenizer = tokenizer or tiny_processor().tokenizer
     ids = _special_ids(tokenizer)

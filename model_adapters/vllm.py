@@ -20,6 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from emorealm import __version__
+from emorealm.errors import ConfigError, ModelError, error_response, record_sample_error
+from emorealm.fingerprint import local_checkpoint, weights_hash
+from emorealm.media.decode import MediaSpec
 from emorealm.model_adapters.base import (
     PER_SAMPLE_ERRORS,
     EmorealmLM,
@@ -30,11 +34,6 @@ from emorealm.model_adapters.base import (
 from emorealm.model_adapters.inputs import build_messages
 from emorealm.model_adapters.modalities import PreparedMedia, prepare_media
 from emorealm.model_adapters.tiny_models.omni import is_smoke_test_model
-
-from emorealm import __version__
-from emorealm.errors import ConfigError, ModelError, error_response, record_sample_error
-from emorealm.fingerprint import local_checkpoint, weights_hash
-from emorealm.media.decode import MediaSpec
 from emorealm.options import parse_bool, parse_generation, parse_modalities
 
 # what a refused engine request raises (validation errors surface as ValueError in vLLM)

@@ -28,11 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emorealm.training.corrupt import CORRUPTIONS, corrupt, row_seed
-
 from emorealm.doc import media_dict
 from emorealm.errors import ConfigError, DataError, MediaError
 from emorealm.media.decode import MediaSpec, load_media
+from emorealm.training.corrupt import CORRUPTIONS, corrupt, row_seed
 
 TEMPLATE_VERSION = "avem-prefs-v2"
 EMOTIONS = ("happiness", "sadness", "anger", "surprise", "fear", "disgust", "neutral")

@@ -19,14 +19,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from emorealm.doc import media_dict
+from emorealm.errors import DataError, MediaError
+from emorealm.media.decode import MediaSpec
 from emorealm.model_adapters.inputs import ModelInputs, build_inputs, media_loader
 from emorealm.training.corrupt import noise_audio, noise_frames, row_seed
 from emorealm.training.data import PreferenceRow
 from emorealm.training.loss import LossConfig
-
-from emorealm.doc import media_dict
-from emorealm.errors import DataError, MediaError
-from emorealm.media.decode import MediaSpec
 
 # sequence name -> (context kind, response field)
 SEQUENCE_PLAN = {

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 import torch
-from emorealm.training.config import TrainConfig
 
 from emorealm.errors import ConfigError
+from emorealm.training.config import TrainConfig
 
 
 def resolve_model(name: str) -> str:

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from emorealm.model_adapters.inputs import build_inputs, media_loader
-from emorealm.training.collate import PrefBatch, Sequence
-from emorealm.training.data import LoadReport, _resolve, read_jsonl_rows, strip_markers
 
 from emorealm.doc import Media, media_dict
 from emorealm.errors import DataError, MediaError
 from emorealm.media.decode import MediaSpec
+from emorealm.model_adapters.inputs import build_inputs, media_loader
+from emorealm.training.collate import PrefBatch, Sequence
+from emorealm.training.data import LoadReport, _resolve, read_jsonl_rows, strip_markers
 
 SFT_REQUIRED = ("prompt", "response", "video")
 SFT_OPTIONAL = ("id", "audio")

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 from accelerate.utils import DistributedType
+
+from emorealm.errors import ConfigError
 from emorealm.training.collate import PrefBatch, PreferenceCollator
 from emorealm.training.config import TrainConfig
 from emorealm.training.data import load_preferences
@@ -39,8 +41,6 @@ from emorealm.training.policy import (  # noqa: F401  (load_thinker, freeze_enco
 )
 from emorealm.training.prefix_cache import enable_gradient_checkpointing
 from emorealm.training.sft import SFTCollator, load_sft_rows, sft_loss
-
-from emorealm.errors import ConfigError
 
 STATE_FILE = "emorealm_train_state.json"
 TRAIN_RECORD = "emorealm_train.json"

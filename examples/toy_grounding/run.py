@@ -30,10 +30,9 @@ import torch
 
 
 def score(model, proc, rows, spec, *, replace_audio: bool = False, flip_cue: bool = False) -> dict[str, float]:
+    from emorealm.media.decode import load_media
     from emorealm.model_adapters.inputs import append_continuation, build_inputs
     from emorealm.training.sample_prefs import emotion_audio
-
-    from emorealm.media.decode import load_media
 
     correct, lls = 0, []
     for i, r in enumerate(rows):
@@ -82,14 +81,14 @@ def main() -> None:
     ap.add_argument("--out", default="examples/toy_grounding/results")
     args = ap.parse_args()
 
+    from transformers import AutoProcessor, Qwen2_5OmniThinkerForConditionalGeneration
+
+    from emorealm.media.decode import MediaSpec
     from emorealm.model_adapters.hf import load_model, resolve_checkpoint
     from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
     from emorealm.training.config import config_from_dict
     from emorealm.training.sample_prefs import toy_rows
     from emorealm.training.trainer import Trainer
-    from transformers import AutoProcessor, Qwen2_5OmniThinkerForConditionalGeneration
-
-    from emorealm.media.decode import MediaSpec
 
     work = Path(tempfile.mkdtemp(prefix="toy-grounding-"))
     train_rows = toy_rows(work, args.train_rows, seed=args.seed, prefix="train", consistent=args.consistent)

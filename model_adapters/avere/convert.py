@@ -14,9 +14,9 @@ import shutil
 from pathlib import Path
 
 import torch
-from emorealm.model_adapters.avere.loading import EMBEDDED_KEY, load_avere
 
 from emorealm.errors import ConfigError, ModelError
+from emorealm.model_adapters.avere.loading import EMBEDDED_KEY, load_avere
 
 
 def convert_avere(src: str | Path, dst: str | Path, *, backbones: str | None = None, dtype: str = "auto",

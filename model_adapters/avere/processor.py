@@ -12,6 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+
+from emorealm.errors import ModelError
+from emorealm.media.decode import DecodedMedia, MediaSpec
 from emorealm.model_adapters.avere.config import AUDIO_TOKEN_INDEX, IMAGE_TOKEN_INDEX, LLAVA_V1_SYSTEM
 from emorealm.model_adapters.avere.preprocessing import (
     expand_placeholders,
@@ -21,9 +24,6 @@ from emorealm.model_adapters.avere.preprocessing import (
     tokenize_with_placeholders,
     video_tensor,
 )
-
-from emorealm.errors import ModelError
-from emorealm.media.decode import DecodedMedia, MediaSpec
 
 
 class AvereProcessor:

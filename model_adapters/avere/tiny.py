@@ -14,10 +14,11 @@ import json
 from pathlib import Path
 
 import torch
+from transformers import BertConfig, CLIPVisionConfig, WhisperConfig, WhisperFeatureExtractor
+
 from emorealm.model_adapters.avere.config import AvereConfig
 from emorealm.model_adapters.avere.model import AvereForCausalLM, TowerConfigs
 from emorealm.model_adapters.avere.qformer import qformer_bert_config
-from transformers import BertConfig, CLIPVisionConfig, WhisperConfig, WhisperFeatureExtractor
 
 _CORPUS = (
     "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "

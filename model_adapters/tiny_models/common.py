@@ -14,8 +14,9 @@ def train_bpe(special_tokens: list[str], vocab_size: int = 480, unk: str | None 
     """A byte-level BPE (``tokenizers.Tokenizer``) trained on the benchmarks' vocabulary, with
     ``special_tokens`` added after the merges in the given order (``unk``: the model's unknown
     token, placed first in the vocabulary)."""
-    from emorealm.model_adapters.tiny_models.omni import _CORPUS
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from emorealm.model_adapters.tiny_models.omni import _CORPUS
 
     tok = Tokenizer(models.BPE(unk_token=unk))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -54,8 +55,9 @@ def save_twin(out_dir: Path, arch: str, seed: int, make: Callable[[], tuple[Any,
     """Seed every RNG, build ``(model, processor)`` with ``make`` and save both (safetensors) into
     ``out_dir`` atomically, with the smoke-test marker that flags results from it."""
     import torch
-    from emorealm.model_adapters.tiny_models.omni import save_checkpoint
     from transformers import set_seed
+
+    from emorealm.model_adapters.tiny_models.omni import save_checkpoint
 
     set_seed(seed)
     torch.manual_seed(seed)

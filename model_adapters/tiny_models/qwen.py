@@ -45,8 +45,9 @@ def _vl_tokenizer():
 def qwen2_5_omni(out_dir: Path, seed: int) -> Path:
     """tiny-omni's architecture (full thinker + talker config, audio output off) at ``seed``."""
     def make():
-        from emorealm.model_adapters.tiny_models.omni import _build_processor, _train_tokenizer, tiny_config
         from transformers import Qwen2_5OmniForConditionalGeneration
+
+        from emorealm.model_adapters.tiny_models.omni import _build_processor, _train_tokenizer, tiny_config
 
         processor = _build_processor(_train_tokenizer())
         return Qwen2_5OmniForConditionalGeneration(tiny_config(processor.tokenizer)), processor

@@ -62,9 +62,8 @@ def test_plugin_options_from_signature(tmp_path, monkeypatch):
 
 
 def test_unknown_adapter_in_run_is_clear():
-    from emorealm.model_adapters.registry import get_adapter_class
-
     from emorealm.errors import ConfigError
+    from emorealm.model_adapters.registry import get_adapter_class
 
     with pytest.raises(ConfigError, match="unknown adapter 'nope'; known adapters: .*hf"):
         get_adapter_class("nope")

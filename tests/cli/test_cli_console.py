@@ -9,6 +9,7 @@ import subprocess
 import warnings
 
 import pytest
+
 from support.runs import run_cli
 
 NOISE = ("Loading weights", "%|", "fatal: not a git repository", "Custom kwargs", "it/s]")

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from support.runs import run_cli
 
 pytestmark = pytest.mark.slow

@@ -42,9 +42,8 @@ def test_old_transformers_is_refused_where_it_matters(monkeypatch):
 
 
 def test_hf_adapter_checks_transformers_only_for_interleaved_audio(monkeypatch, tiny_omni_dir):
-    from emorealm.model_adapters.hf import HFAdapter
-
     from emorealm import version_checks
+    from emorealm.model_adapters.hf import HFAdapter
 
     monkeypatch.setattr(version_checks, "version", lambda name: VLLM_TRANSFORMERS)
     with pytest.raises(ModelError, match="use_audio_in_video=false"):

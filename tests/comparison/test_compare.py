@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from scipy import stats
-from support.results_fixtures import make_run
 
 from emorealm.cli import main
 from emorealm.comparison.compare_runs import compare_all, load_run
@@ -17,6 +16,8 @@ from emorealm.comparison.power import power_rows
 from emorealm.errors import DataError
 from emorealm.evaluation.clustered_stderr import cluster_bootstrap_se
 from emorealm.evaluation.paired import holm, mcnemar_exact, mde
+
+from support.results_fixtures import make_run
 
 FP = "sha256:" + "0" * 64
 

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from emorealm.model_adapters.inputs import append_continuation, build_inputs
 
 from emorealm.benchmarks.emorealm import build_prompt, load_docs
 from emorealm.diagnostics.ablations import Ablation, clip_media_map, derangement, fit_audio, fit_frames
@@ -19,6 +18,7 @@ from emorealm.diagnostics.attention import (
 )
 from emorealm.diagnostics.likelihood import Probe, probe_logps
 from emorealm.media.decode import load_media
+from emorealm.model_adapters.inputs import append_continuation, build_inputs
 
 
 @pytest.fixture(scope="module")

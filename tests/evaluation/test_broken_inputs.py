@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.runs import results_file, run_cli, samples_by_task, stamp_of
 
 from emorealm.benchmarks.emorealm import load_docs
 from emorealm.errors import DataError
+
+from support.runs import results_file, run_cli, samples_by_task, stamp_of
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_broken_corpus.py"
 

@@ -7,9 +7,10 @@ import functools
 import json
 
 import pytest
-from support.runs import normalized_results, results_file, run_cli, samples_by_task, stamp_of
 
 from emorealm.evaluation.runner import strip_addresses
+
+from support.runs import normalized_results, results_file, run_cli, samples_by_task, stamp_of
 
 
 def test_results_hold_no_memory_addresses():

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import shutil
 
-from support.runs import results_file, run_cli
-
 from emorealm.fingerprint import local_checkpoint, weights_hash
+
+from support.runs import results_file, run_cli
 
 REPO = "emorealm-test/tiny-omni"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

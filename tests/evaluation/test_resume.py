@@ -10,6 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+
+from emorealm.errors import ConfigError
+from emorealm.journal import JOURNAL_NAME, Journal
+
 from support.runs import (
     make_emorealm_root,
     normalized_results,
@@ -19,9 +23,6 @@ from support.runs import (
     samples_by_task,
     stamp_of,
 )
-
-from emorealm.errors import ConfigError
-from emorealm.journal import JOURNAL_NAME, Journal
 
 
 def _identity(**over):

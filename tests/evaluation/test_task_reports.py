@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-from emorealm.model_adapters.base import EmorealmLM
 from lm_eval.api.instance import Instance
 
 from emorealm.benchmarks.common import LoadResult, announce
 from emorealm.errors import parse_error_response, sample_error
 from emorealm.evaluation.reports import add_task_reports, write_task_figures
+from emorealm.model_adapters.base import EmorealmLM
 from emorealm.run_state import run_scope
 
 SEVEN = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]

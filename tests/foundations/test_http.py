@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from support.fake_server import FakeServer
 
 from emorealm.errors import EmorealmError, ModelError
 from emorealm.http import InvalidResponse, JSONClient, RetryPolicy, ServerError
+
+from support.fake_server import FakeServer
 
 FAST = RetryPolicy(max_retries=3, backoff=0.0, max_backoff=0.0, timeout=2.0, jitter=0.0)
 X = "/v1/x"

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.runs import run_cli
 
 from emorealm.errors import ModelError
+
+from support.runs import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("emorealm", "model_adapters", "tasks", "training", "leaderboard", "scripts", "bench")
@@ -63,6 +64,7 @@ class _Boom:
 
 def test_pickle_checkpoints_are_never_loaded(tmp_path, tiny_omni_dir):
     import torch
+
     from emorealm.model_adapters.hf import HFAdapter
 
     marker = tmp_path / "unpickled.txt"

@@ -7,6 +7,9 @@ import math
 import warnings
 
 import pytest
+from sklearn.metrics import balanced_accuracy_score, f1_score
+
+from emorealm.errors import DataError
 from emorealm.leaderboard.entry import build_entry
 from emorealm.leaderboard.schema import (
     known_tasks,
@@ -18,11 +21,9 @@ from emorealm.leaderboard.schema import (
 from emorealm.leaderboard.store import new_leaderboard, read_leaderboard
 from emorealm.leaderboard.submit import SubmitOptions, check_file, submit
 from emorealm.leaderboard.views import ranked_rows, unofficial_tasks
-from sklearn.metrics import balanced_accuracy_score, f1_score
+
 from support.leaderboard import OPTS, call_main, edit_json, run_fixture, samples, wide_console_fixture  # noqa: F401 (fixtures)
 from support.results_fixtures import EMOREALM_TASKS, FP, LL_TASKS, make_run
-
-from emorealm.errors import DataError
 
 # --- schema ------------------------------------------------------------------------------------
 

@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+
 from emorealm.leaderboard.store import read_leaderboard
 from emorealm.leaderboard.submit import check_file
+
 from support.results_fixtures import make_run
 
 N_PROC, PER_PROC = 8, 25

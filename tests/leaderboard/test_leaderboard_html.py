@@ -14,10 +14,12 @@ import subprocess
 import tempfile
 
 import pytest
+
 from emorealm.leaderboard.render import render_html, write_site
 from emorealm.leaderboard.store import read_leaderboard
 from emorealm.leaderboard.submit import SubmitOptions, submit
 from emorealm.leaderboard.views import ranked_rows
+
 from support.results_fixtures import make_run
 
 EVIL = '<script>window.__pwned = 1; document.title = "pwned"</script><img src=x onerror="window.__pwned = 2">'

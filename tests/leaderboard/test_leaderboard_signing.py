@@ -6,14 +6,15 @@ import copy
 import json
 
 import pytest
+
+from emorealm.errors import DataError
 from emorealm.leaderboard.entry import build_entry
 from emorealm.leaderboard.signing import generate_keypair, load_private_key, sign_entry, verify_signature
 from emorealm.leaderboard.store import read_leaderboard
 from emorealm.leaderboard.submit import check_file
 from emorealm.leaderboard.views import ranked_rows
-from support.leaderboard import call_main, edit_json, run_fixture, samples, wide_console_fixture  # noqa: F401 (fixtures)
 
-from emorealm.errors import DataError
+from support.leaderboard import call_main, edit_json, run_fixture, samples, wide_console_fixture  # noqa: F401 (fixtures)
 
 # --- signatures ------------------------------------------------------------------------------
 

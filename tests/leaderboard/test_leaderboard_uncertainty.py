@@ -9,19 +9,20 @@ import math
 
 import numpy as np
 import pytest
+from rich.console import Console
+from scipy import stats
+
+from emorealm.benchmarks.recognition import agg_uar
+from emorealm.errors import ConfigError, DataError
+from emorealm.evaluation.clustered_stderr import cluster_bootstrap_se
 from emorealm.leaderboard.entry import build_entry, finalise, verify_entry_against_samples
 from emorealm.leaderboard.render import page_data, print_table
 from emorealm.leaderboard.store import read_leaderboard
 from emorealm.leaderboard.submit import submit
 from emorealm.leaderboard.views import ranked_rows
-from rich.console import Console
-from scipy import stats
+
 from support.leaderboard import OPTS, call_main, edit_json, run_fixture, samples, wide_console_fixture  # noqa: F401 (fixtures)
 from support.results_fixtures import EMOREALM_TASKS, make_run
-
-from emorealm.benchmarks.recognition import agg_uar
-from emorealm.errors import ConfigError, DataError
-from emorealm.evaluation.clustered_stderr import cluster_bootstrap_se
 
 
 def _clustered_half(values, clips, weights=None):

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from emorealm.model_adapters.inputs import build_model_inputs
-from support.media_corpus import PROMPT, assert_same_inputs, doc_for, reference_inputs
 
 from emorealm.errors import MediaError
 from emorealm.media.decode import MediaSpec, decode_audio, decode_video
+from emorealm.model_adapters.inputs import build_model_inputs
+
+from support.media_corpus import PROMPT, assert_same_inputs, doc_for, reference_inputs
 
 
 def _write(path: Path, *, n: int = 60, rate: int = 24, rotation: int | None = None,

@@ -16,7 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from emorealm.media.decode import MediaSpec
+from emorealm.media.spec import REFERENCE_VERSION
 from emorealm.model_adapters.inputs import build_model_inputs
+
 from support.media_corpus import (
     CORPUS,
     PIXEL_TOL,
@@ -27,9 +31,6 @@ from support.media_corpus import (
     reference_media,
     write_clip,
 )
-
-from emorealm.media.decode import MediaSpec
-from emorealm.media.spec import REFERENCE_VERSION
 
 
 @pytest.fixture(scope="module")

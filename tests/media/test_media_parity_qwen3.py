@@ -14,10 +14,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from emorealm.model_adapters.inputs import build_model_inputs
-from support.media_corpus import CORPUS, PROMPT, assert_same_inputs, doc_for, reference_inputs, write_clip
 
 from emorealm.media.decode import MediaSpec
+from emorealm.model_adapters.inputs import build_model_inputs
+
+from support.media_corpus import CORPUS, PROMPT, assert_same_inputs, doc_for, reference_inputs, write_clip
 
 # a spread of the corpus: landscape 24 fps stereo, portrait, NTSC 29.97, an upscaled tiny clip, no audio
 NAMES = ("dfew_3s52", "portrait", "ntsc_360", "tiny_upscale", "silent")

@@ -43,7 +43,6 @@ def test_limit_mm_per_prompt_parsing():
 
 def test_modality_rules():
     from emorealm.model_adapters.modalities import needed_modalities, prepare_media
-
     from emorealm.options import parse_modalities
 
     assert parse_modalities("video+audio") == ("video", "audio") and parse_modalities("audio") == ("audio",)

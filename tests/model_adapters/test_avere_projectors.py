@@ -125,9 +125,8 @@ def test_video_qformer_names_shapes_and_forward(video_qformer_twin):
 
 
 def test_video_qformer_tokens_enter_the_prompt(video_qformer_twin, tmp_path):
-    from emorealm.model_adapters.hf import HFAdapter
-
     from emorealm.media.synth import write_av_clip
+    from emorealm.model_adapters.hf import HFAdapter
 
     lm = HFAdapter(pretrained=str(video_qformer_twin))
     clip = write_av_clip(tmp_path / "c.mp4", seconds=1.0, size=(64, 48), seed=3)
@@ -182,9 +181,8 @@ def test_bad_video_qformer_configs_are_refused(video_qformer_twin, tmp_path, cha
 
 
 def test_weights_of_another_geometry_are_a_model_error(video_qformer_twin, tmp_path):
-    from emorealm.model_adapters.avere.loading import load_avere
-
     from emorealm.errors import ModelError
+    from emorealm.model_adapters.avere.loading import load_avere
 
     bad = tmp_path / "bad"
     shutil.copytree(video_qformer_twin, bad)

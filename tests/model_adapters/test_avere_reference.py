@@ -104,6 +104,7 @@ def test_prompt_and_input_ids_are_identical(root, loaded, inputs, clip):
 @pytest.mark.parametrize("clip", CLIPS)
 def test_frame_indices_and_video_tensor(root, inputs, clip):
     import av
+
     from emorealm.model_adapters.avere.preprocessing import decode_frames
 
     meta = _meta(root, clip)
@@ -214,9 +215,8 @@ def test_released_state_dict_names_load_without_renaming(root, loaded):
 def test_float16_load_matches_the_released_fp16_run(root):
     """dtype=float16 (the released inference dtype) against the release's own fp16 CPU run: greedy
     tokens identical, last logits within 5e-3 (the release's fp16 vs fp32 gap is about 2e-3)."""
-    from emorealm.model_adapters.avere.loading import load_avere
-
     from emorealm.media.decode import MediaSpec
+    from emorealm.model_adapters.avere.loading import load_avere
 
     model, processor, _ = load_avere(root / "ckpt_A", dtype="float16")
     assert model.model.rotary_emb.inv_freq.dtype == torch.float32

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 from lm_eval.api.instance import Instance
-from support.docs import media_doc
 
 from emorealm.errors import ConfigError, ModelError
 from emorealm.media.synth import write_av_clip
+
+from support.docs import media_doc
 
 FAMILIES = ["qwen2_5_omni", "qwen3_omni_moe", "gemma3n", "phi4_multimodal", "video_llava", "llava_onevision",
             "qwen2_5_vl", "qwen3_vl", "internvl", "qwen2_audio"]
@@ -143,8 +144,9 @@ def test_bad_input_is_refused_before_the_run(twins, tmp_path, monkeypatch):
 
 
 def test_a_family_that_cannot_work_says_why(tmp_path):
-    from emorealm.model_adapters.hf import HFAdapter
     from transformers import VoxtralConfig
+
+    from emorealm.model_adapters.hf import HFAdapter
 
     VoxtralConfig().save_pretrained(tmp_path)
     with pytest.raises(ModelError, match="cannot run 'voxtral'.*mistral_common.*plugin adapter"):

@@ -8,12 +8,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from emorealm.model_adapters.inputs import append_continuation, build_inputs
-from support.docs import gen_request, ll_request, media_doc
 
 from emorealm.errors import clear_sample_errors, parse_error_response
 from emorealm.media.decode import MediaSpec, load_media
 from emorealm.media.synth import frames, tone, write_av_clip, write_wav
+from emorealm.model_adapters.inputs import append_continuation, build_inputs
+
+from support.docs import gen_request, ll_request, media_doc
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +128,8 @@ def test_video_only_and_audio_only_specs(tiny_omni_dir, clips):
 
 
 def test_unknown_model_args_and_bad_checkpoint_are_clear(tiny_omni_dir, tmp_path):
-    from emorealm.model_adapters.hf import HFAdapter
-
     from emorealm.errors import ModelError
+    from emorealm.model_adapters.hf import HFAdapter
 
     with pytest.raises(ModelError, match="unknown hf model_args"):
         HFAdapter(pretrained=str(tiny_omni_dir), fsp=2)
@@ -140,9 +140,10 @@ def test_unknown_model_args_and_bad_checkpoint_are_clear(tiny_omni_dir, tmp_path
 
 
 def test_lora_adapter_folder_loads_as_pretrained(tiny_omni_dir, tmp_path, clips):
-    from emorealm.model_adapters.hf import HFAdapter
     from peft import LoraConfig, get_peft_model
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+
+    from emorealm.model_adapters.hf import HFAdapter
 
     torch.manual_seed(0)
     base = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni_dir)
@@ -169,9 +170,8 @@ def test_lora_adapter_folder_loads_as_pretrained(tiny_omni_dir, tmp_path, clips)
 
 def test_inputs_without_audio_placeholders_are_refused(processor, clips):
     """Some transformers versions silently drop an interleaved video's audio: that must not pass."""
-    from emorealm.model_adapters.inputs import _check_placeholders
-
     from emorealm.errors import ModelError
+    from emorealm.model_adapters.inputs import _check_placeholders
 
     spec = MediaSpec()
     media = load_media(_doc(clips["a"])["media"], spec)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from emorealm.model_adapters.prefix import score_naive
 from lm_eval.api.instance import Instance
-from support.docs import media_doc
 
 from emorealm.errors import ConfigError, ModelError
 from emorealm.media.synth import tone, write_av_clip, write_wav
+from emorealm.model_adapters.prefix import score_naive
+
+from support.docs import media_doc
 
 OPTIONS = ["A", " (B) The person feels sad"]
 
@@ -82,8 +83,9 @@ def test_doc_without_an_accepted_modality_is_a_counted_sample_error(adapters, cl
 
 
 def test_unsupported_architecture_is_a_clear_error(tmp_path):
-    from emorealm.model_adapters.hf import HFAdapter
     from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from emorealm.model_adapters.hf import HFAdapter
 
     Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                                  num_attention_heads=1, num_key_value_heads=1)).save_pretrained(tmp_path)
@@ -106,9 +108,10 @@ def test_modalities_option_narrows_and_rejects(adapters, tiny_omni_dir, clips):
 
 def test_full_qwen3_omni_checkpoint_loads_its_thinker_weights(tmp_path):
     import torch
+    from transformers import Qwen3OmniMoeConfig, Qwen3OmniMoeForConditionalGeneration
+
     from emorealm.model_adapters.hf_models import load_model
     from emorealm.model_adapters.random_configs import tiny_qwen3_omni
-    from transformers import Qwen3OmniMoeConfig, Qwen3OmniMoeForConditionalGeneration
 
     thinker, processor = tiny_qwen3_omni()
     torch.manual_seed(1)

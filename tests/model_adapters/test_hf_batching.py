@@ -7,13 +7,13 @@ import math
 
 import pytest
 import torch
-from emorealm.model_adapters.inputs import ModelInputs, build_inputs, collate_inputs
-from emorealm.model_adapters.prefix import reset_rope_deltas
 from lm_eval.api.instance import Instance
 
 from emorealm.errors import ModelError, clear_sample_errors, parse_error_response
 from emorealm.media.decode import load_media
 from emorealm.media.synth import tone, write_av_clip, write_wav
+from emorealm.model_adapters.inputs import ModelInputs, build_inputs, collate_inputs
+from emorealm.model_adapters.prefix import reset_rope_deltas
 
 PROMPTS = ["What emotion?", "Which emotion does the speaker show? (A) joy (B) anger (C) fear",
            "Yes or no?", "Describe the person's face and voice, then name the emotion.", "Q"]

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 import pytest
 from lm_eval.api.instance import Instance
-from support.docs import gen_request, media_doc
-from support.fake_server import FakeServer
 
 from emorealm.errors import ConfigError, ModelError, clear_sample_errors, parse_error_response, sample_error
 from emorealm.media.decode import MediaSpec, load_media
 from emorealm.media.synth import write_av_clip
+
+from support.docs import gen_request, media_doc
+from support.fake_server import FakeServer
 
 SECRET = "sk-emorealm-test-7f3a9c1e5b2d4f60"
 

@@ -198,10 +198,10 @@ def test_hf_prepared_in_a_worker_process_equals_prepared_in_series(tiny_omni_dir
     built in the worker process."""
     import math
 
-    from emorealm.model_adapters.hf import HFAdapter
     from lm_eval.api.instance import Instance
 
     from emorealm.media.synth import write_av_clip
+    from emorealm.model_adapters.hf import HFAdapter
 
     clips = [str(write_av_clip(tmp_path / f"c{k}.mp4", seconds=0.5 + 0.25 * k, seed=k)) for k in range(5)]
     (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")

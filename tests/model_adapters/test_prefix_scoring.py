@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from emorealm.model_adapters.inputs import build_model_inputs
-from emorealm.model_adapters.prefix import continuation_positions, score_from_prefix, score_naive
 
 from emorealm.media.decode import MediaSpec
 from emorealm.media.synth import tone, write_av_clip, write_wav
+from emorealm.model_adapters.inputs import build_model_inputs
+from emorealm.model_adapters.prefix import continuation_positions, score_from_prefix, score_naive
 
 CONTINUATIONS = ["A", " (B) The person feels sad", "happy happiness", "C"]
 

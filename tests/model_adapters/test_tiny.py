@@ -47,9 +47,8 @@ def test_loads_with_thinker_class_and_auto_processor(tiny_omni_dir):
 
 
 def test_build_is_deterministic(tmp_path, tiny_omni_dir):
-    from emorealm.model_adapters.tiny_models.omni import build_tiny_omni, is_smoke_test_model
-
     from emorealm.fingerprint import sha256_file
+    from emorealm.model_adapters.tiny_models.omni import build_tiny_omni, is_smoke_test_model
 
     other = build_tiny_omni(tmp_path / "again")
     assert sha256_file(other / "model.safetensors") == sha256_file(tiny_omni_dir / "model.safetensors")
@@ -67,9 +66,10 @@ def test_cli_prints_folder(tiny_omni_dir):
 def test_config_builder_reproduces_the_cached_checkpoint(tiny_omni_dir):
     """The one Qwen2.5-Omni config builder (model_adapters/tiny_models/omni_config.py) still builds
     exactly the config of the cached tiny-omni: its cache key (TINY_VERSION) stays valid."""
+    from transformers import AutoProcessor, Qwen2_5OmniConfig
+
     from emorealm.model_adapters.random_configs import qwen25_omni_thinker_config
     from emorealm.model_adapters.tiny_models.omni import tiny_config
-    from transformers import AutoProcessor, Qwen2_5OmniConfig
 
     tokenizer = AutoProcessor.from_pretrained(tiny_omni_dir).tokenizer
     saved = Qwen2_5OmniConfig.from_pretrained(tiny_omni_dir).to_dict()

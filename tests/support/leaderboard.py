@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from emorealm.leaderboard.submit import SubmitOptions
 
 from emorealm.cli import main
+from emorealm.leaderboard.submit import SubmitOptions
+
 from support.results_fixtures import make_run
 
 OPTS = SubmitOptions(submitter="tester", allow_smoke=True)

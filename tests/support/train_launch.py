@@ -81,6 +81,7 @@ def full_forward_logps(model, batch):
     """Summed completion log-probs of every sequence of ``batch`` from one full model forward per
     sequence (the reference the shared-prefix forward is checked against)."""
     import torch
+
     from emorealm.model_adapters.inputs import append_continuation
 
     out = []

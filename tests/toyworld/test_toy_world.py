@@ -10,8 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-from emorealm.training.data import load_preferences
-from emorealm.training.sft import load_sft_rows
 
 from emorealm.benchmarks.emorealm import TASK_KEYS, load_docs
 from emorealm.errors import ConfigError, DataError
@@ -19,6 +17,8 @@ from emorealm.media.decode import MediaSpec, load_media
 from emorealm.toyworld import ToyWorldConfig, write_toy_world
 from emorealm.toyworld.questions import check_preference_row
 from emorealm.toyworld.spec import AUDIO_FEATURES, EMOTIONS, VIDEO_FEATURES, plan_clips
+from emorealm.training.data import load_preferences
+from emorealm.training.sft import load_sft_rows
 
 
 @pytest.fixture(scope="module")

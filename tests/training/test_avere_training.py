@@ -13,14 +13,15 @@ import sys
 
 import pytest
 import torch
+
+from emorealm.media.decode import MediaSpec
 from emorealm.model_adapters.architectures import architecture_for, architecture_of
 from emorealm.training.collate import PreferenceCollator
 from emorealm.training.data import load_preferences
 from emorealm.training.forward import sequence_logps
 from emorealm.training.loss import LossConfig
-from support.train_launch import full_forward_logps, write_prefs
 
-from emorealm.media.decode import MediaSpec
+from support.train_launch import full_forward_logps, write_prefs
 
 FROZEN = ("model.image_tower.", "model.video_tower.", "model.speech_tower.", "model.mm_projector.",
           "model.speech_projector.")

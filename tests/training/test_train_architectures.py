@@ -10,15 +10,16 @@ import sys
 
 import pytest
 import torch
+
+from emorealm.errors import ModelError
+from emorealm.media.decode import MediaSpec
 from emorealm.model_adapters.architectures import architecture_of, get_architecture
 from emorealm.training.collate import PreferenceCollator
 from emorealm.training.data import load_preferences
 from emorealm.training.forward import sequence_logps
 from emorealm.training.loss import LossConfig
-from support.train_launch import full_forward_logps, read_log, write_prefs
 
-from emorealm.errors import ModelError
-from emorealm.media.decode import MediaSpec
+from support.train_launch import full_forward_logps, read_log, write_prefs
 
 
 @pytest.fixture(scope="module")

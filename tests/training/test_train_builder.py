@@ -7,15 +7,15 @@ import json
 
 import numpy as np
 import pytest
-from emorealm.training.corrupt import shuffle_frames
-from emorealm.training.data import load_preferences
-from emorealm.training.sample_prefs import emotion_audio
 
 from emorealm.builder.backends import IRRELEVANT, LEXICON
 from emorealm.cli import main
 from emorealm.errors import DataError
 from emorealm.media.decode import MediaSpec, load_media
 from emorealm.media.synth import frames, write_av_clip
+from emorealm.training.corrupt import shuffle_frames
+from emorealm.training.data import load_preferences
+from emorealm.training.sample_prefs import emotion_audio
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +99,8 @@ def test_shuffle_never_returns_the_original_order():
 
 
 def test_bad_builder_input(tmp_path, clips):
-    from emorealm.training.builder import build_preferences
-
     from emorealm.errors import ConfigError, DataError
+    from emorealm.training.builder import build_preferences
 
     with pytest.raises(ConfigError, match="unknown corruption"):
         build_preferences(clips / "clips.jsonl", tmp_path, corruption="blur")

@@ -7,6 +7,8 @@ import json
 
 import pytest
 import torch
+
+from emorealm.media.decode import MediaSpec
 from emorealm.model_adapters.architectures import architecture_of
 from emorealm.training.collate import PreferenceCollator
 from emorealm.training.data import load_preferences
@@ -14,8 +16,6 @@ from emorealm.training.forward import encode_media, sequence_logps, split_logps
 from emorealm.training.loss import LossConfig, avem_dpo_loss
 from emorealm.training.prefix_cache import enable_gradient_checkpointing
 from emorealm.training.sample_prefs import toy_rows
-
-from emorealm.media.decode import MediaSpec
 
 
 @pytest.fixture(scope="module")

@@ -101,9 +101,8 @@ class Outer:
 
 def test_type_check_covers_fields_added_later():
     """The check reads the annotations: a new field of any config dataclass is covered with no edits."""
-    from emorealm.training.config_types import build_dataclass
-
     from emorealm.errors import ConfigError
+    from emorealm.training.config_types import build_dataclass
 
     got = build_dataclass(Outer, {"warmup_ratio": "1e-1", "loss": {"debias_weight": "5e-1"}}, "")
     assert got.warmup_ratio == 0.1 and got.loss.debias_weight == 0.5 and got.loss.form == "margin"
@@ -152,9 +151,8 @@ def test_train_reports_and_refuses_an_existing_output_folder(tmp_path, capsys, m
 
 
 def test_report_to_values_are_checked(tmp_path, capsys):
-    from emorealm.training.reporting import parse_report_to
-
     from emorealm.errors import ConfigError
+    from emorealm.training.reporting import parse_report_to
 
     assert parse_report_to("none") == [] and parse_report_to("all") == ["tensorboard", "wandb"]
     assert parse_report_to(["wandb"]) == ["wandb"] and parse_report_to("tensorboard,wandb") == ["tensorboard", "wandb"]

@@ -7,6 +7,8 @@ import json
 
 import pytest
 import torch
+
+from emorealm.media.decode import MediaSpec, load_media
 from emorealm.model_adapters.inputs import append_continuation, build_inputs
 from emorealm.training.collate import PreferenceCollator
 from emorealm.training.data import load_preferences
@@ -14,15 +16,14 @@ from emorealm.training.forward import encode_media, sequence_logps, split_logps
 from emorealm.training.loss import SEQUENCES, LossConfig
 from emorealm.training.sample_prefs import toy_rows
 
-from emorealm.media.decode import MediaSpec, load_media
-
 SPEC = MediaSpec(max_frames=4)
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
     from transformers import AutoProcessor, Qwen2_5OmniThinkerForConditionalGeneration
+
+    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
 
     d = ensure_tiny_omni()
     return Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(d).eval(), AutoProcessor.from_pretrained(d)

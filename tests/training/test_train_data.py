@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from emorealm.training.data import infer_modality, load_preferences, parse_row, strip_markers
 
 from emorealm.errors import DataError
+from emorealm.training.data import infer_modality, load_preferences, parse_row, strip_markers
 
 
 @pytest.fixture()

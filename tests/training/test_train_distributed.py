@@ -35,6 +35,7 @@ _SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_two_process_cpu_ddp_gloo(tmp_path):
     import torch
+
     from emorealm.training.sample_prefs import toy_rows
 
     data = tmp_path / "data"

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+
+from emorealm.errors import ConfigError
 from emorealm.training.loss import (
     SEQUENCES,
     LossConfig,
@@ -20,8 +22,6 @@ from emorealm.training.loss import (
     modality_preference_loss,
     response_preference_loss,
 )
-
-from emorealm.errors import ConfigError
 
 
 def _logps(seed: int, b: int = 5, requires_grad: bool = False) -> dict[str, torch.Tensor]:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from support.train_launch import launch, read_log
 from test_train_sharded import cpu_accelerate_config
+
+from support.train_launch import launch, read_log
 
 pytestmark = pytest.mark.slow
 DEADLOCK_S = 300  # a 2-step run takes ~30 s on an idle machine

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from emorealm.training.config import config_from_dict, load_config
-from emorealm.training.launch import check_launch
 
 from emorealm.errors import ConfigError
+from emorealm.training.config import config_from_dict, load_config
+from emorealm.training.launch import check_launch
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "examples" / "avem_dpo_paper.yaml"
@@ -82,6 +82,7 @@ def test_recipe_runs_one_step_on_tiny_omni(tmp_path):
     """The recipe as released (bf16, checkpointing, full FT, warmup ratio, max_length) with the model
     swapped for tiny-omni and the global batch cut to 4 so the step fits a CI CPU."""
     from emorealm.training.trainer import Trainer
+
     from support.train_launch import read_log, write_prefs
 
     data = write_prefs(tmp_path / "data", 4, seed=2)

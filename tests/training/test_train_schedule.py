@@ -7,11 +7,12 @@ import math
 
 import pytest
 import torch
-from emorealm.training.config import TrainSettings
-from emorealm.training.launch import build_scheduler, per_device_batch, warmup_steps
-from support.train_launch import launch, read_log, write_prefs
 
 from emorealm.errors import ConfigError
+from emorealm.training.config import TrainSettings
+from emorealm.training.launch import build_scheduler, per_device_batch, warmup_steps
+
+from support.train_launch import launch, read_log, write_prefs
 
 
 def _lrs(t: TrainSettings, total: int) -> list[float]:

@@ -7,13 +7,13 @@ import json
 
 import pytest
 import torch
+
+from emorealm.errors import ConfigError, DataError
+from emorealm.media.decode import MediaSpec
 from emorealm.training.config import config_from_dict
 from emorealm.training.sample_prefs import toy_rows
 from emorealm.training.sft import SFTCollator, load_sft_rows, sft_loss
 from emorealm.training.trainer import Trainer
-
-from emorealm.errors import ConfigError, DataError
-from emorealm.media.decode import MediaSpec
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+
 from support.train_launch import REPO, launch, read_log, write_prefs
 
 pytestmark = pytest.mark.slow
@@ -65,8 +66,9 @@ def _weights(ckpt: Path, finetune: str) -> dict[str, torch.Tensor]:
     if finetune == "full":
         model, _, _ = load_thinker(str(ckpt))
         return {k: v.detach().clone() for k, v in model.state_dict().items()}
-    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
     from peft import PeftModel
+
+    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
 
     base, _, _ = load_thinker(str(ensure_tiny_omni()))
     model = PeftModel.from_pretrained(base, str(ckpt))

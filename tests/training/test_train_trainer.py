@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from emorealm.training.config import config_from_dict, load_config
 from emorealm.training.sample_prefs import toy_rows
 from emorealm.training.trainer import Trainer

@@ -20,6 +20,7 @@ from trl_compare import GRAD_TOL, LOSS_TOL, Setup, compare_at, trl_default_batch
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
+    from emorealm.media.decode import MediaSpec
     from emorealm.model_adapters.architectures.qwen_omni import Qwen25Omni
     from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
     from emorealm.training.collate import PreferenceCollator
@@ -28,8 +29,6 @@ def setup(tmp_path_factory):
     from emorealm.training.loss import LossConfig
     from emorealm.training.policy import freeze_encoders, load_thinker
     from emorealm.training.sample_prefs import toy_rows
-
-    from emorealm.media.decode import MediaSpec
 
     tmp = tmp_path_factory.mktemp("trl")
     raw = toy_rows(tmp, 2, seed=5)

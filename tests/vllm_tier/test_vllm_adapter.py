@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from lm_eval.api.instance import Instance
-from support.docs import media_doc
 
 from emorealm.errors import ConfigError, ModelError, clear_sample_errors, parse_error_response
 from emorealm.media.decode import load_media
 from emorealm.media.synth import tone, write_av_clip, write_wav
+
+from support.docs import media_doc
 
 PROMPT = "Which emotion does the person show? (A) happiness (B) sadness (C) anger (D) fear"
 
