@@ -14,6 +14,20 @@ from emorealm.toyworld import ToyWorldConfig, write_toy_world
 CHANCE = 0.25  # four options
 
 
+def test_recipe_subset_filters_and_repeats_kinds_exactly():
+    from emorealm.toyworld.omni import sft_subset
+
+    lines = [json.dumps({"id": f"sft_train_00001_{k}"}) for k in
+             ("reasoning_basic_audio", "reasoning_basic_video", "modality_agreement", "reasoning_stress_audio")]
+    ids = lambda out: [json.loads(x)["id"].split("00001_")[1] for x in out]  # noqa: E731
+    assert ids(sft_subset(lines, (), (("reasoning_basic_video", 3),))) == [
+        "reasoning_basic_audio", "reasoning_basic_video", "reasoning_basic_video", "reasoning_basic_video",
+        "modality_agreement", "reasoning_stress_audio"]
+    assert ids(sft_subset(lines, ("reasoning_basic_audio", "modality_agreement"), (("reasoning_basic_audio", 2),))) == [
+        "reasoning_basic_audio", "reasoning_basic_audio", "modality_agreement"]
+    assert sft_subset(lines, (), ()) == lines
+
+
 @pytest.fixture(scope="module")
 def diagnosed(tmp_path_factory):
     from emorealm.toyworld.omni import ensure_toy_omni
