@@ -22,7 +22,8 @@ MAIN = (
     ("probe_acc", "probe acc", True),
     ("logp_shift_swap_audio/reasoning_basic_audio", "Δlog p swap audio", True),
     ("attention/reasoning_basic_audio/audio", "attn audio", True),
-    ("attention/reasoning_basic_video/video", "attn video", True),
+    ("attention/reasoning_basic_audio/video", "attn video", False),
+    ("attention/reasoning_basic_audio/text", "attn text", False),
 )
 DEBIAS_ARMS = {"margin": "avem_margin", "grounding": "avem_grounding", "hallucination": "avem_hallucination"}
 
