@@ -145,7 +145,7 @@ def test_study_end_to_end_reduced_and_resumable(small_world, tmp_path):
     cfg = {"seeds": [0], "reference_base": False, "world": {"seed": 3000, "train_clips": 8, "test_clips": 4},
            "eval": {"attention_docs": 2, "bootstrap_iters": 20}, "train": TRAIN,
            "arms": {"plain_dpo": {"objective": "dpo"}, "avem_hallucination": {"loss": {"debias_form": "hallucination"}}}}
-    cfg_path.write_text(yaml.safe_dump(cfg))
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     out = tmp_path / "out"
     assert main(["study", str(cfg_path), "--out", str(out)]) == 0
     study = json.loads((out / "study.json").read_text())
@@ -186,6 +186,6 @@ def test_study_end_to_end_reduced_and_resumable(small_world, tmp_path):
     assert again["cells"][1]["metrics"]["n_questions"] == study["cells"][1]["metrics"]["n_questions"]
     # another config in the same folder is refused, nothing lost
     cfg["train"] = {**TRAIN, "train": {**TRAIN["train"], "lr": 5e-4}}
-    cfg_path.write_text(yaml.safe_dump(cfg))
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     assert main(["study", str(cfg_path), "--out", str(out)]) == 2
     assert kept.stat().st_mtime_ns == before
