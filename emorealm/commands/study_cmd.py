@@ -37,5 +37,7 @@ def _run(args) -> int:
             cfg.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         except ValueError:
             raise ConfigError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+        if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds):
+            raise ConfigError(f"--seeds must name distinct integers, got {args.seeds!r}")
     run_study(cfg, out, jobs=args.jobs, overwrite=args.overwrite)
     return 0
