@@ -172,7 +172,7 @@ def test_study_end_to_end_reduced_and_resumable(small_world, tmp_path):
     assert (h is None and not yes) or h == pytest.approx(sum(yes) / len(yes))
     assert study["aggregate"]["arms"]["plain_dpo"]["probe_acc"]["n"] == 1
     assert study["default_debias_form"]["default"] in ("margin", "grounding", "hallucination")
-    for png in ("study_accuracy.png", "study_grounding.png"):
+    for png in ("study_accuracy.png", "study_grounding.png", "study_paired.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a kill during avem_hallucination's training: its metrics and training record are gone
     kept = out / "cells/plain_dpo/seed0/metrics.json"

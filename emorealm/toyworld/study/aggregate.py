@@ -24,6 +24,7 @@ MAIN = (
     ("attention/reasoning_basic_audio/audio", "attn audio", True),
     ("attention/reasoning_basic_audio/video", "attn video", False),
     ("attention/reasoning_basic_audio/text", "attn text", False),
+    ("movement/flip_rate", "answers changed vs base", False),
 )
 DEBIAS_ARMS = {"margin": "avem_margin", "grounding": "avem_grounding", "hallucination": "avem_hallucination"}
 

@@ -118,10 +118,18 @@ def run_study(cfg: StudyConfig | None, out: Path, jobs: int = 1, overwrite: bool
 def write_outputs(cfg: StudyConfig, out: Path, base: Path, world: dict[str, Any], cells: list[Cell],
                   seconds: float, console) -> dict[str, Any]:
     from emorealm.toyworld.study.aggregate import aggregate, choose_default_form, main_table, paired_table
-    from emorealm.toyworld.study.cells import base_identity
-    from emorealm.toyworld.study.plots import accuracy_plot, grounding_plot
+    from emorealm.toyworld.study.cells import BASE_ARM, base_identity
+    from emorealm.toyworld.study.movement import movement
+    from emorealm.toyworld.study.plots import accuracy_plot, grounding_plot, paired_plot
 
     records = [json.loads((c.folder(out) / METRICS).read_text()) for c in cells]
+    base_eval = Cell(BASE_ARM, None).folder(out) / "eval"
+    if cfg.reference_base:  # how far each checkpoint moved from the base model (same questions)
+        for c, rec in zip(cells, records, strict=True):
+            if c.seed is not None:
+                mv = movement(c.folder(out) / "eval", base_eval)
+                rec["metrics"]["movement/flip_rate"] = mv["flip_rate"]
+                rec["metrics"]["movement/mean_abs_dlogp"] = mv["mean_abs_dlogp"]
     arms = list(cfg.arms)
     agg = aggregate(records, arms, cfg.seeds)
     rows = {r["train"]["rows"] for r in records if r.get("train")}
@@ -140,6 +148,7 @@ def write_outputs(cfg: StudyConfig, out: Path, base: Path, world: dict[str, Any]
                                   f"**{choice['default']}** ({choice['rule']}).\n")
     accuracy_plot(agg, arms, out / "study_accuracy.png")
     grounding_plot(agg, arms, out / "study_grounding.png")
+    paired_plot(agg, arms, out / "study_paired.png")
     console.print(table)
     console.print(f"default debiasing form by the study's rule: {choice['default']}")
     console.print(f"study: {out / 'study.json'}, {out / 'study.md'}, {out / 'study_accuracy.png'}, "

@@ -77,6 +77,39 @@ def grounding_plot(agg: dict[str, Any], arms: list[str], path: Path) -> Path:
     return _save(fig, path)
 
 
+PAIRED_KEYS = (("acc/basic_mean", "basic accuracy (audio, video)"),
+               ("hallucination_rate", "Yes to an absent cue"),
+               ("probe_acc", "probe accuracy"),
+               ("logp_shift_swap_audio/reasoning_basic_audio", "Δ log p swap audio (nats)"))
+
+
+def paired_plot(agg: dict[str, Any], arms: list[str], path: Path) -> Path:
+    """Each arm minus plain DPO, paired by seed: mean and 95 % t-interval (0 = no difference)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paired = agg.get("paired_vs_plain_dpo") or {}
+    names = [a for a in arms if a in paired]
+    fig, axes = plt.subplots(1, len(PAIRED_KEYS), figsize=(16, 4.5))
+    for ax, (key, title) in zip(axes, PAIRED_KEYS, strict=True):
+        y = np.arange(len(names))
+        for yi, arm in zip(y, names, strict=True):
+            s = paired[arm].get(key) or {}
+            if s.get("mean") is None:
+                continue
+            lo, hi = s["ci"] if s.get("ci") else (s["mean"], s["mean"])
+            ax.plot([lo, hi], [yi, yi], color="tab:blue", lw=2)
+            ax.plot([s["mean"]], [yi], "o", color="tab:blue")
+        ax.axvline(0, color="k", lw=1)
+        ax.set_yticks(y, names if ax is axes[0] else [""] * len(names))
+        ax.set_title(title, fontsize=9)
+        ax.invert_yaxis()
+    fig.suptitle("Arm − plain DPO, paired by seed (mean, 95% t-interval over seeds)")
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
