@@ -17,8 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from emorealm.errors import ConfigError
 
 # keys the study sets itself per arm and seed (never compared, never given by the user)
@@ -158,16 +156,9 @@ def study_from_dict(data: dict[str, Any]) -> StudyConfig:
 
 
 def load_study_config(path: str | Path) -> StudyConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"study config not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
-    return study_from_dict(data)
+    from emorealm.training.config import read_yaml_mapping
+
+    return study_from_dict(read_yaml_mapping(path, "study config"))
 
 
 def fingerprint(obj: Any) -> str:

@@ -4,7 +4,6 @@ processes), then ``study.json``, the tables and the plots."""
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import subprocess
 import sys
@@ -117,6 +116,7 @@ def run_study(cfg: StudyConfig | None, out: Path, jobs: int = 1, overwrite: bool
 
 def write_outputs(cfg: StudyConfig, out: Path, base: Path, world: dict[str, Any], cells: list[Cell],
                   seconds: float, console) -> dict[str, Any]:
+    from emorealm.diagnostics.report import _nan_to_none
     from emorealm.toyworld.study.aggregate import aggregate, choose_default_form, main_table, paired_table
     from emorealm.toyworld.study.cells import BASE_ARM, base_identity
     from emorealm.toyworld.study.movement import movement
@@ -141,7 +141,7 @@ def write_outputs(cfg: StudyConfig, out: Path, base: Path, world: dict[str, Any]
         "training_rows_per_arm": sorted(rows), "default_debias_form": choice,
         "aggregate": agg, "cells": records, "wall_seconds_this_run": round(seconds, 1),
     }
-    (out / "study.json").write_text(json.dumps(_finite(study), indent=2, default=str))
+    (out / "study.json").write_text(json.dumps(_nan_to_none(study), indent=2, default=str))
     table, paired = main_table(agg, arms), paired_table(agg, arms)
     (out / "study.md").write_text(f"## Main table\n\n{table}\n\n## Paired differences to plain DPO\n\n{paired}\n\n"
                                   f"Intervals: {CI_METHOD}.\n\nDefault debiasing form by the pre-registered rule: "
@@ -154,14 +154,3 @@ def write_outputs(cfg: StudyConfig, out: Path, base: Path, world: dict[str, Any]
     console.print(f"study: {out / 'study.json'}, {out / 'study.md'}, {out / 'study_accuracy.png'}, "
                   f"{out / 'study_grounding.png'}")
     return study
-
-
-def _finite(obj: Any) -> Any:
-    """NaN / inf as null (strict JSON)."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
