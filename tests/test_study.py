@@ -189,3 +189,26 @@ def test_study_end_to_end_reduced_and_resumable(small_world, tmp_path):
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     assert main(["study", str(cfg_path), "--out", str(out)]) == 2
     assert kept.stat().st_mtime_ns == before
+
+
+def test_report_finished_uses_whole_seeds_only(tmp_path):
+    """An unfinished study reports the seeds whose every arm finished, and lists the rest."""
+    from emorealm.toyworld.study.driver import prepare_folder, report_finished
+
+    base = tmp_path / "base"
+    base.mkdir()
+    cfg = study_from_dict({"base_model": str(base), "seeds": [0, 1], "reference_base": False, "train": TRAIN,
+                           "arms": {"plain_dpo": {"objective": "dpo"}, "avem_margin": {}}})
+    out = tmp_path / "study"
+    prepare_folder(cfg, out, overwrite=False)
+    (out / "world").mkdir()
+    (out / "world" / "toyworld.json").write_text("{}")
+    for arm, seed, h in (("plain_dpo", 0, 0.5), ("avem_margin", 0, 0.25), ("plain_dpo", 1, 0.75)):
+        folder = out / "cells" / arm / f"seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps({"arm": arm, "seed": seed, "train": {"rows": 16},
+                                                         "metrics": {"hallucination_rate": h}}))
+    study = report_finished(out)
+    assert study["partial"] and study["seeds"] == [0] and study["unfinished_cells"] == ["avem_margin/seed1"]
+    assert study["aggregate"]["arms"]["plain_dpo"]["hallucination_rate"]["mean"] == 0.5
+    assert study["aggregate"]["paired_vs_plain_dpo"]["avem_margin"]["hallucination_rate"]["mean"] == -0.25

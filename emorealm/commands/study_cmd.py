@@ -15,6 +15,8 @@ def add_parser(sub) -> None:
     p.add_argument("--jobs", type=int, default=1, help="processes working on the cells at once (default 1)")
     p.add_argument("--seeds", help="override the config's seeds, e.g. 0,1,2")
     p.add_argument("--overwrite", action="store_true", help="discard a study already in --out")
+    p.add_argument("--report-finished", action="store_true",
+                   help="write study.json and the plots of an unfinished study from its whole seeds (marked partial)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=_run)
 
@@ -26,6 +28,11 @@ def _run(args) -> int:
     from emorealm.toyworld.study import load_study_config, run_study
 
     out = Path(args.out)
+    if args.report_finished:
+        from emorealm.toyworld.study.driver import report_finished
+
+        report_finished(out)
+        return 0
     if args.worker:
         run_study(None, out, worker=True)
         return 0

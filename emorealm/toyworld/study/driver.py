@@ -114,8 +114,27 @@ def run_study(cfg: StudyConfig | None, out: Path, jobs: int = 1, overwrite: bool
     return write_outputs(cfg, out, base, world, cells, time.time() - t0, console)
 
 
+def report_finished(out: Path, console=None) -> dict[str, Any]:
+    """The outputs of an unfinished study from its whole seeds (every arm finished), marked partial."""
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    cfg = read_folder_config(out)
+    done = {(c.arm, c.seed) for c in all_cells(cfg) if (c.folder(out) / METRICS).exists()}
+    seeds = [s for s in cfg.seeds if all((a, s) in done for a in cfg.arms)]
+    if not seeds:
+        raise ConfigError(f"{out}: no seed has every arm finished yet; nothing to report")
+    part = replace(cfg, seeds=seeds)
+    missing = [c.name for c in all_cells(cfg) if (c.arm, c.seed) not in done]
+    base = base_model_path(cfg, console)
+    world = json.loads((out / "world" / "toyworld.json").read_text())
+    return write_outputs(part, out, base, world, all_cells(part), 0.0, console, partial=missing)
+
+
 def write_outputs(cfg: StudyConfig, out: Path, base: Path, world: dict[str, Any], cells: list[Cell],
-                  seconds: float, console) -> dict[str, Any]:
+                  seconds: float, console, partial: list[str] | None = None) -> dict[str, Any]:
     from emorealm.diagnostics.report import _nan_to_none
     from emorealm.toyworld.study.aggregate import aggregate, choose_default_form, main_table, paired_table
     from emorealm.toyworld.study.cells import BASE_ARM, base_identity
@@ -140,6 +159,7 @@ def write_outputs(cfg: StudyConfig, out: Path, base: Path, world: dict[str, Any]
         "ci_method": CI_METHOD, "seeds": cfg.seeds, "arms": arms,
         "training_rows_per_arm": sorted(rows), "default_debias_form": choice,
         "aggregate": agg, "cells": records, "wall_seconds_this_run": round(seconds, 1),
+        "partial": bool(partial), "unfinished_cells": partial or [],
     }
     (out / "study.json").write_text(json.dumps(_nan_to_none(study), indent=2, default=str))
     table, paired = main_table(agg, arms), paired_table(agg, arms)
