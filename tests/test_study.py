@@ -212,3 +212,12 @@ def test_report_finished_uses_whole_seeds_only(tmp_path):
     assert study["partial"] and study["seeds"] == [0] and study["unfinished_cells"] == ["avem_margin/seed1"]
     assert study["aggregate"]["arms"]["plain_dpo"]["hallucination_rate"]["mean"] == 0.5
     assert study["aggregate"]["paired_vs_plain_dpo"]["avem_margin"]["hallucination_rate"]["mean"] == -0.25
+
+
+def test_the_shipped_study_config_loads_with_every_arm_and_three_seeds():
+    from pathlib import Path
+
+    from emorealm.toyworld.study import load_study_config
+
+    cfg = load_study_config(Path(__file__).resolve().parents[1] / "examples" / "toy_grounding" / "study.yaml")
+    assert list(cfg.arms) == list(DEFAULT_ARMS) and cfg.seeds == [0, 1, 2] and cfg.world.test_clips == 200

@@ -10,7 +10,7 @@ import argparse
 def add_parser(sub) -> None:
     p = sub.add_parser("study", help="controlled study: plain DPO vs AVEm-DPO arms from toy-omni (resumable)",
                        description=__doc__)
-    p.add_argument("config", nargs="?", help="study YAML, e.g. examples/avem_dpo_study.yaml")
+    p.add_argument("config", nargs="?", help="study YAML, e.g. examples/toy_grounding/study.yaml")
     p.add_argument("--out", required=True, help="study folder (cells, study.json, study.md, plots)")
     p.add_argument("--jobs", type=int, default=1, help="processes working on the cells at once (default 1)")
     p.add_argument("--seeds", help="override the config's seeds, e.g. 0,1,2")
@@ -37,7 +37,7 @@ def _run(args) -> int:
         run_study(None, out, worker=True)
         return 0
     if not args.config:
-        raise ConfigError("emorealm study: give the study config (e.g. examples/avem_dpo_study.yaml)")
+        raise ConfigError("emorealm study: give the study config (e.g. examples/toy_grounding/study.yaml)")
     cfg = load_study_config(args.config)
     if args.seeds:
         try:
