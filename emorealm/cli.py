@@ -34,6 +34,7 @@ COMMANDS = [
     "emorealm.commands.build_benchmark_cmd",
     "emorealm.commands.toy_world_cmd",
     "emorealm.commands.toy_omni_cmd",
+    "emorealm.commands.study_cmd",
 ]
 
 
