@@ -1,7 +1,7 @@
 """Cluster bootstrap of UAR at DFEW size: the one-matrix-product path vs the generic per-replicate one.
 
-Both use the same seed and draws (``emorealm.confusion_bootstrap`` reproduces
-``emorealm.clustered.cluster_bootstrap_se``); the run checks the two SEs agree, then prints the
+Both use the same seed and draws (``emorealm.evaluation.confusion_bootstrap`` reproduces
+``emorealm.evaluation.clustered_stderr.cluster_bootstrap_se``); the run checks the two SEs agree, then prints the
 seconds of each and, last, ``confusion_bootstrap: <generic ÷ fast> (target >= 10)``.
 Synthetic items: ``--n`` clips with one question each, 7 classes, 60 % correct, 10 % invalid.
 """
@@ -13,9 +13,9 @@ import math
 import random
 import time
 
-from emorealm.classification_task import agg_uar
-from emorealm.clustered import cluster_bootstrap_se
-from emorealm.confusion_bootstrap import bootstrap_se
+from emorealm.benchmarks.recognition import agg_uar
+from emorealm.evaluation.clustered_stderr import cluster_bootstrap_se
+from emorealm.evaluation.confusion_bootstrap import bootstrap_se
 
 
 def main() -> None:

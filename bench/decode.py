@@ -4,7 +4,7 @@ Clips: synthetic H.264 + AAC mp4s (``--clips`` of ``--seconds`` s at 24 fps, ``-
 DFEW clips EmoReAlM uses. For each clip ours samples frames under the default media spec
 (``qwen-reference``: the qwen-omni-utils frame rule, each frame resized once from the source with
 bicubic + antialias) and 16 kHz mono audio from the clip's own track (native rate, channel average,
-soxr HQ; ``emorealm.media.load_media``); the baseline runs one ``ffmpeg`` command per clip that
+soxr HQ; ``emorealm.media.decode.load_media``); the baseline runs one ``ffmpeg`` command per clip that
 extracts exactly the same frame indices (``select`` filter), scales them to the same size (bicubic)
 as rgb24 and gives 16 kHz mono float audio. The outputs are compared (frame count and pixels, audio
 length) so both sides do the same work. The disk cache's key holds the spec (name and fields).
@@ -54,9 +54,9 @@ def main() -> None:
     if not shutil.which("ffmpeg"):
         raise SystemExit("bench/decode.py needs the ffmpeg command line (Debian: apt-get install -y ffmpeg)")
 
-    from emorealm import media
-    from emorealm.media import MediaSpec, load_media
-    from emorealm.synth import write_av_clip
+    from emorealm.media import decode as media
+    from emorealm.media.decode import MediaSpec, load_media
+    from emorealm.media.synth import write_av_clip
 
     w, h = (int(x) for x in args.size.split("x"))
     spec = MediaSpec()

@@ -31,6 +31,8 @@ def measure(checkpointing: bool, rows: int, frames: int, completion: int) -> dic
     """Peak bytes one step adds, in this process."""
     import torch
     from dpo_step import bench_model  # bench/ is on sys.path when run as a script
+
+    from emorealm.media.decode import MediaSpec
     from emorealm.model_adapters.architectures import architecture_of
     from emorealm.training.collate import PreferenceCollator
     from emorealm.training.data import load_preferences
@@ -38,8 +40,6 @@ def measure(checkpointing: bool, rows: int, frames: int, completion: int) -> dic
     from emorealm.training.loss import LossConfig, avem_dpo_loss
     from emorealm.training.prefix_cache import enable_gradient_checkpointing
     from emorealm.training.sample_prefs import toy_rows
-
-    from emorealm.media import MediaSpec
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")

@@ -25,7 +25,7 @@ def bench_model(hidden: int = 1024, layers: int = 12):
     """A random thinker of ~100M parameters with the tiny-omni tokenizer/processor."""
     from transformers import AutoProcessor, Qwen2_5OmniThinkerForConditionalGeneration
 
-    from emorealm.tiny import ensure_tiny_omni, tiny_config
+    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni, tiny_config
 
     proc = AutoProcessor.from_pretrained(ensure_tiny_omni())
     cfg = tiny_config(proc.tokenizer, hidden=hidden, layers=layers).thinker_config
@@ -50,18 +50,18 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
+    from peft import LoraConfig, get_peft_model
+
+    from emorealm.media.decode import MediaSpec
     from emorealm.model_adapters.architectures.qwen_omni import Qwen25Omni
+    from emorealm.model_adapters.inputs import append_continuation
     from emorealm.training.collate import PreferenceCollator
     from emorealm.training.config import LoraSettings
     from emorealm.training.data import load_preferences
     from emorealm.training.forward import encode_media, sequence_logps, split_logps
     from emorealm.training.loss import LossConfig, avem_dpo_loss
+    from emorealm.training.policy import freeze_encoders
     from emorealm.training.sample_prefs import toy_rows
-    from emorealm.training.trainer import freeze_encoders
-    from peft import LoraConfig, get_peft_model
-
-    from emorealm.inputs import append_continuation
-    from emorealm.media import MediaSpec
 
     model, proc = bench_model(args.hidden, args.layers)
     print(f"building done: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params", flush=True)

@@ -43,12 +43,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     args = ap.parse_args()
 
+    from emorealm.media.decode import MediaSpec
+    from emorealm.media.synth import write_av_clip
+    from emorealm.model_adapters.inputs import build_model_inputs
     from emorealm.model_adapters.prefix import score_from_prefix, score_naive
     from emorealm.model_adapters.random_configs import n_parameters, qwen25_omni_thinker
-
-    from emorealm.inputs import build_model_inputs
-    from emorealm.media import MediaSpec
-    from emorealm.synth import write_av_clip
 
     model, processor = qwen25_omni_thinker("100m", device=args.device)
     print(f"model: random Qwen2.5-Omni thinker, {n_parameters(model) / 1e6:.1f}M parameters, float32, {args.device}")

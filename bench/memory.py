@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from emorealm.emorealm_data import TASK_KEYS
-from emorealm.synthetic_benchmark import write_emorealm_root
+from emorealm.benchmarks.emorealm import TASK_KEYS
+from emorealm.sample_data.synthetic import write_emorealm_root
 
 TARGET = 1.15
 

@@ -96,10 +96,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
+    from emorealm.media.synth import write_av_clip
     from emorealm.model_adapters.hf import HFAdapter
-
-    from emorealm.synth import write_av_clip
-    from emorealm.tiny import ensure_tiny_omni
+    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
 
     folder = str(ensure_tiny_omni())
     with tempfile.TemporaryDirectory() as tmp:

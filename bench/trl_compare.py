@@ -14,7 +14,7 @@ LoRA weight:
    log-probs; TRL's loss and its gradients (back through the same log-probs) equal ours.
 2. **TRL's whole compute path** — TRL runs its own forwards (full sequences, no prefix cache) on
    the same rows, with the media handed in by a collator that builds the very inputs of
-   ``emorealm.inputs.build_inputs``; a spy asserts that ``pixel_values_videos`` and
+   ``emorealm.model_adapters.inputs.build_inputs``; a spy asserts that ``pixel_values_videos`` and
    ``input_features`` reach the model's forward inside TRL.
 3. **TRL's own data path is text-only** — the same rows given to DPOTrainer as a dataset with
    ``video`` / ``audio`` columns come out of its collator with no media key at all: TRL's trainer
@@ -135,9 +135,10 @@ class Setup:
     def __init__(self, model, proc, batch, lora_regex: str, seed: int = 0, std: float = 0.05,
                  beta: float = 0.1) -> None:
         from datasets import Dataset
-        from emorealm.training.loss import LossConfig
         from peft import LoraConfig, get_peft_model
         from trl import DPOConfig, DPOTrainer
+
+        from emorealm.training.loss import LossConfig
 
         self.cfg = LossConfig(beta=beta, w_vr=1.0, debias_weight=0.0, debias=False, modality=False)
         self.batch, self.proc = batch, proc
@@ -253,9 +254,8 @@ def trl_default_batch_keys(proc, rows: list[dict], root: Path) -> set[str]:
 
 def _tiny_text_model(proc):
     """The tiny Qwen2.5-Omni thinker's language model as a causal LM (what TRL's text path trains)."""
-    from emorealm.training.trainer import load_thinker
-
-    from emorealm.tiny import ensure_tiny_omni
+    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
+    from emorealm.training.policy import load_thinker
 
     return load_thinker(str(ensure_tiny_omni()))[0]
 
@@ -295,20 +295,19 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).parent))
     from dpo_step import bench_model
+
+    from emorealm.media.decode import MediaSpec
     from emorealm.model_adapters.architectures.qwen_omni import Qwen25Omni
     from emorealm.training.collate import PreferenceCollator
     from emorealm.training.config import LoraSettings
     from emorealm.training.data import load_preferences
     from emorealm.training.loss import LossConfig
+    from emorealm.training.policy import freeze_encoders
     from emorealm.training.sample_prefs import toy_rows
-    from emorealm.training.trainer import freeze_encoders
-
-    from emorealm.media import MediaSpec
 
     if args.tiny:
-        from emorealm.training.trainer import load_thinker
-
-        from emorealm.tiny import ensure_tiny_omni
+        from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
+        from emorealm.training.policy import load_thinker
 
         model, proc, _ = load_thinker(str(ensure_tiny_omni()))
     else:

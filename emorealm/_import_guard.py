@@ -2,8 +2,8 @@
 
 Python then finds the clone's root (no ``__init__.py``) as a namespace package ``emorealm`` before
 the installed package (an editable install's finder runs after the path finder), so
-``emorealm.__version__`` is missing and the clone's output folder ``results/`` passes for
-``emorealm.results``. Submodules still load through the installation's finder, so the entry points
+``emorealm.__version__`` is missing and the clone's folders (its output folder ``results/``,
+``docs/``) pass for subpackages of ``emorealm``. Submodules still load through the installation's finder, so the entry points
 (``python -m emorealm``, the ``emorealm`` script) import this module first: it puts the real package
 in the namespace package's place.
 

@@ -60,7 +60,7 @@ class SampleError:
 
 class SampleErrorLog:
     """The per-sample errors of one run, keyed by :func:`doc_key` (thread-safe: adapters record from
-    worker threads). A run owns one (``emorealm.evaluation.state.RunState.sample_errors``)."""
+    worker threads). A run owns one (``emorealm.run_state.RunState.sample_errors``)."""
 
     def __init__(self) -> None:
         self._errors: dict[str, SampleError] = {}
@@ -79,7 +79,7 @@ class SampleErrorLog:
             self._errors.clear()
 
 
-# the log of the current run (set by ``emorealm.evaluation.state.run_scope``); adapters used outside a
+# the log of the current run (set by ``emorealm.run_state.run_scope``); adapters used outside a
 # run (unit tests, the benchmark builder's captioning) record into a detached log of their own
 _DETACHED = SampleErrorLog()
 _CURRENT_LOG: contextvars.ContextVar[SampleErrorLog | None] = contextvars.ContextVar("emorealm_sample_errors",

@@ -38,9 +38,13 @@ def safe_join(root: str | Path, relative: str | Path) -> Path:
     return full
 
 
-def resolve_data_root(options: dict | None = None) -> Path:
-    """The data root: task option ``data_root``, else ``$EMOREALM_DATA_ROOT``, else the sample data
-    (built on first use; the runner says on the console when a run uses it)."""
+def resolve_data_root(options: dict | None = None, default: Callable[[], Path] | None = None) -> Path:
+    """The data root: task option ``data_root``, else ``$EMOREALM_DATA_ROOT``, else ``default()``.
+
+    ``default`` is the caller's fallback (the loaders pass the built-in sample data, see
+    :func:`emorealm.benchmarks.common.resolve_data_root`; the runner says on the console when a run
+    uses it). Without one, a missing data root is an error.
+    """
     options = options or {}
     root = options.get("data_root") or os.environ.get("EMOREALM_DATA_ROOT")
     if root:
@@ -51,9 +55,10 @@ def resolve_data_root(options: dict | None = None) -> Path:
                 "that holds EmoReAlM/, dfew/, RAVDESS/ ... (docs/getting-started.md)"
             )
         return path
-    from emorealm.sample_data import ensure_sample_data
-
-    return ensure_sample_data()
+    if default is None:
+        raise DataError("no data root given; pass --data-root or set EMOREALM_DATA_ROOT to the folder that holds "
+                        "EmoReAlM/, dfew/, RAVDESS/ ... (docs/getting-started.md)")
+    return default()
 
 
 def ensure_versioned_dir(out: Path, marker: str, version: int, write: Callable[[Path], Any],

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emorealm.errors import DataError
 from emorealm.leaderboard.intervals import add_intervals, check_intervals
 from emorealm.leaderboard.recompute import read_samples, recompute_task, records_for_filter, samples_digest
 from emorealm.leaderboard.schema import (
@@ -24,8 +25,6 @@ from emorealm.leaderboard.schema import (
     normalise_version,
     sha256_tag,
 )
-
-from emorealm.errors import DataError
 
 FILTER = "none"
 

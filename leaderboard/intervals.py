@@ -2,7 +2,7 @@
 
 Headline metrics are the leaderboard's columns (``columns`` in tasks.json) and each group's
 average. Per-sample means get ``mean ± t_{G−1} · SE_clustered`` (clusters = clips; the estimator of
-``emorealm.clustered``); every other aggregation (UAR, macro-F1) ``value ± z · SE_boot`` with a
+``emorealm.evaluation.clustered_stderr``); every other aggregation (UAR, macro-F1) ``value ± z · SE_boot`` with a
 seeded cluster bootstrap. A group average (EmoReAlM's unweighted mean of five tasks) is one
 estimate over all its tasks' samples, a clip asked about in several tasks counting once.
 Intervals are deterministic (fixed seed), so a pre-built entry is re-checked by recomputing them.
@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from emorealm.errors import DataError
+from emorealm.evaluation import confusion_bootstrap
+from emorealm.evaluation.clustered_stderr import _defined, cluster_key
+from emorealm.evaluation.paired import LEVEL, bootstrap_interval, mean_interval, weighted_mean_interval
 from emorealm.leaderboard.recompute import recompute_metric
 from emorealm.leaderboard.schema import KnownTasks
-
-from emorealm import confusion_bootstrap
-from emorealm.clustered import _defined, cluster_key
-from emorealm.errors import DataError
-from emorealm.paired import LEVEL, bootstrap_interval, mean_interval, weighted_mean_interval
 
 BOOTSTRAP_SEED = 0
 BOOTSTRAP_REPLICATES = 1000

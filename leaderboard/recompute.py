@@ -6,10 +6,10 @@ values each aggregation named in ``tasks.json`` is recomputed here:
 
 * ``mean``  — mean over the records that carry a value for the metric; a missing key or ``null``
   means "not applicable to this sample" (e.g. ``acc_yes`` on a No question), as in lm-eval and
-  ``emorealm.metrics.mean_defined``; booleans count as 0/1;
+  ``emorealm.scoring.aggregations.mean_defined``; booleans count as 0/1;
 * ``sum``   — sum (``n_errors``);
 * ``f1_yes_no`` — per-sample ``[gold_is_yes, correct]``: harmonic mean of the accuracy on Yes-answer and
-  on No-answer questions (the released "precision"/"recall" pair; ``emorealm.metrics.f1_yes_no``);
+  on No-answer questions (the released "precision"/"recall" pair; ``emorealm.scoring.aggregations.f1_yes_no``);
 * ``recall_macro`` / ``f1_macro`` — per-sample values are ``[gold, prediction]`` pairs; the classes are
   the gold labels present (an invalid prediction is just a wrong one); UAR = mean per-class recall,
   macro-F1 = mean per-class F1 over those classes (= sklearn ``f1_score(average="macro",
@@ -17,10 +17,10 @@ values each aggregation named in ``tasks.json`` is recomputed here:
 * ``classification_acc`` / ``classification_uar`` / ``classification_macro_f1`` — the emotion-
   classification tasks' per-sample ``[gold, released_label, dropped]`` (generation) or ``[gold,
   prediction]`` (``_ll``) items, aggregated by the tasks' own functions
-  (:mod:`emorealm.classification_task`: released-rule drops left out, invalid = wrong, F1 over the
+  (:mod:`emorealm.benchmarks.recognition`: released-rule drops left out, invalid = wrong, F1 over the
   classes seen in gold or predictions);
 * ``harmonic_pr`` — per-sample ``[precision, recall]``: harmonic mean of the mean precision and the
-  mean recall (EMER's ``emotion_f1``, :func:`emorealm.emer_task.agg_emotion_f1`).
+  mean recall (EMER's ``emotion_f1``, :func:`emorealm.benchmarks.emer.agg_emotion_f1`).
 
 Standard errors are taken as reported (bootstrap or clustered estimates depend on run settings) and
 are not recomputed; metrics marked ``"recompute": false`` in the table are listed in the entry's
@@ -35,9 +35,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from emorealm.leaderboard.schema import MetricSpec, sha256_tag
-
 from emorealm.errors import DataError
+from emorealm.leaderboard.schema import MetricSpec, sha256_tag
 
 ABS_TOL = 1e-9
 
@@ -158,12 +157,12 @@ def recompute_metric(spec: MetricSpec, records: list[dict[str, Any]], source: st
 def _task_aggregation(name: str):
     """The task-side aggregation function behind an aggregation name of tasks.json (None: not one)."""
     if name.startswith("classification_"):
-        from emorealm import classification_task
+        from emorealm.benchmarks import recognition as classification_task
 
         return {"classification_acc": classification_task.agg_acc, "classification_uar": classification_task.agg_uar,
                 "classification_macro_f1": classification_task.agg_macro_f1}.get(name)
     if name == "harmonic_pr":
-        from emorealm.emer_task import agg_emotion_f1
+        from emorealm.benchmarks.emer import agg_emotion_f1
 
         return agg_emotion_f1
     return None

@@ -16,6 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from emorealm.errors import ConfigError
 from emorealm.leaderboard.entry import now_iso
 from emorealm.leaderboard.schema import known_tasks
 from emorealm.leaderboard.store import dumps_board
@@ -28,11 +33,6 @@ from emorealm.leaderboard.views import (
     sort_column,
     used_columns,
 )
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from emorealm.errors import ConfigError
 
 ABBREV = {"partial": "partial", "unofficial data": "unoff", "smoke test": "smoke"}
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "leaderboard.html"

@@ -15,10 +15,10 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from emorealm.leaderboard.entry import signed_body
-from emorealm.leaderboard.schema import canonical_json
 
 from emorealm.errors import ConfigError, DataError
+from emorealm.leaderboard.entry import signed_body
+from emorealm.leaderboard.schema import canonical_json
 
 
 def generate_keypair(private_path: Path, public_path: Path | None = None) -> str:

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emorealm.leaderboard.entry import load_json, now_iso
-from emorealm.leaderboard.schema import SCHEMA_NAME, SCHEMA_VERSION, KnownTasks, known_tasks, validate_leaderboard
 from filelock import FileLock, Timeout
 
 from emorealm.errors import ConfigError
+from emorealm.leaderboard.entry import load_json, now_iso
+from emorealm.leaderboard.schema import SCHEMA_NAME, SCHEMA_VERSION, KnownTasks, known_tasks, validate_leaderboard
 
 LOCK_TIMEOUT_S = 120.0
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emorealm.errors import DataError
 from emorealm.leaderboard.entry import (
     BuildReport,
     build_entry,
@@ -23,8 +24,6 @@ from emorealm.leaderboard.entry import (
 from emorealm.leaderboard.schema import canonical_json, known_tasks, sha256_tag, validate_entry
 from emorealm.leaderboard.signing import load_private_key, sign_entry, verify_signature
 from emorealm.leaderboard.store import LOCK_TIMEOUT_S, update_leaderboard
-
-from emorealm.errors import DataError
 
 
 @dataclass

@@ -15,9 +15,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from emorealm.leaderboard.schema import KnownTasks, known_tasks
-
 from emorealm.errors import ConfigError
+from emorealm.leaderboard.schema import KnownTasks, known_tasks
 
 DEFAULT_SORT = "average_accuracy"
 LONG = {"acc": "Acc", "uar": "UAR", "war": "WAR", "macro_f1": "F1", "cue_overlap": "cue overlap",

@@ -15,14 +15,14 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from emorealm.model_adapters.prefetch import Prefetcher
-from emorealm.model_adapters.prefetch_process import ProcessPrefetcher, ProcessWorker
 from lm_eval.api.model import LM
 
 from emorealm.errors import DataError, EmorealmError, MediaError, ModelError, error_response, record_sample_error
 from emorealm.journal import Journal, request_hash, stable_hash
-from emorealm.media import MediaSpec
-from emorealm.media_spec import MEDIA_ARGS, spec_from_args
+from emorealm.media.decode import MediaSpec
+from emorealm.media.spec import MEDIA_ARGS, spec_from_args
+from emorealm.model_adapters.prefetch import Prefetcher
+from emorealm.model_adapters.prefetch_process import ProcessPrefetcher, ProcessWorker
 from emorealm.suggest import unknown_names_message
 
 T = TypeVar("T")
@@ -43,7 +43,7 @@ LOAD_ERRORS: dict[str, type[EmorealmError]] = {"DataError": DataError, "MediaErr
 def media_spec_from_args(args: dict[str, Any], adapter: type | None = None,
                          error: type[EmorealmError] = ModelError) -> MediaSpec:
     """A MediaSpec from adapter ``model_args`` (``media=<preset>``, fps, max_frames, ...; see
-    :func:`emorealm.media_spec.spec_from_args`). With ``adapter`` (its class), ``args`` are the
+    :func:`emorealm.media.spec.spec_from_args`). With ``adapter`` (its class), ``args`` are the
     keywords its ``__init__`` did not take: any that is not a media option (or lm-eval's own
     ``max_batch_size``) is refused with ``error``, suggesting from the adapter's options."""
     rest = dict(args)
@@ -80,8 +80,8 @@ class EmorealmLM(LM):
         super().__init__()
         self.audio_sources: dict[str, dict[str, int]] = {}
         self.n_errors = 0
-        self.journal: Journal | None = None  # set by emorealm.runner: finished samples are reused/recorded
-        self.sample_seed: int | None = None  # set by emorealm.runner: per-request RNG seeding
+        self.journal: Journal | None = None  # set by emorealm.evaluation.runner: finished samples are reused/recorded
+        self.sample_seed: int | None = None  # set by emorealm.evaluation.runner: per-request RNG seeding
 
     # -- hooks -------------------------------------------------------------------------------
     def _generate_one(self, doc: dict[str, Any], context: str, gen_kwargs: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """Frames as images: a clip given to a model whose processor takes images but no video.
 
-The clip is decoded as usual (``emorealm.media``), then ``n`` of its sampled frames are picked by a
+The clip is decoded as usual (``emorealm.media.decode``), then ``n`` of its sampled frames are picked by a
 rule and placed where the family's chat template puts images (one image item each), followed by
 the audio when the model takes audio (Gemma 3n, Phi-4-multimodal). Results record the modality as
 ``"video (as N frames)"``.
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from emorealm.errors import ConfigError
-from emorealm.inputs import ModelInputs, _check_placeholders, build_messages, media_arrays
-from emorealm.media import DecodedMedia, MediaSpec
+from emorealm.media.decode import DecodedMedia, MediaSpec
+from emorealm.model_adapters.inputs import ModelInputs, _check_placeholders, build_messages, media_arrays
 
 RULES = ("uniform", "linspace")
 

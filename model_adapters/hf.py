@@ -2,8 +2,8 @@
 
 Loads Qwen2.5-Omni checkpoints (full ``qwen2_5_omni`` checkpoints load into the thinker class, as
 released), LoRA adapter folders (base read from ``adapter_config.json``) and ``peft=`` adapters on a
-base. Media are decoded once per doc (``emorealm.media``) and turned into processor inputs by
-``emorealm.inputs`` — the same code training uses.
+base. Media are decoded once per doc (``emorealm.media.decode``) and turned into processor inputs by
+``emorealm.model_adapters.inputs`` — the same code training uses.
 """
 
 from __future__ import annotations
@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from emorealm import __version__
+from emorealm.errors import ModelError
+from emorealm.fingerprint import local_checkpoint, weights_hash
+from emorealm.media.decode import DecodedMedia, MediaSpec
 from emorealm.model_adapters import distributed
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args
 from emorealm.model_adapters.forward_errors import model_call
@@ -22,15 +27,10 @@ from emorealm.model_adapters.frames_as_images import label as frames_label
 from emorealm.model_adapters.hf_inputs import AUTO_PROCESS_MIN, HFInputs, check_worker_kind
 from emorealm.model_adapters.hf_models import DTYPES, resolve_architecture
 from emorealm.model_adapters.hf_models import load_model as load_model_arch
+from emorealm.model_adapters.inputs import ModelInputs, batch_key, collate_inputs
 from emorealm.model_adapters.prefix import last_token_logprobs, score_from_prefix
-
-from emorealm import __version__
-from emorealm.errors import ModelError
-from emorealm.fingerprint import local_checkpoint, weights_hash
-from emorealm.inputs import ModelInputs, batch_key, collate_inputs
-from emorealm.media import DecodedMedia, MediaSpec
+from emorealm.model_adapters.tiny_models.omni import is_smoke_test_model
 from emorealm.options import parse_bool, parse_generation, parse_modalities
-from emorealm.tiny import is_smoke_test_model
 
 _DTYPES = DTYPES
 

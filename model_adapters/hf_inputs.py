@@ -14,14 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from emorealm.model_adapters.frames_as_images import build_image_inputs, frame_indices
-from emorealm.model_adapters.frames_as_images import label as frames_label
-from emorealm.model_adapters.prefetch import PREFETCH_THREAD
-
 from emorealm.doc import Doc, audio_file, doc_media, needed_modalities
 from emorealm.errors import ConfigError, ModelError
-from emorealm.inputs import ModelInputs, build_inputs, media_loader
-from emorealm.media import MediaSpec
+from emorealm.media.decode import MediaSpec
+from emorealm.model_adapters.frames_as_images import build_image_inputs, frame_indices
+from emorealm.model_adapters.frames_as_images import label as frames_label
+from emorealm.model_adapters.inputs import ModelInputs, build_inputs, media_loader
+from emorealm.model_adapters.prefetch import PREFETCH_THREAD
 
 Built = tuple[ModelInputs, tuple[str, ...], str | None]  # (inputs, labels of what was given, audio source)
 

@@ -160,8 +160,9 @@ def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32",
     the released AVERE layout (``model_type: "avere"``) loads through ``model_adapters.avere``
     (``backbones``: where its towers live, docs/avere.md).
     """
-    from emorealm.model_adapters.avere.loading import is_avere_folder, load_avere
     from transformers import AutoConfig, AutoProcessor
+
+    from emorealm.model_adapters.avere.loading import is_avere_folder, load_avere
 
     if is_avere_folder(pretrained):
         if device_map:

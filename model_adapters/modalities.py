@@ -16,7 +16,7 @@ from typing import Any
 from emorealm.doc import Doc, doc_media
 from emorealm.doc import needed_modalities as doc_needed
 from emorealm.errors import ModelError
-from emorealm.media import DecodedMedia, MediaSpec, load_media
+from emorealm.media.decode import DecodedMedia, MediaSpec, load_media
 
 
 def needed_modalities(media: Mapping[str, Any], spec: MediaSpec) -> tuple[str, ...]:
@@ -53,7 +53,7 @@ def prepare_media(doc: Doc, spec: MediaSpec, accepts: tuple[str, ...], model: st
     media = load_media(media_decl, spec)
     has_video = media.frames is not None and spec.video and "video" in accepts
     has_audio = media.audio is not None and spec.audio and "audio" in accepts
-    # as emorealm.inputs does: with use_audio_in_video the clip's audio (sidecar or own track) is
+    # as emorealm.model_adapters.inputs does: with use_audio_in_video the clip's audio (sidecar or own track) is
     # interleaved with its frames
     interleaved = bool(allow_interleave and has_video and has_audio and spec.use_audio_in_video)
     return PreparedMedia(media, has_video, has_audio, interleaved)

@@ -22,16 +22,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from emorealm import __version__
+from emorealm.errors import ConfigError, ModelError, error_response
+from emorealm.http import JSONClient, RetryPolicy, ServerError
+from emorealm.media.decode import MediaSpec
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args, progress
 from emorealm.model_adapters.modalities import PreparedMedia, prepare_media
 from emorealm.model_adapters.openai_content import VIDEO_TRANSPORTS, audio_part, video_parts
-
-from emorealm import __version__
-from emorealm.errors import ConfigError, ModelError, error_response
-from emorealm.evaluation.state import in_run_context
-from emorealm.http import JSONClient, RetryPolicy, ServerError
-from emorealm.media import MediaSpec
 from emorealm.options import parse_bool, parse_generation, parse_modalities
+from emorealm.run_state import in_run_context
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -107,7 +106,7 @@ class OpenAIAdapter(EmorealmLM):
     # -- requests -----------------------------------------------------------------------------
     def messages(self, doc: dict[str, Any], context: str) -> list[dict[str, Any]]:
         """The chat messages for ``doc`` + ``context``: media parts first, then the prompt text."""
-        with self._media_lock:  # emorealm.media's decode cache is not thread-safe
+        with self._media_lock:  # emorealm.media.decode's decode cache is not thread-safe
             prep: PreparedMedia = prepare_media(doc, self.spec, self.accepts, str(self.model),
                                                 allow_interleave=False)
         content: list[dict[str, Any]] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from emorealm.evaluation.state import in_run_context
+from emorealm.run_state import in_run_context
 
 PREFETCH_THREAD = "emorealm-prefetch"  # name prefix of the worker thread
 

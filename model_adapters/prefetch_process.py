@@ -37,9 +37,8 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from emorealm.model_adapters.prefetch_transport import RemoteTraceback, portable, recv_result, send_result, spool_root
-
 from emorealm.errors import WorkerError
+from emorealm.model_adapters.prefetch_transport import RemoteTraceback, portable, recv_result, send_result, spool_root
 
 log = logging.getLogger("emorealm")
 

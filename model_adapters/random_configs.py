@@ -14,7 +14,7 @@ from emorealm.model_adapters.tiny_models.omni_config import PRESETS, thinker_con
 
 
 def _special_ids(tokenizer) -> dict[str, int]:
-    from emorealm.tiny import SPECIAL_TOKENS
+    from emorealm.model_adapters.tiny_models.omni import SPECIAL_TOKENS
 
     return {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
 
@@ -26,7 +26,7 @@ def qwen25_omni_thinker_config(tokenizer, preset: str = "tiny"):
 
 def tiny_processor():
     """tiny-omni's processor (the genuine Qwen2.5-Omni processor class over a small BPE)."""
-    from emorealm.tiny import _build_processor, _train_tokenizer
+    from emorealm.model_adapters.tiny_models.omni import _build_processor, _train_tokenizer
 
     return _build_processor(_train_tokenizer())
 
@@ -77,7 +77,7 @@ def tiny_qwen3_omni(tokenizer=None, seed: int = 0):
         WhisperFeatureExtractor,
     )
 
-    from emorealm.tiny import CHAT_TEMPLATE
+    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
 
     tokenizer = tokenizer or tiny_processor().tokenizer
     image_cls, video_cls = _vision_bits()
@@ -109,7 +109,7 @@ def tiny_qwen2_vl(tokenizer=None, seed: int = 0):
     import torch
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
-    from emorealm.tiny import CHAT_TEMPLATE
+    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
 
     tokenizer = tokenizer or tiny_processor().tokenizer
     image_cls, video_cls = _vision_bits()
@@ -141,7 +141,7 @@ def tiny_qwen2_audio(tokenizer=None, seed: int = 0):
         WhisperFeatureExtractor,
     )
 
-    from emorealm.tiny import CHAT_TEMPLATE
+    from emorealm.model_adapters.tiny_models.omni import CHAT_TEMPLATE
 
     tokenizer = tokenizer or tiny_processor().tokenizer
     ids = _special_ids(tokenizer)

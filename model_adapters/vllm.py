@@ -1,7 +1,7 @@
 """vLLM adapter (``--model vllm``; lm-eval name ``emorealm-vllm``; needs ``pip install 'emorealm[vllm]'``).
 
 Runs an offline ``vllm.LLM``. Each request's prompt is the model's own chat template over the same
-messages the HF adapter builds (``emorealm.inputs.build_messages``), tokenised here; the decoded
+messages the HF adapter builds (``emorealm.model_adapters.inputs.build_messages``), tokenised here; the decoded
 media go in as ``multi_modal_data={"video": frames, "audio": (wave, 16000)}`` with per-request
 ``mm_processor_kwargs`` (``use_audio_in_video``; ``fps`` only when the media spec asks, see
 ``request_media``). ``generate_until`` batches every request
@@ -20,6 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from emorealm import __version__
+from emorealm.errors import ConfigError, ModelError, error_response, record_sample_error
+from emorealm.fingerprint import local_checkpoint, weights_hash
+from emorealm.media.decode import MediaSpec
 from emorealm.model_adapters.base import (
     PER_SAMPLE_ERRORS,
     EmorealmLM,
@@ -27,15 +31,10 @@ from emorealm.model_adapters.base import (
     media_spec_from_args,
     progress,
 )
+from emorealm.model_adapters.inputs import build_messages
 from emorealm.model_adapters.modalities import PreparedMedia, prepare_media
-
-from emorealm import __version__
-from emorealm.errors import ConfigError, ModelError, error_response, record_sample_error
-from emorealm.fingerprint import local_checkpoint, weights_hash
-from emorealm.inputs import build_messages
-from emorealm.media import MediaSpec
+from emorealm.model_adapters.tiny_models.omni import is_smoke_test_model
 from emorealm.options import parse_bool, parse_generation, parse_modalities
-from emorealm.tiny import is_smoke_test_model
 
 # what a refused engine request raises (validation errors surface as ValueError in vLLM)
 # how vLLM refuses one request it cannot run (prompt longer than max_model_len, media its processor

@@ -32,12 +32,11 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=32)
     args = ap.parse_args()
 
+    from emorealm.media.decode import MediaSpec
+    from emorealm.media.synth import write_av_clip
+    from emorealm.model_adapters.inputs import build_model_inputs
     from emorealm.model_adapters.prefix import score_from_prefix, score_naive
     from emorealm.model_adapters.random_configs import n_parameters, qwen25_omni_thinker, tiny_processor
-
-    from emorealm.inputs import build_model_inputs
-    from emorealm.media import MediaSpec
-    from emorealm.synth import write_av_clip
 
     dtype = getattr(torch, args.dtype)
     cuda = args.device.startswith("cuda")

@@ -13,7 +13,7 @@ writes under ``OUT_DIR``:
   "id", "expect"}]}``; ``expect`` is a fragment of the message the user must see.
 
 Everything is synthetic (PyAV/soundfile) and small except the 8K frame and the long clip, which are
-the point of their cases. tests/test_broken_inputs.py builds the corpus in a temp dir and walks it.
+the point of their cases. tests/evaluation/test_broken_inputs.py builds the corpus in a temp dir and walks it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emorealm.synth import tone, write_av_clip, write_wav
+from emorealm.media.synth import tone, write_av_clip, write_wav
 
 CLIP_DIR = "dfew/dfew_original_clips_24fps"
 AUDIO_DIR = "dfew/dfew_original_clips_16khz"

@@ -16,14 +16,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def tiny_omni_dir() -> Path:
-    from emorealm.tiny import ensure_tiny_omni
+    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
 
     return ensure_tiny_omni()
 
 
 @pytest.fixture(scope="session")
 def sample_root() -> Path:
-    from emorealm.sample_data import ensure_sample_data
+    from emorealm.sample_data.builtin import ensure_sample_data
 
     return ensure_sample_data()
 

@@ -28,11 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emorealm.training.corrupt import CORRUPTIONS, corrupt, row_seed
-
 from emorealm.doc import media_dict
 from emorealm.errors import ConfigError, DataError, MediaError
-from emorealm.media import MediaSpec, load_media
+from emorealm.media.decode import MediaSpec, load_media
+from emorealm.training.corrupt import CORRUPTIONS, corrupt, row_seed
 
 TEMPLATE_VERSION = "avem-prefs-v2"
 EMOTIONS = ("happiness", "sadness", "anger", "surprise", "fear", "disgust", "neutral")
@@ -92,7 +91,7 @@ class AdapterGenerator:
 
     def __init__(self, name: str, model_args: dict[str, Any], max_gen_toks: int = 96, temperature: float = 0.0,
                  seed: int = 0) -> None:
-        from emorealm.lm_eval_bridge import get_adapter_class
+        from emorealm.model_adapters.registry import get_adapter_class
 
         self.name = name
         self.lm = get_adapter_class(name)(**model_args)
@@ -115,7 +114,7 @@ class AdapterGenerator:
 def _write_corrupted(kind: str, modality: str, clip: dict, other: dict | None, out_dir: Path, seed: int,
                      spec: MediaSpec) -> str:
     """Path of the rejected input for ``modality`` (a new file unless ``kind`` is swap)."""
-    from emorealm.synth import write_av_clip, write_wav
+    from emorealm.media.synth import write_av_clip, write_wav
 
     if kind == "swap":
         assert other is not None

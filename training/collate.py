@@ -1,6 +1,6 @@
 """Preference rows → a batch of distinct model inputs (contexts) and the sequences scored on them.
 
-Every context is built with :func:`emorealm.inputs.build_inputs`, the function evaluation uses, so
+Every context is built with :func:`emorealm.model_adapters.inputs.build_inputs`, the function evaluation uses, so
 training and evaluation see identical model inputs. Per row the contexts are:
 
 * ``clean``   — c = (video, audio, prompt)
@@ -19,14 +19,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from emorealm.doc import media_dict
+from emorealm.errors import DataError, MediaError
+from emorealm.media.decode import MediaSpec
+from emorealm.model_adapters.inputs import ModelInputs, build_inputs, media_loader
 from emorealm.training.corrupt import noise_audio, noise_frames, row_seed
 from emorealm.training.data import PreferenceRow
 from emorealm.training.loss import LossConfig
-
-from emorealm.doc import media_dict
-from emorealm.errors import DataError, MediaError
-from emorealm.inputs import ModelInputs, build_inputs, media_loader
-from emorealm.media import MediaSpec
 
 # sequence name -> (context kind, response field)
 SEQUENCE_PLAN = {

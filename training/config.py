@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from emorealm.training.config_types import build_dataclass
-from emorealm.training.loss import LossConfig
 
 from emorealm.errors import ConfigError
-from emorealm.media import MediaSpec
+from emorealm.media.decode import MediaSpec
+from emorealm.training.config_types import build_dataclass
+from emorealm.training.loss import LossConfig
 
 # Decoder projections of the supported families. Towers reuse some of these names, so targets are
 # scoped by path: by default to the architecture's language model (TrainArchitecture.lora_scope).

@@ -16,10 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
+
 from emorealm.model_adapters.architectures import Media, TrainArchitecture, architecture_of
 from emorealm.training.collate import PrefBatch
 from emorealm.training.prefix_cache import prefix_caches
-from torch import nn
 
 
 def thinker_of(model: nn.Module) -> nn.Module:

@@ -10,10 +10,9 @@ import importlib.util
 import os
 from collections.abc import Mapping
 
-from emorealm.training.config import TrainConfig, TrainSettings
-
 from emorealm.errors import ConfigError
 from emorealm.options import parse_bool
+from emorealm.training.config import TrainConfig, TrainSettings
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -11,11 +11,11 @@ from emorealm.errors import ModelError
 
 def merge_adapter(adapter: str | Path, out: str | Path, base: str | None = None) -> Path:
     """Write ``base + adapter`` merged into ``out`` (safetensors, processor, tiny-omni marker if any)."""
-    from emorealm.training.trainer import load_thinker
     from peft import PeftModel
     from transformers import AutoProcessor
 
-    from emorealm.tiny import TINY_MARKER
+    from emorealm.model_adapters.tiny_models.omni import TINY_MARKER
+    from emorealm.training.policy import load_thinker
 
     adapter, out = Path(adapter), Path(out)
     cfg = adapter / "adapter_config.json"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emorealm.media.synth import frames, write_av_clip, write_wav
 from emorealm.paths import cache_root, ensure_versioned_dir
-from emorealm.synth import frames, write_av_clip, write_wav
 
 SAMPLE_PREFS_VERSION = 1
 MARKER = "emorealm_sample_prefs.json"

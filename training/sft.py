@@ -5,7 +5,7 @@ One row (jsonl)::
     {"id": "...", "prompt": "<video>\\n<audio>\\nWhat emotion ...?", "response": "...",
      "video": "clips/a.mp4", "audio": "clips/a.wav"}          # audio optional: the clip's own track
 
-The context is built with :func:`emorealm.inputs.build_inputs` (the function evaluation uses) and
+The context is built with :func:`emorealm.model_adapters.inputs.build_inputs` (the function evaluation uses) and
 the response is scored with the preference trainer's forward pass: every row becomes a
 :class:`~emorealm.training.collate.PrefBatch` with one clean context and one ``chosen`` sequence,
 so SFT shares the trainer, the media encoding, LoRA/full fine-tuning and the checkpoints.
@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from emorealm.training.collate import PrefBatch, Sequence
-from emorealm.training.data import LoadReport, _resolve, read_jsonl_rows, strip_markers
 
 from emorealm.doc import Media, media_dict
 from emorealm.errors import DataError, MediaError
-from emorealm.inputs import build_inputs, media_loader
-from emorealm.media import MediaSpec
+from emorealm.media.decode import MediaSpec
+from emorealm.model_adapters.inputs import build_inputs, media_loader
+from emorealm.training.collate import PrefBatch, Sequence
+from emorealm.training.data import LoadReport, _resolve, read_jsonl_rows, strip_markers
 
 SFT_REQUIRED = ("prompt", "response", "video")
 SFT_OPTIONAL = ("id", "audio")

@@ -6,11 +6,9 @@ that skipped an encoder would leave ZeRO-3/FSDP collectives waiting for it.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
-import re
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -20,6 +18,8 @@ from typing import Any
 
 import torch
 from accelerate.utils import DistributedType
+
+from emorealm.errors import ConfigError
 from emorealm.training.collate import PrefBatch, PreferenceCollator
 from emorealm.training.config import TrainConfig
 from emorealm.training.data import load_preferences
@@ -32,77 +32,18 @@ from emorealm.training.launch import (
     per_device_batch,
 )
 from emorealm.training.loss import avem_dpo_loss
+from emorealm.training.policy import (  # noqa: F401  (load_thinker, freeze_encoders: re-exported)
+    build_policy,
+    freeze_encoders,
+    load_thinker,
+    resolve_data,
+    resolve_model,
+)
 from emorealm.training.prefix_cache import enable_gradient_checkpointing
 from emorealm.training.sft import SFTCollator, load_sft_rows, sft_loss
 
-from emorealm.errors import ConfigError
-
 STATE_FILE = "emorealm_train_state.json"
 TRAIN_RECORD = "emorealm_train.json"
-
-
-def resolve_model(name: str) -> str:
-    if name == "tiny-omni":
-        from emorealm.tiny import ensure_tiny_omni
-
-        return str(ensure_tiny_omni())
-    p = Path(name).expanduser()
-    return str(p.resolve()) if p.exists() else name
-
-
-def resolve_data(name: str) -> Path:
-    if name == "sample":
-        from emorealm.training.sample_prefs import ensure_sample_prefs
-
-        return ensure_sample_prefs() / "prefs.jsonl"
-    return Path(name).expanduser()
-
-
-def load_thinker(path: str, dtype: torch.dtype = torch.float32):
-    """(model, processor, architecture) of a checkpoint the trainer supports (docs/contracts.md)."""
-    from emorealm.model_adapters.architectures import architecture_for
-
-    arch = architecture_for(path)
-    model, processor = arch.load(path, dtype)
-    return model, processor, arch
-
-
-def freeze_encoders(thinker, arch=None) -> None:
-    """Freeze the media towers (their projectors included)."""
-    from emorealm.model_adapters.architectures import architecture_of
-
-    for mod in (arch or architecture_of(thinker)).towers(thinker):
-        mod.requires_grad_(False)
-
-
-def build_policy(cfg: TrainConfig, thinker, arch):
-    """(policy, reference or None): LoRA adapters on the language model, or full weights + a frozen copy."""
-    if cfg.freeze_encoders:
-        freeze_encoders(thinker, arch)
-    if cfg.finetune == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        kw = {}
-        if cfg.lora.scope is None:
-            # PEFT rewrites a regex into bare names for some MoE models (Qwen3-Omni), losing the scope:
-            # exclude the towers explicitly as well
-            tower_ids = {id(t) for t in arch.towers(thinker)}
-            names = [re.escape(n) for n, m in thinker.named_modules() if id(m) in tower_ids]
-            kw["exclude_modules"] = rf"(.*\.)?({'|'.join(names)})\..*"
-        if not cfg.freeze_encoders:  # trainable towers beside LoRA (SFT only): trained in full, saved in the adapter
-            tower_ids = {id(t) for t in arch.towers(thinker)}
-            kw["modules_to_save"] = [n for n, m in thinker.named_modules() if id(m) in tower_ids]
-        lc = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                        target_modules=cfg.lora.target_regex(arch.lora_scope), **kw)
-        try:
-            policy = get_peft_model(thinker, lc)
-        except ValueError as exc:
-            raise ConfigError(f"lora.target_modules matched nothing usable: {exc}") from exc
-        return policy, None
-    if cfg.objective == "sft":  # SFT reads no reference model
-        return thinker, None
-    ref = copy.deepcopy(thinker).eval().requires_grad_(False)
-    return thinker, ref
 
 
 @dataclass
@@ -241,7 +182,7 @@ class Trainer:
 
     def save_model(self, folder: Path) -> Path:
         """Final checkpoint in HF format: LoRA adapter folder or full weights, plus the processor."""
-        from emorealm.tiny import TINY_MARKER, is_smoke_test_model
+        from emorealm.model_adapters.tiny_models.omni import TINY_MARKER, is_smoke_test_model
 
         self.acc.wait_for_everyone()
         # every rank takes part: FSDP / ZeRO-3 gather the sharded weights into rank 0's full state dict

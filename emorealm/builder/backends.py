@@ -120,7 +120,7 @@ class AdapterBackend:
 
     def __init__(self, name: str, model_args: dict[str, Any], *, seed: int = 0, max_gen_toks: int = 64,
                  temperature: float = 0.0, lm=None) -> None:
-        from emorealm.lm_eval_bridge import get_adapter_class
+        from emorealm.model_adapters.registry import get_adapter_class
 
         self.name, self.args, self.seed = name, dict(model_args), seed
         self.max_gen_toks, self.temperature = max_gen_toks, temperature

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emorealm.benchmarks.emorealm import DEFAULTS
 from emorealm.builder import STAGES
 from emorealm.builder.backends import PROMPTS, PROMPTS_VERSION, redact
 from emorealm.builder.captions import run_captions
@@ -16,7 +17,6 @@ from emorealm.builder.questions import run_questions
 from emorealm.builder.review import export_review, import_review
 from emorealm.builder.verify import AgreementRule, run_verification
 from emorealm.builder.write import write_benchmark, write_provenance
-from emorealm.emorealm_data import DEFAULTS
 from emorealm.errors import ConfigError, DataError
 
 FILES = {"captions": "captions.jsonl", "cues": "cues.jsonl", "verification": "verification.jsonl",

@@ -20,7 +20,7 @@ from rich.progress import track
 
 from emorealm.builder.common import Clip, StageReport, clip_relpath, norm, seeded
 from emorealm.errors import DataError, MediaError
-from emorealm.scoring import split_choices
+from emorealm.scoring.choice import split_choices
 
 STEMS = {
     "reasoning_basic_audio": "Based on the speaker's tone of voice, which emotion is the person most likely feeling, "

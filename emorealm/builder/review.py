@@ -16,8 +16,8 @@ import json
 import os
 from pathlib import Path
 
+from emorealm.benchmarks.emorealm import validate_row
 from emorealm.builder.common import Clip, StageReport, norm
-from emorealm.emorealm_data import validate_row
 
 COLUMNS = ["id", "task", "clip", "question", "choice_A", "choice_B", "choice_C", "choice_D", "answer",
            "evidence", "verdict", "reviewer", "note"]

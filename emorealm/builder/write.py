@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from emorealm.benchmarks.emorealm import DEFAULTS, TASK_KEYS, validate_row
 from emorealm.builder.common import Clip, StageReport, clip_relpath, sha256_file
-from emorealm.emorealm_data import DEFAULTS, TASK_KEYS, validate_row
 
 RELEASED_KEYS = ("id", "video", "task", "question", "choices", "answer")
 

@@ -102,7 +102,7 @@ def getattr_safe(module_name: str, attr: str) -> Any:
 
 
 def list_adapters() -> list[AdapterInfo]:
-    from emorealm.lm_eval_bridge import adapter_targets
+    from emorealm.model_adapters.registry import adapter_targets
 
     return [describe(name, target) for name, target in adapter_targets().items()]
 

@@ -29,8 +29,8 @@ def _compare(args) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from emorealm.compare_report import plot, print_report, write_json
-    from emorealm.compare_runs import compare_all
+    from emorealm.comparison.compare_report import plot, print_report, write_json
+    from emorealm.comparison.compare_runs import compare_all
     from emorealm.errors import ConfigError
 
     if args.bootstrap < 2:

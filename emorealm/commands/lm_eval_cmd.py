@@ -18,8 +18,8 @@ def add_parser(sub) -> None:
 def passthrough(argv: list[str]) -> int:
     from lm_eval.__main__ import cli_evaluate
 
-    from emorealm.lm_eval_bridge import register_all
-    from emorealm.runner import tasks_dir
+    from emorealm.evaluation.runner import tasks_dir
+    from emorealm.model_adapters.registry import register_all
 
     register_all()
     argv = list(argv)

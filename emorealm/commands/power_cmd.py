@@ -26,10 +26,10 @@ def _power(args) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from emorealm.compare_report import short_name
-    from emorealm.compare_runs import load_run
+    from emorealm.comparison.compare_report import short_name
+    from emorealm.comparison.compare_runs import load_run
+    from emorealm.comparison.power import power_rows
     from emorealm.errors import ConfigError
-    from emorealm.power import power_rows
 
     if not (0 < args.power < 1 and 0 < args.alpha < 1 and -1 <= args.correlation < 1):
         raise ConfigError("--power and --alpha must lie in (0, 1) and --correlation in [-1, 1)")

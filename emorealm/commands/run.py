@@ -36,9 +36,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_config(args):
-    """The :class:`~emorealm.runner.RunConfig` of parsed :func:`add_run_arguments` arguments."""
+    """The :class:`~emorealm.evaluation.runner.RunConfig` of parsed :func:`add_run_arguments` arguments."""
     from emorealm.errors import ConfigError
-    from emorealm.runner import RunConfig
+    from emorealm.evaluation.runner import RunConfig
 
     limit = args.limit
     if limit is not None and limit >= 1:
@@ -65,8 +65,8 @@ def add_parser(sub) -> None:
 
 def _run(args) -> int:
     from emorealm.evaluation.error_rate import check_error_rate
-    from emorealm.runner import evaluate
-    from emorealm.summary_table import print_summary
+    from emorealm.evaluation.runner import evaluate
+    from emorealm.evaluation.summary_table import print_summary
 
     results, path = evaluate(run_config(args))
     if path is not None:  # None on non-zero data-parallel ranks

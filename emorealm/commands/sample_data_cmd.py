@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    from emorealm.sample_data import ensure_sample_data, write_sample_data
+    from emorealm.sample_data.builtin import ensure_sample_data, write_sample_data
 
     path = write_sample_data(args.dir) if args.dir else ensure_sample_data()
     print(path)

@@ -11,8 +11,8 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
+    from emorealm.model_adapters.tiny_models.omni import build_tiny_omni, ensure_tiny_omni
     from emorealm.paths import tiny_omni_dir
-    from emorealm.tiny import build_tiny_omni, ensure_tiny_omni
 
     path = build_tiny_omni(tiny_omni_dir()) if args.rebuild else ensure_tiny_omni()
     print(path)

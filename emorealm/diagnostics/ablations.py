@@ -1,7 +1,7 @@
 """Input ablations: what a model sees instead of a doc's own audio and video.
 
 An ablation is a *media transform*: ``(doc, DecodedMedia) -> media_override`` for
-:func:`emorealm.inputs.build_inputs`. It works on decoded media only, so no file is rewritten and the
+:func:`emorealm.model_adapters.inputs.build_inputs`. It works on decoded media only, so no file is rewritten and the
 adapter's own decode and inputs-building code runs unchanged. Conditions:
 
 ============  ==============================================================================
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from emorealm.errors import ConfigError, MediaError
-from emorealm.media import DecodedMedia, MediaSpec, load_media
+from emorealm.media.decode import DecodedMedia, MediaSpec, load_media
 
 CONDITIONS: dict[str, str] = {
     "intact": "the doc's own audio and video",

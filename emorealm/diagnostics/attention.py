@@ -118,7 +118,7 @@ def answer_attention_share(lm, doc: dict[str, Any], context: str, continuation: 
     """
     import torch
 
-    from emorealm.inputs import append_continuation
+    from emorealm.model_adapters.inputs import append_continuation
 
     prefix = lm.model_inputs(doc, context)
     ids = lm.continuation_ids(continuation)

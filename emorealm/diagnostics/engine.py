@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emorealm.clustered import cluster_key
 from emorealm.diagnostics.ablations import Ablation, clip_media_map, derangement, parse_conditions
 from emorealm.diagnostics.attention import AttentionUnsupported, EagerAttention, answer_attention_share
 from emorealm.diagnostics.likelihood import logp_from_record, probe_logps, probe_of
 from emorealm.errors import ConfigError, EmorealmError, clear_sample_errors
-from emorealm.runner import RunConfig, model_display_name, open_run
+from emorealm.evaluation.clustered_stderr import cluster_key
+from emorealm.evaluation.runner import RunConfig, model_display_name, open_run
 
 
 @dataclass
@@ -87,7 +87,7 @@ def _all_docs(task_names: list[str], tm) -> list[dict[str, Any]]:
 def run_conditions(cfg: DiagnoseConfig) -> Collected:
     """Build the model once, run every condition, probe likelihoods and attention.
 
-    Everything goes through the runner's own path (:func:`emorealm.runner.open_run`): the intact
+    Everything goes through the runner's own path (:func:`emorealm.evaluation.runner.open_run`): the intact
     condition's results file has the same blocks as ``emorealm run``'s."""
     if cfg.run.resume:
         raise ConfigError("diagnose keeps no resume journal (an ablated condition's answers must never be "

@@ -42,7 +42,7 @@ def _request_args(record: dict[str, Any], i: int) -> tuple[Any, Any]:
 
 def probe_of(record: dict[str, Any], multiple_choice: bool) -> Probe:
     """The (prompt, correct continuation) of one samples record."""
-    from emorealm.clustered import cluster_key
+    from emorealm.evaluation.clustered_stderr import cluster_key
 
     if multiple_choice:
         target = int(record["target"])

@@ -1,1 +1,1 @@
-"""Evaluation stage: drive a run, write its results files, and hold the state one run owns."""
+"""Evaluation stage: drive a run and write its results files (the state one run owns: emorealm.run_state)."""

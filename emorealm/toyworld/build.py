@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from emorealm.errors import ConfigError
-from emorealm.synth import write_av_clip, write_wav
+from emorealm.media.synth import write_av_clip, write_wav
 from emorealm.toyworld.media import clip_audio, clip_frames
 from emorealm.toyworld.questions import (
     check_preference_row,

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from emorealm.model_adapters.tiny_models.omni import TINY_MARKER
 from emorealm.paths import cache_root, ensure_versioned_dir
-from emorealm.tiny import TINY_MARKER
 
 TOY_OMNI_VERSION = 1
 TOY_MARKER = "emorealm_toy_omni.json"
@@ -62,7 +62,7 @@ def toy_omni_dir() -> Path:
 
 def toy_config(tokenizer, hidden: int, layers: int):
     """tiny-omni's config family at toy-omni's width and depth."""
-    from emorealm.tiny import tiny_config
+    from emorealm.model_adapters.tiny_models.omni import tiny_config
 
     cfg = tiny_config(tokenizer, hidden=hidden, layers=layers)
     cfg.thinker_config.text_config.num_key_value_heads = hidden // 32
@@ -73,7 +73,7 @@ def _write_base(out: Path, recipe: ToyOmniRecipe) -> Path:
     import torch
     from transformers import Qwen2_5OmniForConditionalGeneration, set_seed
 
-    from emorealm.tiny import _build_processor, _train_tokenizer
+    from emorealm.model_adapters.tiny_models.omni import _build_processor, _train_tokenizer
 
     set_seed(recipe.seed)
     processor = _build_processor(_train_tokenizer())

@@ -121,8 +121,9 @@ def architecture_of(model: nn.Module) -> TrainArchitecture:
 
 def architecture_for(path: str) -> TrainArchitecture:
     """The architecture of a checkpoint folder / hub id, from its config."""
-    from emorealm.model_adapters.avere.loading import is_avere_folder
     from transformers import AutoConfig
+
+    from emorealm.model_adapters.avere.loading import is_avere_folder
 
     if is_avere_folder(path):  # the released layout: a config transformers' AutoConfig does not know
         return get_architecture("avere")

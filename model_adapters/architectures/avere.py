@@ -19,9 +19,10 @@ import dataclasses
 from typing import Any
 
 import torch
+from torch import nn
+
 from emorealm.model_adapters.architectures import Media, TrainArchitecture
 from emorealm.model_adapters.avere.config import AUDIO_TOKEN_INDEX, IMAGE_TOKEN_INDEX
-from torch import nn
 
 _DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
 TOWER_NAMES = ("image_tower", "video_tower", "speech_tower")

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from emorealm.model_adapters.architectures import Media, TrainArchitecture
 from torch import nn
+
+from emorealm.model_adapters.architectures import Media, TrainArchitecture
 
 _DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
 

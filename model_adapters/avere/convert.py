@@ -14,9 +14,9 @@ import shutil
 from pathlib import Path
 
 import torch
-from emorealm.model_adapters.avere.loading import EMBEDDED_KEY, load_avere
 
 from emorealm.errors import ConfigError, ModelError
+from emorealm.model_adapters.avere.loading import EMBEDDED_KEY, load_avere
 
 
 def convert_avere(src: str | Path, dst: str | Path, *, backbones: str | None = None, dtype: str = "auto",
@@ -37,7 +37,7 @@ def convert_avere(src: str | Path, dst: str | Path, *, backbones: str | None = N
     dst.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(dst), safe_serialization=True)
     processor.save_pretrained(dst)
-    from emorealm.tiny import TINY_MARKER
+    from emorealm.model_adapters.tiny_models.omni import TINY_MARKER
 
     if (src / f"{TINY_MARKER}.json").exists():  # a smoke-test twin stays flagged as one
         shutil.copy(src / f"{TINY_MARKER}.json", dst / f"{TINY_MARKER}.json")

@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from emorealm.errors import ConfigError, ModelError
 from emorealm.model_adapters.avere.config import AvereConfig, check_projectors, uses_bert
 from emorealm.model_adapters.avere.model import AvereForCausalLM, TowerConfigs
 from emorealm.model_adapters.avere.processor import AvereProcessor
 from emorealm.model_adapters.avere.qformer import qformer_bert_config
 from emorealm.model_adapters.avere.towers import vision_config
-
-from emorealm.errors import ConfigError, ModelError
 
 TOWER_KEYS = ("mm_image_tower", "mm_video_tower", "mm_speech_tower")
 TOWER_PREFIXES = ("model.image_tower.", "model.video_tower.", "model.speech_tower.")

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from transformers import BertConfig, CLIPVisionConfig, LlamaForCausalLM, WhisperConfig
+
+from emorealm.errors import ModelError
 from emorealm.model_adapters.avere.config import (
     AUDIO_TOKEN_INDEX,
     IMAGE_TOKEN_INDEX,
@@ -23,9 +26,6 @@ from emorealm.model_adapters.avere.config import (
 )
 from emorealm.model_adapters.avere.projectors import build_speech_projector
 from emorealm.model_adapters.avere.towers import LanguageBindTower, WhisperSpeechTower, build_vision_projector
-from transformers import BertConfig, CLIPVisionConfig, LlamaForCausalLM, WhisperConfig
-
-from emorealm.errors import ModelError
 
 
 @dataclass

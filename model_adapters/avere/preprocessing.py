@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from emorealm.model_adapters.avere.config import AUDIO_TOKEN, AUDIO_TOKEN_INDEX, IMAGE_TOKEN, IMAGE_TOKEN_INDEX
 
 from emorealm.doc import audio_file, audio_source
 from emorealm.errors import MediaError
-from emorealm.media import DecodedMedia, MediaSpec, _check_file, decode_audio
+from emorealm.media.decode import DecodedMedia, MediaSpec, _check_file, decode_audio
+from emorealm.model_adapters.avere.config import AUDIO_TOKEN, AUDIO_TOKEN_INDEX, IMAGE_TOKEN, IMAGE_TOKEN_INDEX
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)

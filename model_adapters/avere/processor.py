@@ -1,6 +1,6 @@
 """``AvereProcessor``: the processor interface the harness' input builder uses, for AVERE.
 
-``emorealm.inputs.build_inputs`` calls ``apply_chat_template(messages)`` then
+``emorealm.model_adapters.inputs.build_inputs`` calls ``apply_chat_template(messages)`` then
 ``processor(text=[...], videos=[frames], audio=[wave])``; ``build_model_inputs`` decodes a doc's
 files with ``processor.load_media`` when a processor has one (AVERE samples its 8 frames over the
 file's own frames, not at the harness' fps). Output keys: ``input_ids`` (placeholders expanded, see
@@ -12,6 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+
+from emorealm.errors import ModelError
+from emorealm.media.decode import DecodedMedia, MediaSpec
 from emorealm.model_adapters.avere.config import AUDIO_TOKEN_INDEX, IMAGE_TOKEN_INDEX, LLAVA_V1_SYSTEM
 from emorealm.model_adapters.avere.preprocessing import (
     expand_placeholders,
@@ -21,9 +24,6 @@ from emorealm.model_adapters.avere.preprocessing import (
     tokenize_with_placeholders,
     video_tensor,
 )
-
-from emorealm.errors import ModelError
-from emorealm.media import DecodedMedia, MediaSpec
 
 
 class AvereProcessor:

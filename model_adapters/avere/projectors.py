@@ -16,12 +16,12 @@
 from __future__ import annotations
 
 import torch
-from emorealm.model_adapters.avere.config import RELEASED_VIDEO_FRAMES, WHISPER_FRAMES, video_windows
-from emorealm.model_adapters.avere.qformer import SpeechQFormer, WindowQFormer
 from torch import nn
 from transformers import BertConfig
 
 from emorealm.errors import ConfigError, ModelError
+from emorealm.model_adapters.avere.config import RELEASED_VIDEO_FRAMES, WHISPER_FRAMES, video_windows
+from emorealm.model_adapters.avere.qformer import SpeechQFormer, WindowQFormer
 
 NAIVE_WINDOW = 10  # hard-coded by the released NaiveSpeechProjector (input_tokens=1500, window_size=10)
 

@@ -12,12 +12,12 @@ Module names follow the released ones (``speech_Qformer.bert.encoder.layer.N.cro
 from __future__ import annotations
 
 import torch
-from emorealm.model_adapters.avere.config import WHISPER_FRAMES, speech_windows
 from torch import nn
 from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertAttention, BertIntermediate, BertOutput
 
 from emorealm.errors import ModelError
+from emorealm.model_adapters.avere.config import WHISPER_FRAMES, speech_windows
 
 QFORMER_LAYERS = 2  # forced by the released init_speech_Qformer
 

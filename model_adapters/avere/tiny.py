@@ -14,10 +14,11 @@ import json
 from pathlib import Path
 
 import torch
+from transformers import BertConfig, CLIPVisionConfig, WhisperConfig, WhisperFeatureExtractor
+
 from emorealm.model_adapters.avere.config import AvereConfig
 from emorealm.model_adapters.avere.model import AvereForCausalLM, TowerConfigs
 from emorealm.model_adapters.avere.qformer import qformer_bert_config
-from transformers import BertConfig, CLIPVisionConfig, WhisperConfig, WhisperFeatureExtractor
 
 _CORPUS = (
     "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
@@ -139,7 +140,7 @@ def build_tiny_avere(out_dir: str | Path, seed: int = 0, *, mm_projector_type: s
     WhisperFeatureExtractor(feature_size=128).save_pretrained(str(bb / "whisper-large-v3"))
     (bb / "bert-base-uncased").mkdir(parents=True, exist_ok=True)
     (bb / "bert-base-uncased" / "config.json").write_text(_bert().to_json_string())
-    from emorealm.tiny import TINY_MARKER
+    from emorealm.model_adapters.tiny_models.omni import TINY_MARKER
 
     # the smoke-test marker: results of this twin are flagged as not a real model's
     (out / f"{TINY_MARKER}.json").write_text(json.dumps({"arch": "avere", "seed": seed, "random_weights": True}))

@@ -16,7 +16,7 @@ def train_bpe(special_tokens: list[str], vocab_size: int = 480, unk: str | None 
     token, placed first in the vocabulary)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    from emorealm.tiny import _CORPUS
+    from emorealm.model_adapters.tiny_models.omni import _CORPUS
 
     tok = Tokenizer(models.BPE(unk_token=unk))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -57,7 +57,7 @@ def save_twin(out_dir: Path, arch: str, seed: int, make: Callable[[], tuple[Any,
     import torch
     from transformers import set_seed
 
-    from emorealm.tiny import save_checkpoint
+    from emorealm.model_adapters.tiny_models.omni import save_checkpoint
 
     set_seed(seed)
     torch.manual_seed(seed)

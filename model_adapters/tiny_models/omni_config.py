@@ -1,6 +1,6 @@
 """The one builder of Qwen2.5-Omni configs of a chosen size, in code (nothing downloaded).
 
-tiny-omni and toy-omni (``emorealm.tiny``, ``emorealm.toyworld.omni``: full thinker + talker
+tiny-omni and toy-omni (``emorealm.model_adapters.tiny_models.omni``, ``emorealm.toyworld.omni``: full thinker + talker
 config, audio output off), the random thinkers of tests and benches and the released-size thinker of
 the GPU check (``random_configs``) all come from :func:`thinker_config` at some :class:`ThinkerDims`.
 The special-token ids are the tokenizer's (``ids``: token → id), so the config points where the

@@ -1,5 +1,5 @@
 """Tiny twins of the Qwen families: Qwen2.5-Omni, Qwen3-Omni MoE, Qwen2-VL, Qwen2.5-VL, Qwen3-VL and
-Qwen2-Audio. The Omni, Qwen2-VL and Qwen2-Audio twins reuse the builders of ``emorealm.tiny`` and
+Qwen2-Audio. The Omni, Qwen2-VL and Qwen2-Audio twins reuse the builders of ``emorealm.model_adapters.tiny_models.omni`` and
 ``random_configs`` (tiny-omni's tokenizer); the VL twins carry their own family's special tokens and
 chat templates (as released on the hub: ``Qwen/Qwen2.5-VL-*-Instruct``, ``Qwen/Qwen3-VL-*-Instruct``)."""
 
@@ -47,7 +47,7 @@ def qwen2_5_omni(out_dir: Path, seed: int) -> Path:
     def make():
         from transformers import Qwen2_5OmniForConditionalGeneration
 
-        from emorealm.tiny import _build_processor, _train_tokenizer, tiny_config
+        from emorealm.model_adapters.tiny_models.omni import _build_processor, _train_tokenizer, tiny_config
 
         processor = _build_processor(_train_tokenizer())
         return Qwen2_5OmniForConditionalGeneration(tiny_config(processor.tokenizer)), processor

@@ -52,7 +52,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def tiny_dir() -> Path:
     """The tiny-omni folder under the cache root (built by the main suite; built here if absent)."""
-    from emorealm.tiny import ensure_tiny_omni
+    from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
 
     return ensure_tiny_omni()
 
@@ -70,7 +70,7 @@ def main_python() -> str:
 
 @pytest.fixture(scope="session")
 def sample_root() -> Path:
-    from emorealm.sample_data import ensure_sample_data
+    from emorealm.sample_data.builtin import ensure_sample_data
 
     return ensure_sample_data()
 

@@ -20,7 +20,7 @@ PROMPT = "Is the speaker happy? (A) Yes (B) No"
 
 @pytest.fixture(scope="module")
 def docs(sample_root):
-    from emorealm.emorealm_data import load_docs
+    from emorealm.benchmarks.emorealm import load_docs
 
     return load_docs("reasoning_basic_audio", data_root=str(sample_root))
 

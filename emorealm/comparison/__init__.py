@@ -1,0 +1,1 @@
+"""Comparison stage: paired comparisons of runs, power and minimum detectable effects, bootstraps."""

@@ -1,0 +1,1 @@
+"""Built-in sample data: miniature benchmarks in their released layouts, written from synthetic media."""

@@ -1,0 +1,82 @@
+"""toy-omni really reads the clip: measured by ``emorealm diagnose`` (the numbers a user sees) on
+held-out toy EmoReAlM questions of a toy world it was not trained on. Builds toy-omni on first use
+(cached under the cache root; several minutes on 2 CPU cores)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from emorealm.cli import main
+from emorealm.toyworld import ToyWorldConfig, write_toy_world
+
+CHANCE = 0.25  # four options
+
+
+def test_recipe_subset_filters_and_repeats_kinds_exactly():
+    from emorealm.toyworld.omni import sft_subset
+
+    lines = [json.dumps({"id": f"sft_train_00001_{k}"}) for k in
+             ("reasoning_basic_audio", "reasoning_basic_video", "modality_agreement", "reasoning_stress_audio")]
+    ids = lambda out: [json.loads(x)["id"].split("00001_")[1] for x in out]  # noqa: E731
+    assert ids(sft_subset(lines, (), (("reasoning_basic_video", 3),))) == [
+        "reasoning_basic_audio", "reasoning_basic_video", "reasoning_basic_video", "reasoning_basic_video",
+        "modality_agreement", "reasoning_stress_audio"]
+    assert ids(sft_subset(lines, ("reasoning_basic_audio", "modality_agreement"), (("reasoning_basic_audio", 2),))) == [
+        "reasoning_basic_audio", "reasoning_basic_audio", "modality_agreement"]
+    assert sft_subset(lines, (), ()) == lines
+
+
+@pytest.fixture(scope="module")
+def diagnosed(tmp_path_factory):
+    from emorealm.toyworld.omni import ensure_toy_omni
+
+    model = ensure_toy_omni()
+    root = tmp_path_factory.mktemp("toy-eval")
+    write_toy_world(root / "world", ToyWorldConfig(seed=2000, n_train=2, n_test=60))
+    rc = main(["diagnose", "--model", "hf", "--model-args", f"pretrained={model},min_frames=2,max_frames=2",
+               "--tasks", "reasoning_basic_audio_ll,reasoning_basic_video_ll", "--data-root", str(root / "world"),
+               "--conditions", "intact,swap_audio,swap_video", "--no-attention", "--bootstrap-iters", "200",
+               "--output", str(root / "results")])
+    assert rc == 0
+    report = json.loads(next((root / "results").rglob("report.json")).read_text())
+    return model, report
+
+
+# Measured with the committed recipe after the qwen-reference media rule landed (docs/toy-world.md):
+# audio intact 0.667 / swapped 0.267, video intact 0.750 / swapped 0.400 on 60 held-out questions
+# each. The grounding target (>= 0.8 intact, <= chance + 0.1 swapped) is not met yet, so it is an
+# expected failure (strict: once the recipe meets it, the marker must be removed).
+_TARGET_NOT_MET = pytest.mark.xfail(strict=True, reason="toy-omni: audio 0.667, video 0.750 intact (target 0.8)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("modality", ["audio", "video"])
+def test_swapping_the_informative_modality_lowers_accuracy_and_likelihood(diagnosed, modality):
+    """What the diagnostics must show on a model that reads its inputs: the direction of each effect."""
+    _, report = diagnosed
+    acc = report["accuracy"][f"reasoning_basic_{modality}_ll"]
+    assert acc["intact"]["n"] == 60 and acc["intact"]["n_errors"] == 0
+    assert acc["intact"]["value"] > acc[f"swap_{modality}"]["value"]
+    shift = report["likelihood_shift"][f"reasoning_basic_{modality}_ll"]["conditions"][f"swap_{modality}"]
+    assert shift["mean"] > 0 and shift["mean_ci"][0] > 0  # intact - swapped
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("modality", [pytest.param("audio", marks=_TARGET_NOT_MET),
+                                      pytest.param("video", marks=_TARGET_NOT_MET)])
+def test_accurate_with_intact_media_and_at_chance_when_that_modality_is_swapped(diagnosed, modality):
+    _, report = diagnosed
+    acc = report["accuracy"][f"reasoning_basic_{modality}_ll"]
+    assert acc["intact"]["value"] >= 0.8
+    assert acc[f"swap_{modality}"]["value"] <= CHANCE + 0.1
+
+
+@pytest.mark.slow
+def test_results_are_flagged_as_smoke_test(diagnosed):
+    from emorealm.model_adapters.tiny_models.omni import is_smoke_test_model
+
+    model, report = diagnosed
+    assert is_smoke_test_model(model)
+    assert report["emorealm"].get("smoke_test") is True
