@@ -6,6 +6,7 @@ Tests use the real cache root ($EMOREALM_CACHE, default ~/.cache/emorealm) so th
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -40,3 +41,13 @@ def processor(tiny_omni_dir):
     from transformers import AutoProcessor
 
     return AutoProcessor.from_pretrained(tiny_omni_dir)
+
+
+@pytest.fixture(autouse=True)
+def _restore_emorealm_logger():
+    """An in-process CLI call installs the console handler on the ``emorealm`` logger and stops it
+    propagating (so caplog would see nothing in later tests); give every test the logger as it was."""
+    logger = logging.getLogger("emorealm")
+    state = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = state[0], state[1], state[2]
