@@ -45,9 +45,11 @@ def processor(tiny_omni_dir):
 
 @pytest.fixture(autouse=True)
 def _restore_emorealm_logger():
-    """An in-process CLI call installs the console handler on the ``emorealm`` logger and stops it
-    propagating (so caplog would see nothing in later tests); give every test the logger as it was."""
+    """An in-process CLI call (in a test or a module fixture) installs the console handler on the
+    ``emorealm`` logger and stops it propagating, so caplog would see nothing in later tests: every
+    test starts with the logger propagating, and gets back the state it found."""
     logger = logging.getLogger("emorealm")
     state = (list(logger.handlers), logger.level, logger.propagate)
+    logger.propagate = True
     yield
     logger.handlers[:], logger.level, logger.propagate = state[0], state[1], state[2]
