@@ -3,8 +3,6 @@ equals the one without checkpointing (float32), on tiny Qwen2.5-Omni and Qwen3-O
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
@@ -15,15 +13,13 @@ from emorealm.training.data import load_preferences
 from emorealm.training.forward import encode_media, sequence_logps, split_logps
 from emorealm.training.loss import LossConfig, avem_dpo_loss
 from emorealm.training.prefix_cache import enable_gradient_checkpointing
-from emorealm.training.sample_prefs import toy_rows
+
+from support.train_launch import write_prefs
 
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prefs")
-    with open(root / "prefs.jsonl", "w") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in toy_rows(root, 2, seed=5))
-    return load_preferences(root / "prefs.jsonl")[0]
+    return load_preferences(write_prefs(tmp_path_factory.mktemp("prefs"), 2, seed=5))[0]
 
 
 def _models(kind: str):

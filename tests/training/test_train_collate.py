@@ -3,8 +3,6 @@ built as declared, per-row skips, and the shared-media batched forward equal to 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
@@ -14,7 +12,8 @@ from emorealm.training.collate import PreferenceCollator
 from emorealm.training.data import load_preferences
 from emorealm.training.forward import encode_media, sequence_logps, split_logps
 from emorealm.training.loss import SEQUENCES, LossConfig
-from emorealm.training.sample_prefs import toy_rows
+
+from support.train_launch import write_prefs
 
 SPEC = MediaSpec(max_frames=4)
 
@@ -31,11 +30,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prefs")
-    raw = toy_rows(root, 4, seed=3)
-    with open(root / "prefs.jsonl", "w") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in raw)
-    rows, _ = load_preferences(root / "prefs.jsonl")
+    rows, _ = load_preferences(write_prefs(tmp_path_factory.mktemp("prefs"), 4, seed=3))
     return rows
 
 

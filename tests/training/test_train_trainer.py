@@ -10,16 +10,14 @@ import pytest
 import torch
 
 from emorealm.training.config import config_from_dict, load_config
-from emorealm.training.sample_prefs import toy_rows
 from emorealm.training.trainer import Trainer
+
+from support.train_launch import write_prefs
 
 
 @pytest.fixture(scope="module")
 def prefs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prefs")
-    with open(root / "prefs.jsonl", "w") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in toy_rows(root, 4, seed=11))
-    return root / "prefs.jsonl"
+    return write_prefs(tmp_path_factory.mktemp("prefs"), 4, seed=11)
 
 
 def _cfg(prefs, out, **kw):
