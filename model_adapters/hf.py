@@ -22,6 +22,7 @@ from emorealm.fingerprint import local_checkpoint, weights_hash
 from emorealm.media.decode import DecodedMedia, MediaSpec
 from emorealm.model_adapters import distributed
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args
+from emorealm.model_adapters.checkpoint_media import with_checkpoint_media
 from emorealm.model_adapters.forward_errors import model_call
 from emorealm.model_adapters.frames_as_images import label as frames_label
 from emorealm.model_adapters.hf_inputs import AUTO_PROCESS_MIN, HFInputs, check_worker_kind
@@ -125,8 +126,11 @@ class HFAdapter(HFInputs, EmorealmLM):
         super().__init__()
         if not pretrained:
             raise ModelError("the hf adapter needs pretrained=<folder or hub id> (or use --model tiny-omni)")
-        self.spec: MediaSpec = media_spec_from_args(kwargs, type(self))
         self.pretrained, self.peft = resolve_checkpoint(str(pretrained), peft)
+        # the media the checkpoint was trained with (emorealm_media.json), under the user's own options
+        kwargs, self.media_from_checkpoint = with_checkpoint_media(
+            kwargs, local_checkpoint(self.peft), local_checkpoint(self.pretrained))
+        self.spec: MediaSpec = media_spec_from_args(kwargs, type(self))
         self.dtype = dtype
         self.dist = distributed.from_env()
         self._device = distributed.rank_device(pick_device(device), self.dist)
@@ -327,6 +331,7 @@ class HFAdapter(HFInputs, EmorealmLM):
             "dtype": self.dtype,
             "smoke_test": any(is_smoke_test_model(f) for f in folders),
             "architecture": self.arch.name,
+            "media_from_checkpoint": self.media_from_checkpoint,
             "media": {**self.spec.record(), **self._processor_caps(), "video_as": self.arch.video_as,
                       **({"image_frames": self.image_frames, "frame_rule": self.frame_rule}
                          if self.arch.video_as == "images" else {})},

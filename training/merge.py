@@ -14,6 +14,7 @@ def merge_adapter(adapter: str | Path, out: str | Path, base: str | None = None)
     from peft import PeftModel
     from transformers import AutoProcessor
 
+    from emorealm.model_adapters.checkpoint_media import CHECKPOINT_MEDIA
     from emorealm.model_adapters.tiny_models.omni import TINY_MARKER
     from emorealm.training.policy import load_thinker
 
@@ -33,8 +34,9 @@ def merge_adapter(adapter: str | Path, out: str | Path, base: str | None = None)
         AutoProcessor.from_pretrained(str(adapter)).save_pretrained(str(out))
     else:  # the base's processor (AVERE's is built by its loader, not re-read from a folder)
         processor.save_pretrained(str(out))
-    for folder in (adapter, Path(base)):
-        if (folder / f"{TINY_MARKER}.json").exists():
-            shutil.copy(folder / f"{TINY_MARKER}.json", out / f"{TINY_MARKER}.json")
-            break
+    for name in (f"{TINY_MARKER}.json", CHECKPOINT_MEDIA):  # the adapter's own, else the base's
+        for folder in (adapter, Path(base)):
+            if (folder / name).exists():
+                shutil.copy(folder / name, out / name)
+                break
     return out

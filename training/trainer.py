@@ -20,6 +20,7 @@ import torch
 from accelerate.utils import DistributedType
 
 from emorealm.errors import ConfigError
+from emorealm.model_adapters.checkpoint_media import media_record, read_checkpoint_media, write_checkpoint_media
 from emorealm.training.collate import PrefBatch, PreferenceCollator
 from emorealm.training.config import TrainConfig
 from emorealm.training.data import load_preferences
@@ -99,6 +100,7 @@ class Trainer:
             self.rows, self.report = load_preferences(self.data_path, cfg.data_root, strict=cfg.strict_data,
                                                       need_rejected_2=cfg.loss.uses_rejected_er)
         thinker, self.processor, self.arch = load_thinker(self.model_path)
+        self._check_base_media()
         if cfg.train.gradient_checkpointing:
             if not self.arch.supports_gradient_checkpointing(thinker):
                 raise ConfigError(f"train.gradient_checkpointing: {type(thinker).__name__} does not support gradient "
@@ -196,10 +198,22 @@ class Trainer:
             else:
                 model.save_pretrained(str(folder), state_dict=state, safe_serialization=True)
             self.processor.save_pretrained(str(folder))
+            write_checkpoint_media(folder, self.cfg.media)  # evaluation then sees what training saw
             if Path(self.model_path).is_dir() and is_smoke_test_model(self.model_path):
                 shutil.copy(Path(self.model_path) / f"{TINY_MARKER}.json", folder / f"{TINY_MARKER}.json")
         self.acc.wait_for_everyone()
         return folder
+
+    def _check_base_media(self) -> None:
+        """Warn when the base checkpoint was trained with other media than this run's ``media:``
+        (its emorealm_media.json): fine-tuning on inputs it never saw is rarely what was meant."""
+        base, path = read_checkpoint_media(self.model_path)
+        ours = media_record(self.cfg.media)
+        differ = sorted(k for k in {*base, *ours} if base.get(k) != ours.get(k))
+        if path is not None and differ and self.acc.is_main_process:
+            self.console.print(f"[yellow]warning:[/] the base model was trained with media {base} ({path}); this run "
+                               f"trains with {ours or 'the qwen-reference defaults'} (differing: {', '.join(differ)}). "
+                               "Set media: in the training config to match unless the change is intended.")
 
     # -- the loop ---------------------------------------------------------------------------------
     def _loader(self, epoch: int):

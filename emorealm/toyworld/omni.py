@@ -35,6 +35,9 @@ class ToyOmniRecipe:
     lr_scheduler: str = "linear"
     warmup_steps: int = 10
     frames: int = 2  # frames per clip (min = max); evaluate with min_frames=2,max_frames=2
+    # pixels per frame (min_pixels = max_pixels); 0: the media rule's defaults (a 64 px clip is then
+    # upscaled to ~316 px: 144 video tokens per clip)
+    pixels: int = 0
     # SFT rows of these question kinds only (empty: all five task keys)
     kinds: tuple[str, ...] = ()
     # curriculum weight: each SFT row of these kinds appears this many times per epoch. The basic
@@ -45,14 +48,17 @@ class ToyOmniRecipe:
 
 def sft_subset(lines: list[str], kinds: tuple[str, ...], repeat: tuple[tuple[str, int], ...]) -> list[str]:
     """The SFT rows (jsonl lines) of ``kinds`` (all when empty), each row of a kind in ``repeat``
-    written that many times (the row id ends with its task key)."""
+    written that many times (the row id ends with its task key). Copies get their own ids
+    (``<id>~2``, ``<id>~3``, ...): the SFT loader drops a repeated id as a duplicate."""
     times = dict(repeat)
     out = []
     for line in lines:
-        key = next((k for k in (*kinds, *times) if json.loads(line)["id"].endswith(k)), None)
+        row = json.loads(line)
+        key = next((k for k in (*kinds, *times) if row["id"].endswith(k)), None)
         if kinds and (key is None or key not in kinds):
             continue
-        out.extend([line] * times.get(key, 1))
+        out.append(line)
+        out.extend(json.dumps({**row, "id": f"{row['id']}~{n}"}) for n in range(2, times.get(key, 1) + 1))
     return out
 
 
@@ -114,7 +120,8 @@ def _build_into(target: Path, recipe: ToyOmniRecipe, console=None) -> None:
         cfg = config_from_dict({
             "objective": "sft", "model": str(base), "data": str(data), "output_dir": str(target),
             "finetune": "full", "freeze_encoders": False, "seed": recipe.seed,
-            "media": {"min_frames": recipe.frames, "max_frames": recipe.frames},
+            "media": {"min_frames": recipe.frames, "max_frames": recipe.frames,
+                      **({"min_pixels": recipe.pixels, "max_pixels": recipe.pixels} if recipe.pixels else {})},
             "train": {"max_steps": recipe.steps, "batch_size": recipe.batch_size, "lr": recipe.lr,
                       "warmup_steps": recipe.warmup_steps, "lr_scheduler_type": recipe.lr_scheduler,
                       "max_completion_length": 8, "mixed_precision": "no", "logging_steps": 10},

@@ -21,11 +21,24 @@ def test_recipe_subset_filters_and_repeats_kinds_exactly():
              ("reasoning_basic_audio", "reasoning_basic_video", "modality_agreement", "reasoning_stress_audio")]
     ids = lambda out: [json.loads(x)["id"].split("00001_")[1] for x in out]  # noqa: E731
     assert ids(sft_subset(lines, (), (("reasoning_basic_video", 3),))) == [
-        "reasoning_basic_audio", "reasoning_basic_video", "reasoning_basic_video", "reasoning_basic_video",
+        "reasoning_basic_audio", "reasoning_basic_video", "reasoning_basic_video~2", "reasoning_basic_video~3",
         "modality_agreement", "reasoning_stress_audio"]
     assert ids(sft_subset(lines, ("reasoning_basic_audio", "modality_agreement"), (("reasoning_basic_audio", 2),))) == [
-        "reasoning_basic_audio", "reasoning_basic_audio", "modality_agreement"]
+        "reasoning_basic_audio", "reasoning_basic_audio~2", "modality_agreement"]
     assert sft_subset(lines, (), ()) == lines
+
+
+def test_repeated_rows_survive_the_sft_loader(tmp_path):
+    # the loader drops repeated ids as duplicates: each copy needs its own (a bug once made repeat a no-op)
+    from emorealm.toyworld.omni import sft_subset
+    from emorealm.training.sft import load_sft_rows
+
+    write_toy_world(tmp_path / "w", ToyWorldConfig(seed=5, n_train=3, n_test=2))
+    lines = (tmp_path / "w" / "sft.jsonl").read_text().splitlines()
+    keep = sft_subset(lines, (), (("reasoning_basic_audio", 3),))
+    (tmp_path / "w" / "sub.jsonl").write_text("\n".join(keep) + "\n")
+    rows, report = load_sft_rows(tmp_path / "w" / "sub.jsonl", None)
+    assert len(rows) == len(lines) + 2 * 3 and not report.skipped
 
 
 @pytest.fixture(scope="module")

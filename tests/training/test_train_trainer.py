@@ -52,6 +52,8 @@ def test_lora_training_saves_an_adapter_the_harness_loads(prefs, tmp_path):
     assert torch.equal(frozen_before, tr._thinker().model.audio_tower.conv1.weight)  # encoders frozen
     assert not any("audio_tower" in k or "visual" in k for k in before)  # LoRA only on the language model
     assert (out / "adapter_config.json").exists() and (out / "emorealm_tiny_omni.json").exists()
+    # the training media travel with the checkpoint (max_frames 4 differs from qwen-reference's 768)
+    assert json.loads((out / "emorealm_media.json").read_text())["media"] == {"max_frames": 4}
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2]
@@ -82,6 +84,7 @@ def test_lora_training_saves_an_adapter_the_harness_loads(prefs, tmp_path):
         b = full(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"]).logits
     assert torch.allclose(a, b, atol=1e-5)
     assert (merged / "emorealm_tiny_omni.json").exists()
+    assert json.loads((merged / "emorealm_media.json").read_text())["media"] == {"max_frames": 4}
 
 
 def test_full_finetune_freezes_encoders_and_saves_full_weights(prefs, tmp_path):
