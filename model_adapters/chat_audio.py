@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from emorealm.errors import ModelError
+from emorealm.errors import ConfigError, ModelError
 
 # processor classes whose audio goes through apply_chat_template (mistral_common) only
 CHAT_AUDIO_PROCESSORS = ("VoxtralProcessor",)
@@ -65,3 +65,18 @@ def chat_audio_features(processor: Any, prompt: str, wave: np.ndarray | None, sa
     except (ValueError, RuntimeError, MistralCommonException) as exc:  # this sample's text or audio
         raise ModelError(f"the processor refused this sample: {type(exc).__name__}: {exc}") from exc
     return dict(out)
+
+
+def check_system_prompt(processor: Any, system_prompt: str | None, family: str) -> None:
+    """Refuse ``system_prompt=`` up front when mistral_common will not put one beside audio (it
+    refuses system messages in requests with audio before tokenizer v13): every sample would fail."""
+    if not system_prompt or not takes_audio_in_chat(processor):
+        return
+    from mistral_common.exceptions import MistralCommonException
+
+    probe = chat_messages("?", np.zeros(1600, dtype=np.float32), 16000, system_prompt)
+    try:
+        processor.apply_chat_template(probe, tokenize=True, return_dict=True)
+    except (ValueError, MistralCommonException) as exc:
+        raise ConfigError(f"system_prompt= cannot be used with this {family} checkpoint: its tokenizer (mistral_common) "
+                          f"says: {exc}; drop system_prompt from --model-args") from exc

@@ -69,8 +69,9 @@ FAMILIES: dict[str, Family] = {
                                                       "Phi4MultimodalForCausalLM after 0.12 (it serves the remote-code "
                                                       "Phi4MMForCausalLM layout only)"),
     # audio only, given through VoxtralProcessor.apply_chat_template (mistral_common): model_adapters.chat_audio
-    "voxtral": Family("voxtral", vllm="not supported by the vLLM adapter: vLLM has Voxtral (audio) but its prompt "
-                                      "comes from mistral_common, not the HF chat template the adapter renders",
+    "voxtral": Family("voxtral", vllm="not supported by the vLLM adapter: vLLM's Voxtral (audio) runs only with "
+                                      "tokenizer_mode=mistral and builds its prompt from mistral_common requests, not "
+                                      "the HF chat-template text the adapter renders",
                       requires=("mistral_common", "pip install 'emorealm[voxtral]' (mistral_common[audio])")),
 }
 SUPPORTED = tuple(k for k, f in FAMILIES.items() if not f.unsupported) + (

@@ -2,8 +2,9 @@
 
 The conversation follows the model family's chat template: one user turn holding the video
 (whose audio track is interleaved with it when ``use_audio_in_video``), or the video and the
-audio as separate items, then the prompt text. ``build_model_inputs`` is the one function that
-turns a doc into model inputs; ``append_continuation`` adds response tokens for scoring/training.
+audio as separate items, then the prompt text. Voxtral, whose processor takes audio only through
+``apply_chat_template`` (mistral_common), goes through ``emorealm.model_adapters.chat_audio``
+instead. ``build_model_inputs`` is the one function that turns a doc into model inputs; ``append_continuation`` adds response tokens for scoring/training.
 """
 
 from __future__ import annotations
