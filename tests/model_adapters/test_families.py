@@ -145,6 +145,21 @@ def test_bad_input_is_refused_before_the_run(twins, tmp_path, monkeypatch):
         HFAdapter(pretrained=str(twins["qwen2_5_vl"]))
 
 
+def test_a_family_that_cannot_work_says_why_before_loading(tmp_path, monkeypatch):
+    import dataclasses
+
+    from transformers import VoxtralConfig
+
+    from emorealm.model_adapters import hf_models
+    from emorealm.model_adapters.hf import HFAdapter
+
+    VoxtralConfig().save_pretrained(tmp_path)
+    monkeypatch.setitem(hf_models.FAMILIES, "voxtral",
+                        dataclasses.replace(hf_models.FAMILIES["voxtral"], unsupported="no way to give it audio"))
+    with pytest.raises(ModelError, match="cannot run 'voxtral': no way to give it audio"):
+        HFAdapter(pretrained=str(tmp_path))
+
+
 def test_a_family_whose_processor_needs_a_missing_package_says_so_before_loading(tmp_path, monkeypatch):
     import importlib.util
 

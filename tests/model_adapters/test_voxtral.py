@@ -153,3 +153,21 @@ def test_audio_switched_off_gives_a_text_only_prompt(twin, tmp_path):
     inp = build_inputs(lm.processor, _media(_wave(1.0)), "Which emotion?", spec, accepts=lm.arch.accepts)
     assert "input_features" not in inp.features and 24 not in inp.features["input_ids"][0].tolist()
     assert inp.modalities == ()
+
+
+def test_batched_and_prepared_ahead_runs_equal_one_at_a_time(twin, lm, tmp_path):
+    from lm_eval.api.instance import Instance
+
+    from emorealm.model_adapters.hf import HFAdapter
+
+    clips = [write_av_clip(tmp_path / f"c{k}.mp4", seconds=1.0 + k, seed=k) for k in range(3)]
+    docs = [media_doc(str(c), doc_id=f"d{k}", task="b") for k, c in enumerate(clips)]
+    gen = [Instance("generate_until", d, ("Which emotion?", {"max_gen_toks": 4}), k, task_name="b", doc_id=k)
+           for k, d in enumerate(docs)]
+    ll = [Instance("loglikelihood", d, ("Which emotion?", o), k, task_name="b", doc_id=k)
+          for k, d in enumerate(docs) for o in ("A", " (B) sadness")]
+    fast = HFAdapter(pretrained=str(twin), batch_size=2, prefetch=2)
+    assert fast.generate_until(gen) == lm.generate_until(gen)
+    for (a, ga), (b, gb) in zip(fast.loglikelihood(ll), lm.loglikelihood(ll), strict=True):
+        assert a == pytest.approx(b, abs=1e-4) and ga == gb
+    assert fast.n_errors == lm.n_errors == 0
