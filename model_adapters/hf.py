@@ -22,6 +22,7 @@ from emorealm.fingerprint import local_checkpoint, weights_hash
 from emorealm.media.decode import DecodedMedia, MediaSpec
 from emorealm.model_adapters import distributed
 from emorealm.model_adapters.base import EmorealmLM, cut_at_stops, media_spec_from_args
+from emorealm.model_adapters.chat_audio import check_system_prompt
 from emorealm.model_adapters.checkpoint_media import with_checkpoint_media
 from emorealm.model_adapters.forward_errors import model_call
 from emorealm.model_adapters.frames_as_images import label as frames_label
@@ -157,6 +158,7 @@ class HFAdapter(HFInputs, EmorealmLM):
             require("transformers", INTERLEAVED_AUDIO_TRANSFORMERS, "the HF adapter's audio-in-video layout",
                     "pass --model-args use_audio_in_video=false (audio as a separate item), or use --model vllm")
         self.tokenizer = self.processor.tokenizer
+        check_system_prompt(self.processor, system_prompt, self.arch.name)
         self.frame_rule = str(frame_rule)
         self.image_frames = self._check_image_frames(image_frames)
         if self.image_frames and self.spec.min_frames < self.image_frames:

@@ -38,6 +38,7 @@ class Family:
     max_seconds: float | None = None  # longest clip the model takes (its audio encoder's fixed window)
     vllm: str = ""  # vLLM adapter support with audio and video, or why not
     unsupported: str = ""  # non-empty: why the HF adapter cannot run it (raised before loading)
+    requires: tuple[str, str] | None = None  # (module the processor needs, how to install it): checked before loading
 
 
 _VIDEO_ONLY = "video only (limit_mm_per_prompt=video:1); in vLLM's registry, not tested here"
@@ -67,12 +68,11 @@ FAMILIES: dict[str, Family] = {
     "phi4_multimodal": Family("phi4_multimodal", vllm="not supported: vLLM dropped transformers' "
                                                       "Phi4MultimodalForCausalLM after 0.12 (it serves the remote-code "
                                                       "Phi4MMForCausalLM layout only)"),
-    "voxtral": Family("voxtral", vllm="not supported by the vLLM adapter: vLLM has Voxtral (audio) but its prompt "
-                                      "comes from mistral_common, not the HF chat template the adapter renders",
-                      unsupported=(
-        "Voxtral's processor takes audio only inside apply_chat_template through mistral_common's tokenizer "
-        "(its __call__ refuses audio placeholders), so emorealm's shared input builder cannot give it the audio; "
-        "use a plugin adapter built on VoxtralProcessor.apply_chat_template")),
+    # audio only, given through VoxtralProcessor.apply_chat_template (mistral_common): model_adapters.chat_audio
+    "voxtral": Family("voxtral", vllm="not supported by the vLLM adapter: vLLM's Voxtral (audio) runs only with "
+                                      "tokenizer_mode=mistral and builds its prompt from mistral_common requests, not "
+                                      "the HF chat-template text the adapter renders",
+                      requires=("mistral_common", "pip install 'emorealm[voxtral]' (mistral_common[audio])")),
 }
 SUPPORTED = tuple(k for k, f in FAMILIES.items() if not f.unsupported) + (
     "other AutoModelForImageTextToText / AutoModelForMultimodalLM models whose processor has a video processor, "
@@ -137,6 +137,14 @@ def resolve_architecture(model_type: str) -> Architecture:
     fam = FAMILIES.get(model_type)
     if fam is not None and fam.unsupported:
         raise ModelError(f"the emorealm HF adapter cannot run {model_type!r}: {fam.unsupported}")
+    if fam is not None and fam.requires:
+        import importlib.util
+
+        module, install = fam.requires
+        if importlib.util.find_spec(module) is None:
+            # without it transformers would load another tokenizer and fail later on the first prompt
+            raise ModelError(f"{model_type!r} checkpoints need the {module} package (their processor builds "
+                             f"prompts and reads audio through it): {install}")
     if fam is not None and fam.model_class:
         return Architecture(fam.name, _load_class(fam.model_class), MODALITIES, fam.audio_in_video,
                             fam.thinker_config)
@@ -214,8 +222,8 @@ def load_model(pretrained: str, peft: str | None = None, dtype: str = "float32",
     if modalities is not None:
         narrowed = tuple(m for m in arch.accepts if m in modalities)
         if not narrowed:
-            raise ConfigError(f"modalities={'+'.join(modalities) or 'none'} but {pretrained!r} accepts only "
-                              f"{'+'.join(arch.accepts)}")
+            raise ConfigError(f"modalities={'+'.join(modalities) or 'none'} but {pretrained!r} ({arch.name}) accepts "
+                              f"only {'+'.join(arch.accepts)}; change modalities= in --model-args")
         arch = replace(arch, accepts=narrowed)
     return model, processor, arch
 
@@ -273,6 +281,7 @@ _FAMILY_MODALITIES = {
     "llava_onevision": ("video", VIDEO_AS["video"]), "video_llava": ("video", VIDEO_AS["video"]),
     "internvl": ("video", VIDEO_AS["video"] + " (one <img> block per frame)"),
     "qwen2_audio": ("audio", "not given (audio-only model)"),
+    "voxtral": ("audio", "not given (audio-only model); audio through mistral_common's chat request"),
     "gemma3n": ("video (as frames) + audio", VIDEO_AS["images"] + ", default 8; audio capped at 30 s"),
     "phi4_multimodal": ("video (as frames) + audio", VIDEO_AS["images"] + ", default 8"),
 }

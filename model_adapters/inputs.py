@@ -2,8 +2,9 @@
 
 The conversation follows the model family's chat template: one user turn holding the video
 (whose audio track is interleaved with it when ``use_audio_in_video``), or the video and the
-audio as separate items, then the prompt text. ``build_model_inputs`` is the one function that
-turns a doc into model inputs; ``append_continuation`` adds response tokens for scoring/training.
+audio as separate items, then the prompt text. Voxtral, whose processor takes audio only through
+``apply_chat_template`` (mistral_common), goes through ``emorealm.model_adapters.chat_audio``
+instead. ``build_model_inputs`` is the one function that turns a doc into model inputs; ``append_continuation`` adds response tokens for scoring/training.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from emorealm.errors import ModelError
 from emorealm.media.decode import DecodedMedia, MediaSpec, load_media
+from emorealm.model_adapters.chat_audio import chat_audio_features, takes_audio_in_chat
 
 
 @dataclass
@@ -71,6 +73,14 @@ def build_inputs(processor, media: DecodedMedia | None, prompt: str, spec: Media
     frames, wave = media_arrays(media, media_override)
     has_video = frames is not None and "video" in accepts and spec.video
     has_audio = wave is not None and "audio" in accepts and spec.audio
+    if takes_audio_in_chat(processor):
+        # Voxtral: audio only, and only through apply_chat_template (mistral_common). It takes no video:
+        # ``modalities`` then says so, and the adapter records the video as not given
+        features = chat_audio_features(processor, prompt, wave if has_audio else None, spec.sample_rate,
+                                       system_prompt)
+        _check_placeholders(processor, features, False, has_audio)
+        modalities = ("audio",) if has_audio else ()
+        return ModelInputs(features, int(features["input_ids"].shape[1]), False, modalities)
     interleaved = bool(has_video and has_audio and spec.use_audio_in_video)
     messages = build_messages(prompt, video=has_video, audio=has_audio, interleaved=interleaved,
                               system_prompt=system_prompt)

@@ -24,6 +24,7 @@ BUILDERS: dict[str, str] = {
     "internvl": "emorealm.model_adapters.tiny_models.llava:internvl",
     "gemma3n": "emorealm.model_adapters.tiny_models.audio_image:gemma3n",
     "phi4_multimodal": "emorealm.model_adapters.tiny_models.audio_image:phi4_multimodal",
+    "voxtral": "emorealm.model_adapters.tiny_models.voxtral:voxtral",
     "avere": "emorealm.model_adapters.avere.tiny:build_tiny_avere",
 }
 

@@ -19,12 +19,12 @@ from emorealm.media.synth import write_av_clip
 from support.docs import media_doc
 
 FAMILIES = ["qwen2_5_omni", "qwen3_omni_moe", "gemma3n", "phi4_multimodal", "video_llava", "llava_onevision",
-            "qwen2_5_vl", "qwen3_vl", "internvl", "qwen2_audio"]
+            "qwen2_5_vl", "qwen3_vl", "internvl", "qwen2_audio", "voxtral"]
 # what each family's processor declares, and how the clip's video reaches it
 ACCEPTS = {"qwen2_5_omni": ("video", "audio"), "qwen3_omni_moe": ("video", "audio"),
            "gemma3n": ("video", "audio"), "phi4_multimodal": ("video", "audio"), "video_llava": ("video",),
            "llava_onevision": ("video",), "qwen2_5_vl": ("video",), "qwen3_vl": ("video",), "internvl": ("video",),
-           "qwen2_audio": ("audio",)}
+           "qwen2_audio": ("audio",), "voxtral": ("audio",)}
 AS_IMAGES = {"gemma3n", "phi4_multimodal"}
 
 
@@ -134,6 +134,8 @@ def test_bad_input_is_refused_before_the_run(twins, tmp_path, monkeypatch):
         HFAdapter(pretrained=str(twins["qwen2_audio"]), modalities="video")
     with pytest.raises(ConfigError, match="modalities=audio but .* accepts only video"):
         HFAdapter(pretrained=str(twins["internvl"]), modalities="audio")
+    with pytest.raises(ConfigError, match=r"modalities=video but .* \(voxtral\) accepts only audio; change modalities="):
+        HFAdapter(pretrained=str(twins["voxtral"]), modalities="video")
     # a processor with no image, video or audio part: the tokenizer alone
     import transformers
 
@@ -143,13 +145,32 @@ def test_bad_input_is_refused_before_the_run(twins, tmp_path, monkeypatch):
         HFAdapter(pretrained=str(twins["qwen2_5_vl"]))
 
 
-def test_a_family_that_cannot_work_says_why(tmp_path):
+def test_a_family_that_cannot_work_says_why_before_loading(tmp_path, monkeypatch):
+    import dataclasses
+
+    from transformers import VoxtralConfig
+
+    from emorealm.model_adapters import hf_models
+    from emorealm.model_adapters.hf import HFAdapter
+
+    VoxtralConfig().save_pretrained(tmp_path)
+    monkeypatch.setitem(hf_models.FAMILIES, "voxtral",
+                        dataclasses.replace(hf_models.FAMILIES["voxtral"], unsupported="no way to give it audio"))
+    with pytest.raises(ModelError, match="cannot run 'voxtral': no way to give it audio"):
+        HFAdapter(pretrained=str(tmp_path))
+
+
+def test_a_family_whose_processor_needs_a_missing_package_says_so_before_loading(tmp_path, monkeypatch):
+    import importlib.util
+
     from transformers import VoxtralConfig
 
     from emorealm.model_adapters.hf import HFAdapter
 
     VoxtralConfig().save_pretrained(tmp_path)
-    with pytest.raises(ModelError, match="cannot run 'voxtral'.*mistral_common.*plugin adapter"):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mistral_common" else real(name, *a))
+    with pytest.raises(ModelError, match=r"'voxtral' checkpoints need the mistral_common package.*emorealm\[voxtral\]"):
         HFAdapter(pretrained=str(tmp_path))
 
 
@@ -230,7 +251,9 @@ def test_adapters_listing_prints_the_families(capsys):
     rows = {r["model_type"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(FAMILIES) | {"voxtral"} <= set(rows)
     assert rows["gemma3n"]["modalities"] == "video (as frames) + audio"
-    assert rows["voxtral"]["hf"].startswith("unsupported:") and rows["video_llava"]["vllm"].startswith("not supported")
+    assert rows["voxtral"]["hf"] == "supported" and rows["voxtral"]["modalities"] == "audio"
+    assert rows["voxtral"]["loglikelihood"] == "yes" and rows["voxtral"]["vllm"].startswith("not supported")
+    assert rows["video_llava"]["vllm"].startswith("not supported")
     assert main(["adapters", "--families"]) == 0
     out = capsys.readouterr().out
     assert "model families" in out and "phi4_multimodal" in out and "emorealm-hf" not in out
