@@ -53,8 +53,12 @@ class _ResultPickler(pickle.Pickler):
 
         torch = sys.modules.get("torch")
         if torch is None or type(obj) is not torch.Tensor or obj.device.type != "cpu" or obj.requires_grad \
-                or obj.is_sparse or not obj.is_contiguous():
+                or obj.is_sparse:
             return NotImplemented
+        if not obj.is_contiguous():
+            # e.g. a processor's attention mask sliced from a bigger one: torch's own pickling would
+            # copy the whole storage in band (a 12 KB mask sent as 1.9 MB, through torch.load)
+            obj = obj.contiguous()
         if obj.dtype == torch.bfloat16:  # numpy has no bfloat16: the same bits as int16
             return _tensor_from_numpy, (obj.view(torch.int16).numpy(), "bfloat16")
         try:
