@@ -138,7 +138,8 @@ class EmorealmLM(LM):
 
         depth = self._prefetch_depth()
         if depth and (worker := self._prefetch_process(len(items))) is not None:
-            return ProcessPrefetcher(worker, one, items, depth, lambda item: None if item[0].get("_load_error") else item)
+            return ProcessPrefetcher(worker, one, items, depth, lambda item: None if item[0].get("_load_error") else item,
+                                     steal=True)
         return Prefetcher(one, items, depth)
 
     # batched scoring, likewise: one unit is a question (its context and all its options)

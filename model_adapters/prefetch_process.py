@@ -121,6 +121,7 @@ class ProcessWorker:
         self.answers: dict[int, Any] = {}
         self.next_ticket = 0
         self.served = 0  # requests answered by a worker process (the rest were built in the main process)
+        self.stolen = 0  # requests a ProcessPrefetcher(steal=True) built in the main process while this was behind
         self.start_seconds: float | None = None  # from start to ready, of the last process started
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -225,6 +226,15 @@ class ProcessWorker:
             raise exc from RemoteTraceback(tb)
         return value
 
+    def answered(self, ticket: int) -> bool:
+        """True when the answer to ``ticket`` has arrived (reads what is waiting, without blocking)."""
+        if ticket not in self.answers and self.proc is not None:
+            from multiprocessing.connection import wait
+
+            while ticket not in self.answers and self.proc is not None and wait([self.results], timeout=0):
+                self._pump(block=False)
+        return ticket in self.answers or self.proc is None
+
     def _pump(self, block: bool) -> None:
         """Read what the worker sent; notice its death."""
         from multiprocessing.connection import wait
@@ -292,17 +302,31 @@ def _stop(proc, tasks, results, spool: str) -> None:
 class ProcessPrefetcher:
     """:class:`~emorealm.model_adapters.prefetch.Prefetcher`'s interface over a :class:`ProcessWorker`:
     ``get(k)`` returns ``build(*items[k])`` (built by the worker, or by ``local`` in this process
-    while the worker starts or after it died), at most ``depth`` requests ahead of the consumer."""
+    while the worker starts or after it died), at most ``depth`` requests ahead of the consumer.
+
+    With ``steal``, a ``get(k)`` that would wait for the worker (still building ``k``) builds the next
+    request not yet sent to it here instead, once at a time: when preparing costs more than what the
+    consumer does between two ``get`` calls, the two processes then share the preparation rather than
+    the consumer idling (bench/pipeline.py). What a request's build gives or raises is the same
+    wherever it runs, and reaches the consumer at that request's own ``get``; memory holds at most
+    ``depth`` + 2 built requests."""
 
     def __init__(self, worker: ProcessWorker, local: Callable[..., Any], items: Sequence[tuple], depth: int,
-                 send: Callable[[tuple], tuple | None]) -> None:
+                 send: Callable[[tuple], tuple | None], steal: bool = False) -> None:
         # send(item): the worker's arguments for an item, or None to build that item locally
         self.worker, self.local, self.items, self.depth, self.send = worker, local, list(items), depth, send
+        self.steal = steal
         self.tickets: dict[int, int] = {}
+        self.here: dict[int, tuple[bool, Any]] = {}  # stolen: index -> (raised?, value or exception)
         self.next = 0
-        self.served_before = worker.served
+        self.served_before, self.stolen_before = worker.served, worker.stolen
 
     def get(self, k: int) -> Any:
+        if k in self.here:
+            raised, value = self.here.pop(k)
+            if raised:
+                raise value
+            return value
         if self.worker.usable():
             self.next = max(self.next, k if k in self.tickets else k + 1)
             while self.next < len(self.items) and self.next <= k + self.depth:
@@ -310,16 +334,29 @@ class ProcessPrefetcher:
                 if args is not None:
                     self.tickets[self.next] = self.worker.submit(args)
                 self.next += 1
+            if self.steal and k in self.tickets and not self.here and self.next < len(self.items) \
+                    and not self.worker.answered(self.tickets[k]):
+                self._build_here(self.next)
+                self.next += 1
         if k in self.tickets:
             value = self.worker.take(self.tickets.pop(k))
             if value is not _LOCAL:
                 return value
         return self.local(*self.items[k])
 
+    def _build_here(self, j: int) -> None:
+        """Build request ``j`` now, keeping what it gives or raises for ``get(j)``."""
+        self.worker.stolen += 1
+        try:
+            self.here[j] = (False, self.local(*self.items[j]))
+        except Exception as exc:  # noqa: BLE001 - raised again at get(j), where it belongs
+            self.here[j] = (True, exc)
+
     def close(self) -> None:
         start = f", start-up {self.worker.start_seconds:.1f} s" if self.worker.start_seconds is not None else ""
-        log.info("inputs of %d of %d requests prepared in the worker process%s", self.worker.served - self.served_before,
-                 len(self.items), start)
+        log.info("inputs of %d of %d requests prepared in the worker process (%d built here while it was "
+                 "behind)%s", self.worker.served - self.served_before, len(self.items), self.worker.stolen - self.stolen_before, start)
+        self.here = {}
         if self.tickets:  # left early (an error, Ctrl-C): what is in flight is of no use to anyone
             self.worker.stop()
             for t in self.tickets.values():

@@ -28,6 +28,16 @@ def crash_on_four(k: int) -> tuple[int, int]:
     return k * k, os.getpid()
 
 
+def slow_in_worker(k: int) -> tuple[int, int]:
+    import sys
+
+    if sys.argv[0] == "-c":  # the worker process (python -c): slower than the consumer
+        time.sleep(0.25)
+    if k == 4:
+        raise MediaError(f"clip {k} is truncated; re-encode it")
+    return k * k, os.getpid()
+
+
 def always_crash(k: int) -> int:
     os._exit(9)
 
@@ -77,6 +87,32 @@ def test_worker_results_in_order_and_the_same_typed_errors_per_request():
     pid = worker.pid
     worker.stop()
     assert not _alive(pid)
+
+
+@pytest.mark.timeout(180)
+def test_a_consumer_waiting_on_a_slow_worker_builds_the_next_request_itself():
+    """steal=True: a get() that would wait builds the next unsent request here; results, their order
+    and where a per-sample error surfaces are those of building everything in the worker."""
+    from emorealm.model_adapters.prefetch_process import ProcessPrefetcher, ProcessWorker
+
+    worker = ProcessWorker(slow_in_worker)
+    _ready(worker)
+    pre = ProcessPrefetcher(worker, slow_in_worker, [(k,) for k in range(10)], 2, lambda item: item, steal=True)
+    got = {}
+    for k in range(10):
+        try:
+            got[k] = pre.get(k)
+        except MediaError as exc:
+            got[k] = exc
+        assert len(pre.here) <= 1 and len(pre.tickets) <= 2  # at most depth + 1 built ahead, + this one
+    pre.close()
+    assert [got[k][0] for k in range(10) if k != 4] == [k * k for k in range(10) if k != 4]
+    # get(1) waited on the worker, so request 4 (the next unsent) was built here, its error kept for get(4)
+    assert str(got[4]) == "clip 4 is truncated; re-encode it" and got[4].__cause__ is None
+    here = {k for k in range(10) if k != 4 and got[k][1] == os.getpid()}
+    assert 0 in here and len(here) >= 2 and worker.stolen == len(here)  # 0: nothing was in flight yet
+    assert worker.served + worker.stolen == 9
+    worker.stop()
 
 
 @pytest.mark.timeout(180)
@@ -227,7 +263,9 @@ def test_hf_prepared_in_a_worker_process_equals_prepared_in_series(tiny_omni_dir
         runs.append((lm.loglikelihood(ll), lm.generate_until(gen), lm.n_errors, lm.emorealm_metadata()["modalities"]))
         if kind == "process":
             worker = lm._worker
-            assert worker.served == 2 * (len(clips) - 1) and worker.crashes == 0 and not worker.disabled
+            # after the first, every request is built in the worker, or here while it was behind (steal)
+            assert worker.served + worker.stolen == 2 * (len(clips) - 1) and worker.served >= 2
+            assert worker.crashes == 0 and not worker.disabled
     (l0, g0, e0, m0), (l1, g1, e1, m1) = runs
     assert [math.isnan(a) for a, _ in l0] == [math.isnan(a) for a, _ in l1] == [k // 2 in (1, 4) for k in range(14)]
     assert [x for x in l0 if not math.isnan(x[0])] == [x for x in l1 if not math.isnan(x[0])]
@@ -258,3 +296,33 @@ def test_a_script_without_a_main_guard_can_use_the_worker(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=170)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OUT [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] 5 None" in out.stdout
+
+
+def test_tensors_cross_out_of_band_whatever_their_layout(tmp_path):
+    """A strided view (a processor's mask sliced from a bigger one) crosses as its own values, out of
+    band, not as its whole storage pickled in band; big buffers go through the spool file."""
+    import threading
+    from multiprocessing import Pipe
+
+    import torch
+
+    from emorealm.model_adapters.prefetch_transport import recv_result, send_result
+
+    big = torch.arange(3000 * 64, dtype=torch.int32).reshape(3000, 64)
+    value = {"mask": big[:, 5].unsqueeze(0), "pixels": torch.rand(400, 1176), "bf": torch.rand(3, 4).bfloat16(),
+             "ids": torch.tensor([[1, 2, 3]])}
+    assert not value["mask"].is_contiguous()
+    for spool in (None, str(tmp_path)):
+        ours, theirs = Pipe()
+        sent = []
+        real = theirs.send_bytes
+        theirs.send_bytes = lambda b, sent=sent, real=real: sent.append(len(b)) or real(b)
+        t = threading.Thread(target=send_result, args=(theirs, 7, "ok", value, spool))
+        t.start()
+        ticket, status, back = recv_result(ours)
+        t.join()
+        assert (ticket, status) == (7, "ok") and set(back) == set(value)
+        assert all(torch.equal(back[k], value[k]) and back[k].dtype == value[k].dtype for k in value)
+        assert sent[0] < 2000  # the pickle itself: tensors' data travel separately
+        # through the pipe: one message per buffer; through the spool: none (and the file is gone)
+        assert len(sent) == (1 + 4 if spool is None else 1) and list(tmp_path.iterdir()) == []
