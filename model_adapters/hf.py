@@ -112,8 +112,8 @@ class HFAdapter(HFInputs, EmorealmLM):
                                "family's, see docs/adapters.md)"),
         "frame_rule": ("uniform", "which frames: uniform (segment centres) or linspace (first to last)"),
         "prefetch": (2, "requests whose inputs are prepared ahead in a background worker (0: off)"),
-        "prefetch_worker": ("thread", "thread | process | auto (a process for loops of at least "
-                                    f"{AUTO_PROCESS_MIN} requests, else a thread); see docs/adapters.md"),
+        "prefetch_worker": ("auto", "auto (a process for loops of at least "
+                                    f"{AUTO_PROCESS_MIN} requests, else a thread) | process | thread; see docs/adapters.md"),
     }
     # (doc, DecodedMedia) -> media_override dict for build_inputs; set by emorealm.diagnostics
     media_transform: Callable[[dict[str, Any], DecodedMedia], dict[str, Any]] | None = None
@@ -122,7 +122,7 @@ class HFAdapter(HFInputs, EmorealmLM):
                  device: str = "cpu", batch_size: int | str = 1, system_prompt: str | None = None,
                  trust_remote_code: bool | str = False, max_gen_toks: int = 256, device_map: str | None = None,
                  modalities: str | None = None, backbones: str | None = None, image_frames: int | str | None = None,
-                 frame_rule: str = "uniform", prefetch: int | str = 2, prefetch_worker: str = "thread",
+                 frame_rule: str = "uniform", prefetch: int | str = 2, prefetch_worker: str = "auto",
                  **kwargs: Any) -> None:
         super().__init__()
         if not pretrained:
