@@ -107,11 +107,12 @@ def test_a_consumer_waiting_on_a_slow_worker_builds_the_next_request_itself():
         assert len(pre.here) <= 1 and len(pre.tickets) <= 2  # at most depth + 1 built ahead, + this one
     pre.close()
     assert [got[k][0] for k in range(10) if k != 4] == [k * k for k in range(10) if k != 4]
-    # get(1) waited on the worker, so request 4 (the next unsent) was built here, its error kept for get(4)
-    assert str(got[4]) == "clip 4 is truncated; re-encode it" and got[4].__cause__ is None
+    # get(1) waits on the worker, so request 4 (the next unsent) is built here: its error is kept for
+    # get(4), raised there as it would be from the worker
+    assert type(got[4]) is MediaError and str(got[4]) == "clip 4 is truncated; re-encode it"
     here = {k for k in range(10) if k != 4 and got[k][1] == os.getpid()}
-    assert 0 in here and len(here) >= 2 and worker.stolen == len(here)  # 0: nothing was in flight yet
-    assert worker.served + worker.stolen == 9
+    assert 0 in here and len(here) + (got[4].__cause__ is None) - 1 == worker.stolen >= 1  # 0: nothing in flight
+    assert worker.served + worker.stolen == 9 and worker.served >= 5
     worker.stop()
 
 
