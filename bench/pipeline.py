@@ -4,14 +4,14 @@ Model: tiny-omni (the embedded Qwen2.5-Omni twin) with torch limited to one thre
 preparation worker (``prefetch=2``: at most two questions prepared ahead). Workload: N distinct
 synthetic clips scored on four multi-token options from the cached prefix. Every run decodes every
 clip: the disk cache is off and each run reads fresh hard links of the clips, so the in-process
-decode memo (keyed by path) cannot serve a later run. The clip length is chosen so that preparing
-a question (decode, resize, processor) costs about as much as its forward passes: both are
-measured in series over several questions and printed.
+decode memo (keyed by path) cannot serve a later run. The clip length (3 s) makes preparing a
+question (decode, resize, processor) cost about as much as its forward passes (1.4-2.1x as much
+on our 2-core machine): both are measured in series over several questions and printed.
 
 Three modes run side by side, alternating (series, thread, process, series, ...), the cheapest run
 of each kept: in series (``prefetch=0``), prepared ahead by a thread (``prefetch_worker=thread``)
-and by a worker process (``prefetch_worker=process``; when the main process would wait for it, it
-builds the next request itself, so both share the preparation). The worker process is started (and
+and by one worker process (``prefetch_worker=process``; when the main process would wait for it,
+it builds the next request itself, so both share the preparation; how many it built is printed). The worker process is started (and
 waited for) before the timed runs; its start-up time is printed separately (in a run the main
 process prepares the first questions itself meanwhile). Results of all modes are checked identical.
 
