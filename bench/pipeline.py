@@ -19,8 +19,8 @@ The LAST line measures the adapter's default (``HFAdapter()`` with no ``prefetch
 ``auto``: a worker process for loops of 16 or more requests, so the process mode at the default
 ``-n``); the other modes are printed above it. Last line:
 ``pipeline: <default ÷ series> (target <= 0.7)``. With both cores free the bound is 0.5 (the two
-processes share forward + preparation); another job on one of two cores leaves the run about 1.3
-cores (CFS shares a core between the job and our two processes), which bounds it near 0.75.
+processes share forward + preparation). The kernel shares CPU per session first (autogroup), so
+another session's CPU-bound job, even niced, leaves this run about one core: then about 1.0.
 """
 
 from __future__ import annotations
