@@ -90,11 +90,17 @@ def _child_entry(task_fd: int, result_fd: int) -> None:
         send_result(results, _READY, "failed", traceback.format_exc())
         return
     send_result(results, _READY, "ok", None)
+    try:
+        _serve(fn, tasks, results, spool)
+    finally:  # the main process removes the folder too, unless it was killed (SIGKILL, the OOM killer)
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+def _serve(fn: Callable[..., Any], tasks, results, spool: str) -> None:
     while True:
         try:
             ticket, args = pickle.loads(tasks.recv_bytes())
         except (EOFError, OSError):  # the main process closed its end or died: nothing more to do
-            shutil.rmtree(spool, ignore_errors=True)  # (it removes the folder too, unless it was killed)
             return
         try:
             status, value = "ok", fn(*args)
@@ -102,7 +108,7 @@ def _child_entry(task_fd: int, result_fd: int) -> None:
             status, value = "err", (portable(exc), traceback.format_exc())
         try:
             send_result(results, ticket, status, value, spool)
-        except (BrokenPipeError, OSError):
+        except (BrokenPipeError, OSError):  # the main process died while this request was being built
             return
         except Exception as exc:  # noqa: BLE001 - a result that cannot be pickled: a bug, reported as such
             send_result(results, ticket, "err", (portable(exc), traceback.format_exc()))

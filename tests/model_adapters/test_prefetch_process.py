@@ -327,3 +327,32 @@ def test_tensors_cross_out_of_band_whatever_their_layout(tmp_path):
         assert sent[0] < 2000  # the pickle itself: tensors' data travel separately
         # through the pipe: one message per buffer; through the spool: none (and the file is gone)
         assert len(sent) == (1 + 4 if spool is None else 1) and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.timeout(180)
+def test_a_killed_main_process_leaves_no_spool_folder(tmp_path):
+    """SIGKILL of the main process while the worker builds: the worker's answer finds no reader,
+    and it removes its spool folder on its way out (the main process never gets to)."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed.py"
+    script.write_text(
+        "import time\n"
+        "from emorealm.model_adapters.prefetch_process import ProcessWorker\n"
+        "w = ProcessWorker(time.sleep)\n"
+        "while not w.usable():\n"
+        "    time.sleep(0.02)\n"
+        "w.submit((1.5,))\n"
+        "print(w.spool, w.pid, flush=True)\n"
+        "time.sleep(600)\n")
+    run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    spool, pid = run.stdout.readline().split()
+    assert os.path.isdir(spool)
+    run.send_signal(signal.SIGKILL)
+    run.wait(30)
+    deadline = time.monotonic() + 30
+    while (os.path.isdir(spool) or _alive(int(pid))) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.isdir(spool) and not _alive(int(pid))
