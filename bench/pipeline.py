@@ -15,9 +15,9 @@ it builds the next request itself, so both share the preparation; how many it bu
 waited for) before the timed runs; its start-up time is printed separately (in a run the main
 process prepares the first questions itself meanwhile). Results of all modes are checked identical.
 
-The LAST line measures the adapter's default (``HFAdapter()`` with no ``prefetch_worker``, i.e.
-``auto``: a worker process for loops of 16 or more requests, so the process mode at the default
-``-n``); the other modes are printed above it. Last line:
+The LAST line measures the mode the adapter's default (``HFAdapter()`` with no ``prefetch_worker``,
+i.e. ``auto``) uses for a run of ``AUTO_PROCESS_MIN`` (256) or more questions: the worker process
+(shorter loops keep the thread, whose ratio is printed above); the other modes are printed above it. Last line:
 ``pipeline: <default ÷ series> (target <= 0.7)``. With both cores free the bound is 0.5 (the two
 processes share forward + preparation). The kernel shares CPU per session first (autogroup), so
 another session's CPU-bound job, even niced, leaves this run about one core: then about 1.0.
@@ -104,6 +104,7 @@ def main() -> None:
 
     from emorealm.media.synth import write_av_clip
     from emorealm.model_adapters.hf import HFAdapter
+    from emorealm.model_adapters.hf_inputs import AUTO_PROCESS_MIN
     from emorealm.model_adapters.tiny_models.omni import ensure_tiny_omni
 
     folder = str(ensure_tiny_omni())
@@ -111,7 +112,8 @@ def main() -> None:
         clips = [write_av_clip(Path(tmp) / f"c{k}.mp4", seconds=args.seconds, seed=k) for k in range(args.n)]
         links = Links(clips, Path(tmp))
         default = HFAdapter(pretrained=folder)  # prefetch and prefetch_worker as shipped
-        kind = "process" if default._prefetch_process(args.n) is not None else "thread"
+        # the mode the default picks for a long run (auto: a process from AUTO_PROCESS_MIN questions on)
+        kind = "process" if default._prefetch_process(max(args.n, AUTO_PROCESS_MIN)) is not None else "thread"
         modes = {"series": HFAdapter(pretrained=folder, prefetch=0),
                  "thread": HFAdapter(pretrained=folder, prefetch=2, prefetch_worker="thread"),
                  "process": HFAdapter(pretrained=folder, prefetch=2, prefetch_worker="process")}
@@ -158,7 +160,7 @@ def main() -> None:
         for m in ("thread", "process"):
             if m != kind:
                 print(f"{m} worker: {best[m] / best['series']:.2f} of in series")
-        print(f"default (prefetch_worker={default.prefetch_worker}: {kind} at {args.n} requests) below")
+        print(f"default (prefetch_worker={default.prefetch_worker}: {kind} for runs of {AUTO_PROCESS_MIN}+ questions) below")
         print(f"pipeline: {best[kind] / best['series']:.2f} (target <= 0.7)")
 
 

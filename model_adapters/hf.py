@@ -113,7 +113,7 @@ class HFAdapter(HFInputs, EmorealmLM):
         "frame_rule": ("uniform", "which frames: uniform (segment centres) or linspace (first to last)"),
         "prefetch": (2, "requests whose inputs are prepared ahead in a background worker (0: off)"),
         "prefetch_worker": ("auto", "auto (a process for loops of at least "
-                                    f"{AUTO_PROCESS_MIN} requests, else a thread) | process | thread; see docs/adapters.md"),
+                                    f"{AUTO_PROCESS_MIN} questions, else a thread) | process | thread; see docs/adapters.md"),
     }
     # (doc, DecodedMedia) -> media_override dict for build_inputs; set by emorealm.diagnostics
     media_transform: Callable[[dict[str, Any], DecodedMedia], dict[str, Any]] | None = None

@@ -27,7 +27,11 @@ Built = tuple[ModelInputs, tuple[str, ...], str | None]  # (inputs, labels of wh
 WORKER_KINDS = ("auto", "process", "thread")
 # prefetch_worker=auto uses a process only for loops this long: starting one (a fresh interpreter
 # importing torch) costs seconds, which a few requests cannot win back (bench/pipeline.py)
-AUTO_PROCESS_MIN = 16
+# auto: a worker process only for loops long enough to repay its start (a fresh interpreter importing
+# torch and transformers: 6-14 CPU-s on a 2-core machine) — about 50 ms saved per question with a
+# free core (bench/pipeline.py: 0.65 of 141 ms), so break-even is 120-280 questions; shorter loops
+# (and the test suite's many small runs) keep the thread
+AUTO_PROCESS_MIN = 256
 
 
 def check_worker_kind(value: Any) -> str:
