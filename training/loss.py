@@ -40,7 +40,8 @@ class LossConfig:
     debias_weight: float = 0.2  # tpd_gamma
     # margin: r(y|c) - w r(y|text) inside the response sigmoid; grounding: w * -log s(r(y_w|c) - r(y_w|text));
     # hallucination: w * -log s(-r(y_l^er|text))   (docs/avem-dpo.md, "Text-prior debiasing forms")
-    debias_form: str = "margin"
+    # default chosen by the controlled study's pre-registered rule (docs/avem-dpo-study.md)
+    debias_form: str = "hallucination"
 
     def __post_init__(self) -> None:
         if self.beta <= 0:

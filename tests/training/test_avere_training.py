@@ -49,7 +49,7 @@ def loaded(twin):
 def _batch(arch, proc, prefs, n=1):
     rows, _ = load_preferences(prefs)
     spec = arch.media_spec(MediaSpec(max_frames=16))
-    return PreferenceCollator(proc, spec, LossConfig(), max_completion_length=12,
+    return PreferenceCollator(proc, spec, LossConfig(debias_form="margin"), max_completion_length=12,
                               end_of_turn_id=arch.end_of_turn_id(proc.tokenizer))(rows[:n])
 
 

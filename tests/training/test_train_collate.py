@@ -37,7 +37,7 @@ def rows(tmp_path_factory):
 def test_training_batches_carry_media(tiny, rows):
     """TRL's DPOTrainer silently trains text-only on such rows; ours must carry video and audio."""
     _, proc = tiny
-    batch = PreferenceCollator(proc, SPEC, LossConfig())(rows[:2])
+    batch = PreferenceCollator(proc, SPEC, LossConfig(debias_form="margin"))(rows[:2])
     assert batch.n_rows == 2 and not batch.skipped
     assert set(batch.names()) == set(SEQUENCES) and len(batch.sequences) == 2 * len(SEQUENCES)
     for ctx, kind in zip(batch.contexts, batch.context_kinds, strict=True):
@@ -54,10 +54,10 @@ def test_training_batches_carry_media(tiny, rows):
     # row 0 names audio_l (the other emotion's cue); rows without it get seeded noise, recorded
     assert batch.corruptions[0]["audio"].startswith("audio_l:")
     rows_noise = [r for r in rows if r.audio_l is None]
-    b2 = PreferenceCollator(proc, SPEC, LossConfig(), seed=5)(rows_noise[:1])
+    b2 = PreferenceCollator(proc, SPEC, LossConfig(debias_form="margin"), seed=5)(rows_noise[:1])
     assert b2.corruptions[0]["audio"].startswith("noise(seed=")
     # the corrupted context equals build_inputs with that audio (the evaluation path), so it is reproducible
-    b3 = PreferenceCollator(proc, SPEC, LossConfig(), seed=5)(rows_noise[:1])
+    b3 = PreferenceCollator(proc, SPEC, LossConfig(debias_form="margin"), seed=5)(rows_noise[:1])
     assert torch.equal(b2.contexts[1].features["input_features"], b3.contexts[1].features["input_features"])
     # and the clean context is exactly what evaluation builds for this clip and prompt
     ref = build_inputs(proc, load_media(rows[0].media(), SPEC), rows[0].prompt, SPEC)
@@ -69,7 +69,7 @@ def test_video_prompt_corrupts_video(tiny, rows):
     _, proc = tiny
     row = rows[1]
     row_v = type(row)(**{**row.__dict__, "modality": "video", "id": "v"})
-    b = PreferenceCollator(proc, SPEC, LossConfig(debias=False))([row_v])
+    b = PreferenceCollator(proc, SPEC, LossConfig(debias=False, debias_form="margin"))([row_v])
     assert b.context_kinds == ["clean", "corrupt"]
     c, k = b.contexts[0].features, b.contexts[1].features
     assert not torch.equal(c["pixel_values_videos"], k["pixel_values_videos"])
@@ -83,10 +83,10 @@ def test_bad_rows_are_counted_and_skipped(tiny, rows, tmp_path):
     bad_clip = type(rows[0])(**{**rows[0].__dict__, "video": str(broken), "id": "broken"})
     same = type(rows[1])(**{**rows[1].__dict__, "chosen": "The voice sounds happy indeed.",
                              "rejected_vr": "The voice sounds happy really.", "id": "trunc"})
-    col = PreferenceCollator(proc, SPEC, LossConfig())
+    col = PreferenceCollator(proc, SPEC, LossConfig(debias_form="margin"))
     b = col([bad_clip, rows[2]])
     assert b.row_ids == [rows[2].id] and dict(b.skipped) == {"clip failed to decode": 1}
-    col3 = PreferenceCollator(proc, SPEC, LossConfig(), max_completion_length=3)
+    col3 = PreferenceCollator(proc, SPEC, LossConfig(debias_form="margin"), max_completion_length=3)
     b = col3([same])
     assert b.row_ids == [] and b.sequences == []
     assert any("identical after tokenisation/truncation" in k for k in col3.skipped)
@@ -95,7 +95,7 @@ def test_bad_rows_are_counted_and_skipped(tiny, rows, tmp_path):
 
 def test_shared_media_forward_equals_naive_full_forwards(tiny, rows):
     model, proc = tiny
-    batch = PreferenceCollator(proc, SPEC, LossConfig())(rows[:2])
+    batch = PreferenceCollator(proc, SPEC, LossConfig(debias_form="margin"))(rows[:2])
     with torch.no_grad():
         ours = sequence_logps(model, batch)
         padded = sequence_logps(model, batch, prefix_reuse=False)  # full rows in one padded batch
@@ -122,7 +122,7 @@ def test_shared_media_forward_equals_naive_full_forwards(tiny, rows):
 
 def test_gradients_reach_the_language_model_through_the_batched_forward(tiny, rows):
     model, proc = tiny
-    batch = PreferenceCollator(proc, SPEC, LossConfig(modality=False, debias=False))(rows[:1])
+    batch = PreferenceCollator(proc, SPEC, LossConfig(modality=False, debias=False, debias_form="margin"))(rows[:1])
     model.zero_grad()
     sequence_logps(model, batch).sum().backward()
     w = model.model.language_model.layers[0].self_attn.q_proj.weight

@@ -41,7 +41,7 @@ def test_joint_response_term_value_by_hand():
 
 
 def test_full_loss_value_by_hand():
-    cfg = LossConfig(beta=0.2, w_vr=0.6, debias_weight=0.3, modality_weight=0.5, response_weight=2.0)
+    cfg = LossConfig(beta=0.2, w_vr=0.6, debias_weight=0.3, modality_weight=0.5, response_weight=2.0, debias_form="margin")
     pol, ref = _logps(0, b=3), _logps(1, b=3)
     loss, metrics = avem_dpo_loss(pol, ref, cfg)
     r = {n: 0.2 * (pol[n] - ref[n]) for n in SEQUENCES}
@@ -57,7 +57,7 @@ def test_full_loss_value_by_hand():
 def test_gradients_move_the_right_logprobs_the_right_way(form):
     """Gradient descent must raise log pi(y_w|c), lower both rejected responses and y_w under the
     corrupted input, lower y_w's text-only likelihood (debiasing) and raise the rejected ones'."""
-    cfg = LossConfig(response_form=form)
+    cfg = LossConfig(response_form=form, debias_form="margin")
     pol, ref = _logps(2, requires_grad=True), _logps(3)
     loss, _ = avem_dpo_loss(pol, ref, cfg)
     loss.backward()
@@ -74,18 +74,18 @@ def test_gradients_move_the_right_logprobs_the_right_way(form):
 
 def test_each_term_off_removes_its_gradients():
     pol, ref = _logps(4, requires_grad=True), _logps(5)
-    loss, m = avem_dpo_loss(pol, ref, LossConfig(modality=False, debias=False))
+    loss, m = avem_dpo_loss(pol, ref, LossConfig(modality=False, debias=False, debias_form="margin"))
     loss.backward()
     assert pol["chosen_corrupt"].grad is None and pol["chosen_text"].grad is None
     assert "modality/loss" not in m
     pol, ref = _logps(4, requires_grad=True), _logps(5)
-    loss, m = avem_dpo_loss(pol, ref, LossConfig(response=False))
+    loss, m = avem_dpo_loss(pol, ref, LossConfig(response=False, debias_form="margin"))
     loss.backward()
     assert pol["rejected_vr"].grad is None and pol["chosen_text"].grad is None
     assert (pol["chosen_corrupt"].grad > 0).all() and (pol["chosen"].grad < 0).all()
     assert "response/loss" not in m
-    assert LossConfig(w_vr=1.0, debias=False, modality=False).needed_sequences() == ("chosen", "rejected_vr")
-    assert set(LossConfig().needed_sequences()) == set(SEQUENCES)
+    assert LossConfig(w_vr=1.0, debias=False, modality=False, debias_form="margin").needed_sequences() == ("chosen", "rejected_vr")
+    assert set(LossConfig(debias_form="margin").needed_sequences()) == set(SEQUENCES)
 
 
 def test_modality_term_value():
@@ -105,16 +105,16 @@ def _trl_sigmoid_dpo(pol_w, pol_l, ref_w, ref_l, beta):
 
 def test_reduces_to_sigmoid_dpo_and_matches_trl():
     """debias_weight = 0, w_er = 0 and no modality term: exactly TRL's sigmoid DPO on the same tensors."""
-    cfg = LossConfig(beta=0.1, w_vr=1.0, debias_weight=0.0, modality=False)
+    cfg = LossConfig(beta=0.1, w_vr=1.0, debias_weight=0.0, modality=False, debias_form="margin")
     pol, ref = _logps(6, b=8), _logps(7, b=8)
     ours, _ = avem_dpo_loss(pol, ref, cfg)
     theirs = _trl_sigmoid_dpo(pol["chosen"], pol["rejected_vr"], ref["chosen"], ref["rejected_vr"], 0.1)
     assert abs(ours.item() - float(theirs)) < 1e-6
     # debias switched off instead of weight 0 is the same objective
-    ours2, _ = avem_dpo_loss(pol, ref, LossConfig(beta=0.1, w_vr=1.0, debias=False, modality=False))
+    ours2, _ = avem_dpo_loss(pol, ref, LossConfig(beta=0.1, w_vr=1.0, debias=False, modality=False, debias_form="margin"))
     assert abs(ours2.item() - float(theirs)) < 1e-6
     # and with weight > 0 it differs (the debiasing does something)
-    ours3, _ = avem_dpo_loss(pol, ref, LossConfig(beta=0.1, w_vr=1.0, debias_weight=0.2, modality=False))
+    ours3, _ = avem_dpo_loss(pol, ref, LossConfig(beta=0.1, w_vr=1.0, debias_weight=0.2, modality=False, debias_form="margin"))
     assert abs(ours3.item() - float(theirs)) > 1e-4
 
 
@@ -129,7 +129,7 @@ def test_missing_logps_raise():
     pol, ref = _logps(8), _logps(9)
     del pol["chosen_corrupt"]
     with pytest.raises(ConfigError, match="chosen_corrupt"):
-        avem_dpo_loss(pol, ref, LossConfig())
+        avem_dpo_loss(pol, ref, LossConfig(debias_form="margin"))
 
 
 # -- text-prior debiasing forms (docs/avem-dpo.md, "Text-prior debiasing forms") ---------------------
@@ -244,8 +244,14 @@ def test_weight_aliases_and_refused_old_name():
     assert config_from_dict({"loss": {"debias_form": "hallucination"}}).loss.debias_form == "hallucination"
 
 
+def test_the_default_form_is_the_studys_choice():
+    # docs/avem-dpo-study.md: the pre-registered rule chose `hallucination` (the tests above pin
+    # `margin` where they check that form's formulas)
+    assert LossConfig().debias_form == "hallucination" and LossConfig().uses_rejected_er
+
+
 def test_hallucination_form_needs_rejected_2_even_without_w_er():
     cfg = LossConfig(w_vr=1.0, debias_form="hallucination")
     assert cfg.uses_rejected_er and "rejected_er" not in cfg.needed_sequences()
-    assert not LossConfig(w_vr=1.0).uses_rejected_er
+    assert not LossConfig(w_vr=1.0, debias_form="margin").uses_rejected_er
     assert not LossConfig(w_vr=1.0, debias_form="hallucination", debias=False).uses_rejected_er
