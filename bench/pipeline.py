@@ -117,7 +117,9 @@ def main() -> None:
         modes = {"series": HFAdapter(pretrained=folder, prefetch=0),
                  "thread": HFAdapter(pretrained=folder, prefetch=2, prefetch_worker="thread"),
                  "process": HFAdapter(pretrained=folder, prefetch=2, prefetch_worker="process")}
-        modes[kind] = default  # the default's own adapter stands for its mode
+        if default._prefetch_process(args.n) is not None or kind == "thread":
+            modes[kind] = default  # the default's own adapter stands for its mode at this -n
+        # (else the explicit process adapter does: the default would keep the thread below AUTO_PROCESS_MIN)
         modes["series"].loglikelihood(_requests(links.fresh()[:2]), disable_tqdm=True)  # warm-up
         prep, fwd = _costs(modes["series"], links.fresh()[:6])
         print(f"one question ({args.seconds:g} s clip): preparation {1000 * prep:.0f} ms, forward passes "
